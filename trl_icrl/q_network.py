@@ -1,0 +1,163 @@
+"""Q-values from a causal LM with a peft adapter: one forward over a whole trial gives Q at every decision.
+
+Two parameterisations share one interface, ``Q[batch, decision, action]``:
+
+- ``value_head`` (default): a linear ``hidden -> n_actions`` head, ``q_head``, on the causal LM, trained
+  with the adapter and saved with it through peft's ``modules_to_save``;
+- ``action_logits`` (the paper): the LM head's logits of the first token of each action word.
+
+The target network is a second adapter, ``target``, on the same frozen base; never a copy of the model.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from peft import IA3Config, LoraConfig, PeftConfig, PeftModel, get_peft_model
+from torch import nn
+
+Q_HEAD = "q_head"
+ONLINE, TARGET = "default", "target"
+Q_PARAMETERISATIONS = ("value_head", "action_logits")
+ADAPTER_TYPES = ("lora", "ia3")
+
+
+def add_q_head(model: nn.Module, n_actions: int) -> nn.Module:
+    """Attach ``model.q_head = Linear(hidden, n_actions)`` (small init) unless a head of that size is there."""
+    head = getattr(model, Q_HEAD, None)
+    if head is not None:
+        if head.out_features != n_actions:
+            raise ValueError(f"the model's Q head has {head.out_features} actions, the env has {n_actions}")
+        return model
+    hidden = model.config.get_text_config().hidden_size
+    param = next(model.parameters())
+    head = nn.Linear(hidden, n_actions, device=param.device, dtype=param.dtype)
+    nn.init.normal_(head.weight, std=0.01)
+    nn.init.zeros_(head.bias)
+    setattr(model, Q_HEAD, head)
+    return model
+
+
+def make_peft_config(adapter_type: str, q_parameterisation: str, r: int = 64, alpha: int = 64,
+                     dropout: float = 0.0, target_modules: list[str] | str | None = None) -> PeftConfig:
+    """LoRA (rsLoRA scaling) or IA3 on the causal LM; the Q head, when used, goes in ``modules_to_save``."""
+    if adapter_type not in ADAPTER_TYPES:
+        raise ValueError(f"adapter_type must be one of {ADAPTER_TYPES}, got {adapter_type!r}")
+    if q_parameterisation not in Q_PARAMETERISATIONS:
+        raise ValueError(f"q_parameterisation must be one of {Q_PARAMETERISATIONS}, got {q_parameterisation!r}")
+    modules_to_save = [Q_HEAD] if q_parameterisation == "value_head" else None
+    if adapter_type == "ia3":
+        return IA3Config(task_type="CAUSAL_LM", target_modules=target_modules, modules_to_save=modules_to_save)
+    return LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=dropout, use_rslora=True,
+                      target_modules=target_modules or "all-linear", modules_to_save=modules_to_save)
+
+
+def adapter_parameters(model: nn.Module, adapter: str) -> dict[str, nn.Parameter]:
+    """The parameters of one adapter (Q head copy included), keyed by a name shared across adapters."""
+    marker = f".{adapter}."
+    return {name.replace(marker, ".<adapter>."): p for name, p in model.named_parameters() if marker in name}
+
+
+class QNetwork(nn.Module):
+    """A peft causal LM that reads Q-values at given positions.
+
+    Args:
+        model: a ``PeftModel`` holding the online adapter ``default`` (and ``target`` after
+            ``add_target_adapter``).
+        q_parameterisation: ``"value_head"`` or ``"action_logits"``.
+        action_token_ids: (n_actions,) first token of each action word; used by ``action_logits``.
+    """
+
+    def __init__(self, model: PeftModel, q_parameterisation: str, action_token_ids: list[int]):
+        super().__init__()
+        if q_parameterisation not in Q_PARAMETERISATIONS:
+            raise ValueError(f"q_parameterisation must be one of {Q_PARAMETERISATIONS}, "
+                             f"got {q_parameterisation!r}")
+        self.model = model
+        self.q_parameterisation = q_parameterisation
+        self.register_buffer("action_token_ids", torch.tensor(action_token_ids, dtype=torch.long),
+                             persistent=False)
+
+    @property
+    def causal_lm(self) -> nn.Module:
+        return self.model.get_base_model()
+
+    @property
+    def config(self):
+        return self.causal_lm.config
+
+    @property
+    def n_actions(self) -> int:
+        return len(self.action_token_ids)
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., hidden) -> (..., n_actions) Q-values, in fp32."""
+        if self.q_parameterisation == "value_head":
+            return getattr(self.causal_lm, Q_HEAD)(hidden).float()
+        weight = self.causal_lm.get_output_embeddings().weight[self.action_token_ids]
+        return (hidden @ weight.T).float()
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, cache=None, use_cache: bool = False):
+        """Q at ``positions``.
+
+        Args:
+            input_ids: (B, L) token ids.
+            positions: (B, P) indices into the L new tokens.
+        Returns:
+            ``(q, cache)``: q is (B, P, n_actions) fp32; the cache is ``None`` unless ``use_cache``.
+        """
+        out = self.causal_lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
+                                           position_ids=position_ids, cache=cache,
+                                           use_cache=use_cache)
+        hidden = out.last_hidden_state
+        index = positions.clamp(min=0).unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
+        q = self.head(torch.gather(hidden, 1, index))
+        return q, (out.cache if use_cache else None)
+
+    @contextmanager
+    def using_adapter(self, name: str):
+        """Run the block with adapter ``name`` active; trainable flags are restored afterwards."""
+        flags = {n: p.requires_grad for n, p in self.model.named_parameters()}
+        self.model.set_adapter(name)
+        try:
+            yield self
+        finally:
+            self.model.set_adapter(ONLINE)
+            for n, p in self.model.named_parameters():
+                p.requires_grad_(flags[n])
+
+    def add_target_adapter(self) -> None:
+        """Add the ``target`` adapter as an exact, frozen copy of the online one."""
+        if TARGET not in self.model.peft_config:
+            self.model.add_adapter(TARGET, self.model.peft_config[ONLINE])
+            self.model.set_adapter(ONLINE)
+        self.polyak_update(tau=1.0)
+
+    @torch.no_grad()
+    def polyak_update(self, tau: float) -> None:
+        """target <- (1 - tau) * target + tau * online, over every adapter parameter (Q head included)."""
+        online = adapter_parameters(self.model, ONLINE)
+        target = adapter_parameters(self.model, TARGET)
+        for name, p in online.items():
+            target[name].lerp_(p.detach().to(target[name].dtype), tau)
+            target[name].requires_grad_(False)
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        self.causal_lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+        self.causal_lm.enable_input_require_grads()
+
+
+def build_q_network(causal_lm: nn.Module, n_actions: int, action_token_ids: list[int], q_parameterisation: str,
+                    peft_config: PeftConfig, with_target: bool = True) -> QNetwork:
+    """Wrap a (frozen) causal LM: Q head if needed, the online adapter, and the target adapter."""
+    if len(action_token_ids) != n_actions:
+        raise ValueError(f"{len(action_token_ids)} action token ids for {n_actions} actions")
+    if q_parameterisation == "value_head":
+        add_q_head(causal_lm, n_actions)
+    model = get_peft_model(causal_lm, peft_config)
+    network = QNetwork(model, q_parameterisation, action_token_ids)
+    if with_target:
+        network.add_target_adapter()
+    return network
