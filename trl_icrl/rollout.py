@@ -2,8 +2,9 @@
 
 Each step feeds only the new tokens of every env (action word, reward, next observation) through the
 model with the cache of everything before, so a step costs its new tokens, not the whole context.
-When a context would exceed ``max_context_tokens``, whole oldest episodes are dropped and the cache
-is rebuilt (never a cut inside an episode).
+When a context would exceed ``max_context_tokens``, either whole oldest episodes are dropped and the
+cache is rebuilt (``when_full="drop"``, never a cut inside an episode), or the current episode is
+truncated and the trial ends there (``when_full="end"``: fixed-budget training trials).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from .q_network import QNetwork
 
 @dataclass
 class RolloutResult:
-    """What ``RolloutEngine.play`` returns; arrays are (n_envs, n_episodes) over the played episodes."""
+    """What ``RolloutEngine.play`` returns; arrays are (n_envs, n_episodes) over the played episodes
+    (NaN returns and successes for episodes a full context never reached)."""
 
     trials: list[Trial]
     returns: np.ndarray
@@ -66,12 +68,22 @@ class RolloutEngine:
         adapter: writes the env's observations as text.
         max_context_tokens: the most tokens one context may hold.
         pad_token_id: id used for padding (never attended to).
+        when_full: ``"drop"`` oldest episodes or ``"end"`` the trial when a context is full.
     """
 
     def __init__(self, network: QNetwork, protocol: TokenProtocol, adapter: DiscreteEnvAdapter,
-                 max_context_tokens: int = 4096, pad_token_id: int = 0):
+                 max_context_tokens: int = 4096, pad_token_id: int = 0, when_full: str = "drop"):
+        if when_full not in ("drop", "end"):
+            raise ValueError(f"when_full must be 'drop' or 'end', got {when_full!r}")
         self.network, self.protocol, self.adapter = network, protocol, adapter
-        self.max_context_tokens, self.pad_token_id = max_context_tokens, pad_token_id
+        self.max_context_tokens, self.pad_token_id, self.when_full = max_context_tokens, pad_token_id, when_full
+        p = protocol
+        longest_outcome = max(len(p.outcome(a, r)) for a in range(p.n_actions)
+                              for r in (0.0, *adapter.reward_values))
+        longest_observation = max(len(p.observation(t)) for t in adapter.observation_texts())
+        self.step_budget = longest_outcome + len(p.truncation) + len(p.episode_end) + len(p.episode_start) \
+            + 2 * longest_observation
+        """The most tokens one step can add: its outcome, the end of its episode and the next one's start."""
 
     @property
     def device(self) -> torch.device:
@@ -108,8 +120,8 @@ class RolloutEngine:
             ctx.writer.begin_episode(self.adapter.observation_text(env, obs))
             self._fit_context(ctx)
         n = len(envs)
-        returns, lengths = np.zeros((n, n_episodes)), np.zeros((n, n_episodes), dtype=np.int64)
-        successes = np.zeros((n, n_episodes), dtype=bool)
+        returns, successes = np.full((n, n_episodes), np.nan), np.full((n, n_episodes), np.nan)
+        lengths = np.zeros((n, n_episodes), dtype=np.int64)
         env_steps = 0
         bar = tqdm(total=n * n_episodes, disable=not progress, desc="rollout", unit="episode", leave=False)
         q = self._rebuild(contexts)
@@ -123,6 +135,9 @@ class RolloutEngine:
                 p_greedy = schedule.greedy_probability(first_episode + ctx.episode)
                 action = greedy_actions[i] if rng.random() < p_greedy else int(rng.integers(len(q[i])))
                 obs, reward, terminated, truncated, _ = env.step(action)
+                full = self.when_full == "end" and \
+                    len(ctx.visible()) + self.step_budget > self.max_context_tokens
+                truncated = truncated or (full and not terminated)
                 env_steps += 1
                 ctx.episode_return += float(reward)
                 ctx.episode_length += 1
@@ -132,8 +147,8 @@ class RolloutEngine:
                 if ended:
                     e = ctx.episode
                     returns[i, e], lengths[i, e] = ctx.episode_return, ctx.episode_length
-                    successes[i, e] = bool(terminated and reward > 0)
-                    ctx.episode += 1
+                    successes[i, e] = float(terminated and reward > 0)
+                    ctx.episode = n_episodes if full else ctx.episode + 1
                     ctx.episode_return, ctx.episode_length = 0.0, 0
                     bar.update(1)
                     if not ctx.active:

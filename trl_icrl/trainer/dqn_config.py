@@ -1,0 +1,151 @@
+"""Configuration of ``DQNTrainer``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from ..exploration import ExplorationSchedule
+from ..q_network import ADAPTER_TYPES, Q_PARAMETERISATIONS
+
+LOSS_TYPES = ("huber", "mse", "normalized_mse")
+TARGET_UPDATES = ("polyak", "hard")
+
+
+@dataclass
+class DQNConfig(TrainingArguments):
+    r"""
+    Configuration class for [`DQNTrainer`]: in-context DQN over multi-episode trials.
+
+    Only the parameters specific to DQN are listed here; for the others see [`~transformers.TrainingArguments`].
+
+    Parameters:
+        > Parameters that control the model and the Q-values
+
+        model_name_or_path (`str`, defaults to `"tiny"`): a hub id or local dir; `"tiny"` is the embedded ~1M Llama.
+        q_parameterisation (`str`, defaults to `"value_head"`): `"value_head"` or `"action_logits"` (the paper).
+        adapter_type (`str`, defaults to `"lora"`): `"lora"` or `"ia3"` (the paper).
+        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling).
+        torch_dtype (`str`, defaults to `"float32"`): dtype of the frozen base.
+
+        > Parameters that control the environment and the protocol
+
+        env_id (`str`): a registered gymnasium id with Discrete spaces.
+        map_family (`str`, defaults to `"id"`): Frozen Lake family of training maps (`"id"`, `"ood"`).
+        is_slippery (`bool`, defaults to `False`): slippery Frozen Lake dynamics.
+        protocol_format (`str`, defaults to `"compact"`): `"compact"` or `"llama3"` (the paper's headers).
+        observation_format (`str`, defaults to `"coords"`): `"coords"` (row, column) or `"index"` (tile index).
+
+        > Parameters that control the TD update
+
+        gamma (`float`, defaults to `0.9`): discount within an episode.
+        reward_scale (`float`, defaults to `1.0`): rewards are multiplied by this (the paper: 30).
+        n_step (`int`, defaults to `1`): n-step returns (within an episode).
+        loss_type (`str`, defaults to `"huber"`): `"huber"`, `"mse"` or `"normalized_mse"` (the paper).
+        double_dqn (`bool`, defaults to `True`): the online adapter picks the next action, the target evaluates it.
+        target_update (`str`, defaults to `"polyak"`): `"polyak"` (every step, rate `tau`) or `"hard"`.
+        tau (`float`, defaults to `0.05`): Polyak rate in (0, 1].
+        target_update_interval (`int`, defaults to `100`): optimizer steps between hard copies.
+        bootstrap_across_episodes (`bool`, defaults to `False`): RL^2-style: a terminal step bootstraps from
+            the next episode's first decision (the paper: no).
+
+        > Parameters that control data collection
+
+        trials_per_rollout (`int`, defaults to `32`): trials played in parallel per collection.
+        episodes_per_trial (`int`, defaults to `30`): episodes in one context.
+        exploration (`str`, defaults to `"paper_ramp"`): P(greedy) per episode of a trial.
+        rollout_interval (`int`, defaults to `16`): optimizer steps between collections.
+        learning_starts (`int`, defaults to `64`): trials collected before the first update.
+        replay_capacity (`int`, defaults to `2000`): trials kept (FIFO).
+        replay_recency (`float`, defaults to `0.0`): sampling weight of the newest trial is e^this times the oldest.
+        max_context_tokens (`int`, defaults to `2048`): a training trial ends (its episode truncated) when full.
+        eval_maps (`int`, defaults to `50`): held-out maps in the short evaluation after training (0: none).
+    """
+
+    # Model
+    model_name_or_path: str = field(default="tiny", metadata={"help": "Hub id or local dir; 'tiny' = embedded model."})
+    q_parameterisation: str = field(default="value_head", metadata={"help": "'value_head' or 'action_logits'."})
+    adapter_type: str = field(default="lora", metadata={"help": "'lora' or 'ia3'."})
+    lora_r: int = field(default=64, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (rsLoRA scaling alpha / sqrt(r))."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] | None = field(default=None, metadata={
+        "help": "Modules to adapt; None = all linear layers (LoRA) or peft's defaults (IA3)."})
+    torch_dtype: str = field(default="float32", metadata={"help": "dtype of the base: float32, bfloat16, float16."})
+    attn_implementation: str | None = field(default=None, metadata={
+        "help": "Attention kernel, e.g. 'sdpa' or 'flash_attention_2'; None = the model's default."})
+
+    # Environment and protocol
+    env_id: str = field(default="trl_icrl/ParametricFrozenLake-v0", metadata={"help": "gymnasium env id."})
+    map_family: str = field(default="id", metadata={"help": "Frozen Lake family of training maps: 'id' or 'ood'."})
+    is_slippery: bool = field(default=False, metadata={"help": "Slippery Frozen Lake dynamics."})
+    protocol_format: str = field(default="compact", metadata={"help": "'compact' or 'llama3'."})
+    observation_format: str = field(default="coords", metadata={"help": "'coords' or 'index'."})
+
+    # TD update
+    gamma: float = field(default=0.9, metadata={"help": "Discount factor in [0, 1]."})
+    reward_scale: float = field(default=1.0, metadata={"help": "Reward multiplier (the paper: 30)."})
+    n_step: int = field(default=1, metadata={"help": "n-step returns within an episode."})
+    loss_type: str = field(default="huber", metadata={"help": "'huber', 'mse' or 'normalized_mse'."})
+    double_dqn: bool = field(default=True, metadata={"help": "Double DQN targets."})
+    target_update: str = field(default="polyak", metadata={"help": "'polyak' or 'hard'."})
+    tau: float = field(default=0.05, metadata={"help": "Polyak rate in (0, 1]."})
+    target_update_interval: int = field(default=100, metadata={"help": "Steps between hard target copies."})
+    bootstrap_across_episodes: bool = field(default=False, metadata={
+        "help": "Terminal steps bootstrap from the next episode's first decision (RL^2 style)."})
+
+    # Data collection
+    trials_per_rollout: int = field(default=32, metadata={"help": "Trials played in parallel per collection."})
+    episodes_per_trial: int = field(default=30, metadata={"help": "Episodes in one context."})
+    exploration: str = field(default="paper_ramp", metadata={
+        "help": "'paper_ramp', 'greedy', 'uniform' or a comma list of P(greedy) per episode."})
+    rollout_interval: int = field(default=16, metadata={"help": "Optimizer steps between collections."})
+    learning_starts: int = field(default=64, metadata={"help": "Trials collected before the first update."})
+    replay_capacity: int = field(default=2000, metadata={"help": "Trials kept in the replay store."})
+    replay_recency: float = field(default=0.0, metadata={"help": "Recency weighting of replay sampling."})
+    max_context_tokens: int = field(default=2048, metadata={"help": "Most tokens in one context."})
+    eval_maps: int = field(default=50, metadata={"help": "Held-out maps in the short evaluation (0: none)."})
+
+    # TrainingArguments defaults suited to DQN
+    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate."})
+    lr_scheduler_type: str = field(default="constant_with_warmup", metadata={"help": "Scheduler type."})
+    warmup_steps: float = field(default=10, metadata={"help": "Warm-up steps."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Trials per device per micro-batch."})
+    max_steps: int = field(default=400, metadata={"help": "Optimizer steps."})
+    logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
+    save_strategy: str = field(default="no", metadata={"help": "Checkpoint strategy."})
+    report_to: str | list[str] = field(default="none", metadata={"help": "Trackers to report to."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep all replay columns."})
+    output_dir: str | None = field(default="outputs/frozen_lake_dqn", metadata={"help": "Output directory."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        checks = [
+            (0.0 <= self.gamma <= 1.0, f"gamma must be in [0, 1], got {self.gamma}"),
+            (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),
+            (self.episodes_per_trial >= 1, f"episodes_per_trial must be >= 1, got {self.episodes_per_trial}"),
+            (self.trials_per_rollout >= 1, f"trials_per_rollout must be >= 1, got {self.trials_per_rollout}"),
+            (self.n_step >= 1, f"n_step must be >= 1, got {self.n_step}"),
+            (self.rollout_interval >= 1, f"rollout_interval must be >= 1, got {self.rollout_interval}"),
+            (self.target_update_interval >= 1,
+             f"target_update_interval must be >= 1, got {self.target_update_interval}"),
+            (self.replay_capacity >= 1, f"replay_capacity must be >= 1, got {self.replay_capacity}"),
+            (self.learning_starts >= 1, f"learning_starts must be >= 1, got {self.learning_starts}"),
+            (self.max_context_tokens >= 16, f"max_context_tokens must be >= 16, got {self.max_context_tokens}"),
+            (self.q_parameterisation in Q_PARAMETERISATIONS,
+             f"q_parameterisation must be one of {Q_PARAMETERISATIONS}, got {self.q_parameterisation!r}"),
+            (self.adapter_type in ADAPTER_TYPES,
+             f"adapter_type must be one of {ADAPTER_TYPES}, got {self.adapter_type!r}"),
+            (self.loss_type in LOSS_TYPES, f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}"),
+            (self.target_update in TARGET_UPDATES,
+             f"target_update must be one of {TARGET_UPDATES}, got {self.target_update!r}"),
+            (self.protocol_format in ("compact", "llama3"),
+             f"protocol_format must be 'compact' or 'llama3', got {self.protocol_format!r}"),
+            (self.observation_format in ("coords", "index"),
+             f"observation_format must be 'coords' or 'index', got {self.observation_format!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        ExplorationSchedule.parse(self.exploration)

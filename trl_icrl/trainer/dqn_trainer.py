@@ -1,0 +1,258 @@
+"""In-context DQN: one forward over each whole trial gives the TD error of every decision in it."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from peft import set_peft_model_state_dict
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader, IterableDataset
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer, TrainerCallback
+
+from ..callbacks import EnvInteractionCallback, TargetNetworkCallback
+from ..collector import TrialCollector, heldout_maps
+from ..env_adapter import adapter_for
+from ..exploration import ExplorationSchedule
+from ..protocol import CONTINUE, TERMINATED, TokenProtocol
+from ..q_network import ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
+from ..replay_store import ReplayStore, collate_trials
+from ..rollout import RolloutEngine
+from ..tiny_model import resolve_model_path
+from .dqn_config import DQNConfig
+
+ICRL_CONFIG = "icrl_config.json"
+REPLAY_DIR = "replay_store"
+COLLECTOR_STATE = "collector_state.json"
+
+
+def td_targets(rewards: torch.Tensor, dones: torch.Tensor, mask: torch.Tensor, next_q_online: torch.Tensor,
+               next_q_target: torch.Tensor, gamma: float, n_step: int = 1, double_dqn: bool = True) -> torch.Tensor:
+    """n-step (double) DQN targets for every decision of a batch of trials.
+
+    ``y_d = sum_{k<m} gamma^k r_{d+k} + gamma^m * Q_target(s', argmax_a Q_online(s', a)) * [s' not terminal]``,
+    with ``m = min(n_step, steps left in the episode)`` and ``s'`` the state after step ``d+m-1``.
+
+    Args:
+        rewards, dones, mask: (B, D) per decision; ``dones`` in {CONTINUE, TERMINATED, TRUNCATED}.
+        next_q_online, next_q_target: (B, D, A) Q of the state after each decision.
+    Returns:
+        (B, D) targets (zero where ``mask`` is False).
+    """
+    greedy = (next_q_online if double_dqn else next_q_target).argmax(-1, keepdim=True)
+    next_value = next_q_target.gather(-1, greedy).squeeze(-1) * (dones != TERMINATED)
+    steps = torch.arange(rewards.shape[1], device=rewards.device)
+    targets = torch.zeros_like(rewards)
+    running = mask.float()  # 1 while the n-step sum of decision d is still accumulating
+    for k in range(n_step):
+        index = (steps + k).clamp(max=rewards.shape[1] - 1).expand_as(rewards)
+        valid = mask.gather(1, index) & (steps + k < rewards.shape[1])
+        running = running * valid
+        targets = targets + running * gamma**k * rewards.gather(1, index)
+        stop = (dones.gather(1, index) != CONTINUE) | (k == n_step - 1)
+        targets = targets + running * stop * gamma ** (k + 1) * next_value.gather(1, index)
+        running = running * ~stop
+    return targets * mask
+
+
+class ReplayBatches(IterableDataset):
+    """An endless stream of collated batches of trials sampled from a (growing) replay store."""
+
+    def __init__(self, store: ReplayStore, batch_size: int, pad_token_id: int, seed: int, recency: float = 0.0):
+        self.store, self.batch_size, self.pad_token_id, self.recency = store, batch_size, pad_token_id, recency
+        self.rng = np.random.default_rng(seed)
+
+    def __iter__(self):
+        while True:
+            indices = self.store.sample_indices(self.batch_size, self.rng, self.recency)
+            yield collate_trials(self.store.rows(indices), self.pad_token_id)
+
+
+class DQNTrainer(Trainer):
+    """Trains a causal LM into an in-context RL agent with DQN over multi-episode trials.
+
+    Args:
+        model: a hub id or local dir (``"tiny"`` for the embedded model), or a loaded causal LM.
+        args: a ``DQNConfig``.
+        processing_class: the tokenizer; loaded from ``model`` when omitted.
+        replay_store: an existing store (e.g. offline data); a fresh one otherwise.
+        callbacks: extra ``TrainerCallback``s.
+    """
+
+    _tag_names = ["trl", "trl-icrl", "dqn", "in-context-rl"]
+
+    def __init__(self, model: str | PreTrainedModel | None = None, args: DQNConfig | None = None,
+                 processing_class=None, replay_store: ReplayStore | None = None,
+                 callbacks: list[TrainerCallback] | None = None):
+        args = args or DQNConfig()
+        if model is None or isinstance(model, str):
+            path = resolve_model_path(model or args.model_name_or_path)
+            dtype = getattr(torch, args.torch_dtype)
+            kwargs = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+            processing_class = processing_class or AutoTokenizer.from_pretrained(path)
+        if processing_class is None:
+            processing_class = AutoTokenizer.from_pretrained(model.name_or_path)
+        self.env_adapter = adapter_for(args.env_id, args.observation_format)
+        self.protocol = TokenProtocol(processing_class, args.protocol_format, self.env_adapter.action_words,
+                                      self.env_adapter.observation_texts(), self.env_adapter.reward_values)
+        max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+        if max_positions is not None and args.max_context_tokens > max_positions:
+            raise ValueError(f"max_context_tokens={args.max_context_tokens} exceeds the model's "
+                             f"max_position_embeddings={max_positions}")
+        model.config.use_cache = False
+        for p in model.parameters():
+            p.requires_grad_(False)
+        peft_config = make_peft_config(args.adapter_type, args.q_parameterisation, args.lora_r, args.lora_alpha,
+                                       args.lora_dropout, args.lora_target_modules)
+        network = build_q_network(model, self.env_adapter.n_actions, self.protocol.action_token_ids,
+                                  args.q_parameterisation, peft_config)
+        self.pad_token_id = processing_class.pad_token_id
+        if self.pad_token_id is None:
+            self.pad_token_id = processing_class.eos_token_id or 0
+        signature = self.protocol_signature(args, processing_class)
+        if replay_store is not None and replay_store.protocol_signature != signature:
+            raise ValueError(f"replay store protocol {replay_store.protocol_signature!r} != {signature!r}")
+        self.replay_store = replay_store or ReplayStore(args.replay_capacity, signature)
+        self._metrics: dict[str, list[float]] = defaultdict(list)
+        super().__init__(model=network, args=args, processing_class=processing_class,
+                         callbacks=[TargetNetworkCallback(self), EnvInteractionCallback(self), *(callbacks or [])])
+        self.engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.max_context_tokens,
+                                    self.pad_token_id, when_full="end")
+        self.heldout_maps = heldout_maps(args.map_family, args.eval_maps, args.seed) \
+            if self.collects_frozen_lake and args.eval_maps else []
+        self.collector = TrialCollector(
+            self.engine, args.env_id, args.map_family, args.trials_per_rollout, args.episodes_per_trial,
+            ExplorationSchedule.parse(args.exploration), exclude_maps=self.heldout_maps, seed=args.seed,
+            rank=self.args.process_index, is_slippery=args.is_slippery)
+
+    @property
+    def collects_frozen_lake(self) -> bool:
+        from ..envs import ENV_ID
+
+        return self.args.env_id == ENV_ID
+
+    @property
+    def q_network(self) -> QNetwork:
+        """The unwrapped network (whatever DDP/FSDP wrapping ``self.model_wrapped`` has)."""
+        return self.model
+
+    @staticmethod
+    def protocol_signature(args: DQNConfig, tokenizer) -> str:
+        return f"{args.env_id}|{args.protocol_format}|{args.observation_format}|{type(tokenizer).__name__}:{len(tokenizer)}"
+
+    # -- data ------------------------------------------------------------------------------
+
+    def get_train_dataloader(self) -> DataLoader:
+        stream = ReplayBatches(self.replay_store, self.args.per_device_train_batch_size, self.pad_token_id,
+                               seed=self.args.seed * 1000 + self.args.process_index, recency=self.args.replay_recency)
+        return DataLoader(stream, batch_size=None)
+
+    # -- loss ------------------------------------------------------------------------------
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        args, mask = self.args, inputs["decision_mask"]
+        dones, next_positions = inputs["dones"], inputs["next_positions"]
+        if args.bootstrap_across_episodes:
+            following = torch.roll(inputs["decision_positions"], -1, dims=1)
+            has_next = torch.roll(mask, -1, dims=1)
+            has_next[:, -1] = False
+            cross = (dones == TERMINATED) & has_next
+            next_positions = torch.where(cross, following, next_positions)
+            dones = torch.where(cross, torch.full_like(dones, CONTINUE), dones)
+        n = mask.shape[1]
+        positions = torch.cat([inputs["decision_positions"], next_positions.clamp(min=0)], dim=1)
+        q_all, _ = model(inputs["input_ids"], positions)
+        q_taken = q_all[:, :n].gather(-1, inputs["actions"].unsqueeze(-1)).squeeze(-1)
+        with torch.no_grad(), self.q_network.using_adapter(TARGET):
+            next_q_target, _ = self.q_network(inputs["input_ids"], next_positions.clamp(min=0))
+        targets = td_targets(inputs["rewards"] * args.reward_scale, dones, mask, q_all[:, n:].detach(),
+                             next_q_target, args.gamma, args.n_step, args.double_dqn)
+        loss = self.td_loss(q_taken[mask], targets[mask])
+        if not torch.isfinite(loss) or not torch.isfinite(q_all).all():
+            raise FloatingPointError(
+                f"non-finite TD loss or Q-values at step {self.state.global_step} (loss={loss.item()}): "
+                f"lower learning_rate (now {args.learning_rate}) or reward_scale (now {args.reward_scale}), "
+                f"or keep max_grad_norm set (now {args.max_grad_norm})")
+        mode = "train" if model.training else "eval"
+        with torch.no_grad():
+            q_valid = q_taken[mask]
+            for name, value in (("td_loss", loss), ("q_mean", q_valid.mean()), ("q_max", q_valid.max()),
+                                ("target_mean", targets[mask].mean())):
+                self._metrics[f"{mode}/{name}" if mode == "eval" else name].append(value.item())
+        return (loss, q_all) if return_outputs else loss
+
+    def td_loss(self, q: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.args.loss_type == "huber":
+            return F.smooth_l1_loss(q, targets)
+        if self.args.loss_type == "mse":
+            return F.mse_loss(q, targets)
+        return (((q - targets) / targets.mean().clamp(min=1e-6)) ** 2).mean()  # the paper's normalised MSE
+
+    # -- logging ---------------------------------------------------------------------------
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        metrics = {name: float(np.mean(values)) for name, values in self._metrics.items() if values}
+        if "loss" not in logs:  # an eval log: keep only eval metrics
+            metrics = {k: v for k, v in metrics.items() if k.startswith("eval/")}
+        logs = {**logs, **metrics}
+        for name in metrics:
+            self._metrics[name].clear()
+        super().log(logs, start_time)
+
+    # -- saving and resuming ---------------------------------------------------------------
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        output_dir = Path(output_dir or self.args.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self.q_network.model.save_pretrained(output_dir)
+        self.processing_class.save_pretrained(output_dir)
+        torch.save(self.args, output_dir / "training_args.bin")
+        (output_dir / ICRL_CONFIG).write_text(json.dumps(self.icrl_config(), indent=2))
+
+    def icrl_config(self) -> dict:
+        """Everything needed to act with the saved adapter besides its weights."""
+        a = self.args
+        return {"base_model": a.model_name_or_path, "q_parameterisation": a.q_parameterisation,
+                "adapter_type": a.adapter_type, "env_id": a.env_id, "map_family": a.map_family,
+                "is_slippery": a.is_slippery, "protocol_format": a.protocol_format,
+                "observation_format": a.observation_format, "action_words": list(self.env_adapter.action_words),
+                "reward_values": list(self.env_adapter.reward_values), "n_actions": self.env_adapter.n_actions,
+                "episodes_per_trial": a.episodes_per_trial, "max_context_tokens": a.max_context_tokens,
+                "gamma": a.gamma, "reward_scale": a.reward_scale}
+
+    def _save_checkpoint(self, model, trial) -> None:
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            checkpoint = Path(self._get_output_dir(trial)) / f"checkpoint-{self.state.global_step}"
+            self.replay_store.save_to_disk(checkpoint / self._rank_name(REPLAY_DIR))
+            (checkpoint / self._rank_name(COLLECTOR_STATE)).write_text(json.dumps(self.collector.state_dict()))
+
+    def _rank_name(self, name: str) -> str:
+        return name if self.args.world_size == 1 else f"{name}_rank{self.args.process_index}"
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        checkpoint = Path(resume_from_checkpoint)
+        for adapter, sub in ((ONLINE, ""), (TARGET, TARGET)):
+            state = load_file(checkpoint / sub / "adapter_model.safetensors")
+            set_peft_model_state_dict(self.q_network.model, state, adapter_name=adapter)
+        self.q_network.model.set_adapter(ONLINE)
+        self.replay_store = ReplayStore.load_from_disk(checkpoint / self._rank_name(REPLAY_DIR),
+                                                       self.replay_store.protocol_signature)
+        self.collector.load_state_dict(json.loads((checkpoint / self._rank_name(COLLECTOR_STATE)).read_text()))
+
+    def record_rollout(self, result, replay_size: int) -> None:
+        """Add one collection's statistics to the metrics logged at the next ``log``."""
+        self._metrics["episode_return"].append(float(np.nanmean(result.returns)))
+        self._metrics["success_rate"].append(float(np.nanmean(result.successes)))
+        self._metrics["final10_success"].append(float(np.nanmean(result.successes[:, -10:])))
+        self._metrics["replay_size"].append(float(replay_size))
+        self._metrics["env_steps"].append(float(result.env_steps))
+        schedule = self.collector.schedule
+        greedy = np.mean([schedule.greedy_probability(e) for e in range(self.args.episodes_per_trial)])
+        self._metrics["epsilon"].append(float(1.0 - greedy))
+
