@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
@@ -16,11 +17,12 @@ class EnvInteractionCallback(TrainerCallback):
 
     Before the first update it fills the store up to ``learning_starts`` trials (skipped when a resumed
     store already holds them); afterwards it collects ``trials_per_rollout`` trials every
-    ``rollout_interval`` optimizer steps.
+    ``rollout_interval`` optimizer steps, and stops training after ``max_train_minutes``.
     """
 
     def __init__(self, trainer: DQNTrainer):
         self.trainer = trainer
+        self.started = time.monotonic()
 
     def collect(self) -> None:
         trainer = self.trainer
@@ -29,6 +31,7 @@ class EnvInteractionCallback(TrainerCallback):
         trainer.record_rollout(result, len(trainer.replay_store))
 
     def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
         store = self.trainer.replay_store
         with tqdm(total=args.learning_starts, initial=min(len(store), args.learning_starts), unit="trial",
                   desc="filling replay", disable=not state.is_local_process_zero) as bar:
@@ -40,6 +43,9 @@ class EnvInteractionCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step % args.rollout_interval == 0:
             self.collect()
+        if args.max_train_minutes is not None and time.monotonic() - self.started > 60 * args.max_train_minutes:
+            control.should_training_stop = True
+            control.should_save = args.save_strategy != "no"
 
 
 class TargetNetworkCallback(TrainerCallback):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
+from transformers.trainer_utils import SaveStrategy, SchedulerType
 
 from ..exploration import ExplorationSchedule
 from ..q_network import ADAPTER_TYPES, Q_PARAMETERISATIONS
@@ -61,6 +62,7 @@ class DQNConfig(TrainingArguments):
         replay_recency (`float`, defaults to `0.0`): sampling weight of the newest trial is e^this times the oldest.
         max_context_tokens (`int`, defaults to `2048`): a training trial ends (its episode truncated) when full.
         eval_maps (`int`, defaults to `50`): held-out maps in the short evaluation after training (0: none).
+        max_train_minutes (`float` or `None`): stop after this much wall time (for fixed-budget CPU runs).
     """
 
     # Model
@@ -106,16 +108,17 @@ class DQNConfig(TrainingArguments):
     replay_recency: float = field(default=0.0, metadata={"help": "Recency weighting of replay sampling."})
     max_context_tokens: int = field(default=2048, metadata={"help": "Most tokens in one context."})
     eval_maps: int = field(default=50, metadata={"help": "Held-out maps in the short evaluation (0: none)."})
+    max_train_minutes: float | None = field(default=None, metadata={
+        "help": "Stop training after this many minutes of wall time (None: run max_steps)."})
 
     # TrainingArguments defaults suited to DQN
     learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate."})
-    lr_scheduler_type: str = field(default="constant_with_warmup", metadata={"help": "Scheduler type."})
+    lr_scheduler_type: SchedulerType | str = field(default="constant_with_warmup", metadata={"help": "Scheduler type."})
     warmup_steps: float = field(default=10, metadata={"help": "Warm-up steps."})
     per_device_train_batch_size: int = field(default=8, metadata={"help": "Trials per device per micro-batch."})
     max_steps: int = field(default=400, metadata={"help": "Optimizer steps."})
     logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
-    save_strategy: str = field(default="no", metadata={"help": "Checkpoint strategy."})
-    report_to: str | list[str] = field(default="none", metadata={"help": "Trackers to report to."})
+    save_strategy: SaveStrategy | str = field(default="no", metadata={"help": "Checkpoint strategy."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep all replay columns."})
     output_dir: str | None = field(default="outputs/frozen_lake_dqn", metadata={"help": "Output directory."})
 

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader, IterableDataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer, TrainerCallback
 
+from ..agent import ICRL_CONFIG
 from ..callbacks import EnvInteractionCallback, TargetNetworkCallback
 from ..collector import TrialCollector, heldout_maps
 from ..env_adapter import adapter_for
@@ -25,7 +26,6 @@ from ..rollout import RolloutEngine
 from ..tiny_model import resolve_model_path
 from .dqn_config import DQNConfig
 
-ICRL_CONFIG = "icrl_config.json"
 REPLAY_DIR = "replay_store"
 COLLECTOR_STATE = "collector_state.json"
 
@@ -143,7 +143,9 @@ class DQNTrainer(Trainer):
 
     @staticmethod
     def protocol_signature(args: DQNConfig, tokenizer) -> str:
-        return f"{args.env_id}|{args.protocol_format}|{args.observation_format}|{type(tokenizer).__name__}:{len(tokenizer)}"
+        """Which env, format and vocabulary a replay store's token ids belong to."""
+        vocabulary = f"{type(tokenizer).__name__}:{len(tokenizer)}"
+        return f"{args.env_id}|{args.protocol_format}|{args.observation_format}|{vocabulary}"
 
     # -- data ------------------------------------------------------------------------------
 
@@ -222,6 +224,7 @@ class DQNTrainer(Trainer):
                 "is_slippery": a.is_slippery, "protocol_format": a.protocol_format,
                 "observation_format": a.observation_format, "action_words": list(self.env_adapter.action_words),
                 "reward_values": list(self.env_adapter.reward_values), "n_actions": self.env_adapter.n_actions,
+                "n_observations": self.env_adapter.n_observations,
                 "episodes_per_trial": a.episodes_per_trial, "max_context_tokens": a.max_context_tokens,
                 "gamma": a.gamma, "reward_scale": a.reward_scale}
 

@@ -1,0 +1,67 @@
+"""Evaluate a trained in-context RL agent with the paper's protocol, against baselines on the same maps.
+
+    python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --output_dir results/
+    python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution stitching \
+        --n_maps 50 --n_episodes 30 --output_dir results/
+    python recipes/evaluate_icrl.py --baselines_only --output_dir results/baselines
+    python recipes/evaluate_icrl.py --data_quality low=outputs/low mixed=outputs/mixed high=outputs/high \
+        --conditions in_distribution --output_dir results/data_quality
+
+Writes ``results.json``, one ``<condition>.png`` per condition, ``<condition>_trajectories.png`` and
+``summary.md`` to ``output_dir`` (see ``trl_icrl.evaluator.write_report``).
+"""
+
+import argparse
+
+import torch
+
+from trl_icrl.agent import ICRLAgent
+from trl_icrl.evaluator import CONDITIONS, DEFAULT_BASELINES, evaluate_condition, evaluate_data_quality, write_report
+
+
+def load_agent(path: str, device: str) -> ICRLAgent:
+    """``ICRLAgent.from_pretrained`` on ``device``."""
+    agent = ICRLAgent.from_pretrained(path)
+    agent.network.to(device)
+    return agent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="directory (or hub id) written by DQNTrainer")
+    parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS))
+    parser.add_argument("--n_maps", type=int, default=50, help="maps per condition (stitching: family size)")
+    parser.add_argument("--n_episodes", type=int, default=30, help="episodes per map in one context")
+    parser.add_argument("--schedule", default="paper_ramp", help="exploration schedule (ExplorationSchedule.parse)")
+    parser.add_argument("--seed", type=int, default=0, help="held-out map seed; match the training seed")
+    parser.add_argument("--baselines", nargs="*", default=list(DEFAULT_BASELINES))
+    parser.add_argument("--baselines_only", action="store_true", help="play the baselines only, load no model")
+    parser.add_argument("--no_untrained", action="store_true", help="skip the model with its adapter off")
+    parser.add_argument("--no_wiped", action="store_true", help="skip the model with its context wiped")
+    parser.add_argument("--data_quality", nargs="+", metavar="NAME=PATH",
+                        help="also evaluate these models on the ID maps, one curve each")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--output_dir", default="results")
+    args = parser.parse_args()
+    if not args.model and not args.baselines_only and not args.data_quality:
+        parser.error("give --model, --baselines_only or --data_quality")
+
+    agent = load_agent(args.model, args.device) if args.model and not args.baselines_only else None
+    common = dict(n_maps=args.n_maps, n_episodes=args.n_episodes, schedule=args.schedule, seed=args.seed)
+    results = {"model": None if agent is None else args.model, **common, "conditions": {}}
+    for condition in args.conditions:
+        print(f"evaluating {condition} ...")
+        results["conditions"][condition] = evaluate_condition(
+            agent, condition, baselines=args.baselines, include_untrained=not args.no_untrained,
+            include_wiped=not args.no_wiped, **common)
+    if args.data_quality:
+        models = dict(spec.split("=", 1) for spec in args.data_quality)
+        results["data_quality_models"] = models
+        results["conditions"]["data_quality"] = evaluate_data_quality(
+            {name: load_agent(path, args.device) for name, path in models.items()}, **common)
+    write_report(results, args.output_dir)
+    print(open(f"{args.output_dir}/summary.md").read())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+import os
+import tempfile
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRL_ICRL_HOME", tempfile.mkdtemp(prefix="trl_icrl_home_"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+
+from trl_icrl import TokenProtocol, build_tiny_model, frozen_lake_adapter  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_dir):
+    return AutoTokenizer.from_pretrained(tiny_dir)
+
+
+@pytest.fixture
+def tiny_lm(tiny_dir):
+    return AutoModelForCausalLM.from_pretrained(tiny_dir)
+
+
+@pytest.fixture(scope="session")
+def env_adapter():
+    return frozen_lake_adapter("coords")
+
+
+@pytest.fixture(scope="session")
+def protocol(tokenizer, env_adapter):
+    return TokenProtocol(tokenizer, "compact", env_adapter.action_words, env_adapter.observation_texts(),
+                         env_adapter.reward_values)

@@ -1,0 +1,181 @@
+import numpy as np
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from trl_icrl import DQNConfig, DQNTrainer, Episode, ExplorationSchedule, ReplayStore, RolloutEngine
+from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
+from trl_icrl.q_network import (
+    ONLINE,
+    TARGET,
+    QNetwork,
+    adapter_parameters,
+    add_q_head,
+    build_q_network,
+    make_peft_config,
+)
+from trl_icrl.replay_store import collate_trials
+from trl_icrl.trainer import td_targets
+
+
+def test_td_targets_by_hand():
+    """One trial: [s0 -> s1 -> terminal goal (r=1)], [s3 -> truncated at s4]; gamma 0.5."""
+    rewards = torch.tensor([[0.0, 1.0, 0.0]])
+    dones = torch.tensor([[CONTINUE, TERMINATED, TRUNCATED]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    online = torch.tensor([[[1.0, 3.0], [0.0, 0.0], [5.0, 2.0]]])  # argmax: 1, -, 0
+    target = torch.tensor([[[10.0, 20.0], [99.0, 99.0], [4.0, 8.0]]])
+    y = td_targets(rewards, dones, mask, online, target, gamma=0.5)
+    # d0: 0 + 0.5 * target[a*=1] = 10;  d1: terminal, r only = 1;  d2: truncation bootstraps: 0.5 * target[a*=0] = 2
+    assert torch.allclose(y, torch.tensor([[10.0, 1.0, 2.0]]))
+    y_plain = td_targets(rewards, dones, mask, online, target, gamma=0.5, double_dqn=False)
+    assert torch.allclose(y_plain, torch.tensor([[10.0, 1.0, 4.0]]))  # max over target: 20 -> 10, 8 -> 4
+    y2 = td_targets(rewards, dones, mask, online, target, gamma=0.5, n_step=2)
+    # d0: r0 + 0.5 r1, stops at the terminal: 0.5; d1 and d2 unchanged
+    assert torch.allclose(y2, torch.tensor([[0.5, 1.0, 2.0]]))
+    assert td_targets(rewards, dones, torch.zeros_like(mask), online, target, gamma=0.5).abs().sum() == 0
+
+
+@pytest.mark.parametrize("adapter_type,q_param", [("lora", "value_head"), ("ia3", "action_logits"),
+                                                  ("ia3", "value_head"), ("lora", "action_logits")])
+def test_adapter_save_reload_identical_q(tiny_dir, tiny_lm, protocol, tmp_path, adapter_type, q_param):
+    net = build_q_network(tiny_lm, 4, protocol.action_token_ids, q_param, make_peft_config(adapter_type, q_param))
+    for p in adapter_parameters(net.model, ONLINE).values():
+        p.data.add_(torch.randn_like(p) * 0.05)
+    ids = torch.randint(2, 100, (2, 40))
+    positions = torch.tensor([[3, 9, 30], [1, 2, 39]])
+    q, _ = net(ids, positions)
+    net.model.save_pretrained(tmp_path)
+    base = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    if q_param == "value_head":
+        add_q_head(base, 4)
+    reloaded = QNetwork(PeftModel.from_pretrained(base, tmp_path), q_param, protocol.action_token_ids)
+    assert torch.equal(reloaded(ids, positions)[0], q)
+
+
+def test_target_moves_by_tau_and_base_is_frozen(tiny_lm, protocol):
+    net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head",
+                          make_peft_config("lora", "value_head"))
+    online, target = adapter_parameters(net.model, ONLINE), adapter_parameters(net.model, TARGET)
+    assert online.keys() == target.keys() and all(torch.equal(online[k], target[k]) for k in online)
+    for p in online.values():
+        p.data.add_(1.0)
+    before = {k: v.clone() for k, v in target.items()}
+    net.polyak_update(0.1)
+    for k in online:
+        assert torch.allclose(target[k], before[k] + 0.1 * (online[k] - before[k]), atol=1e-6)
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert trainable and all(f".{ONLINE}." in n for n in trainable)
+    with net.using_adapter(TARGET):
+        pass
+    assert {n for n, p in net.named_parameters() if p.requires_grad} == trainable
+
+
+def test_kv_cached_rollout_matches_full_forward(tiny_lm, protocol, env_adapter):
+    """The Q-values that chose greedy actions equal those of one forward over the finished trial."""
+    import gymnasium as gym
+
+    net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head",
+                          make_peft_config("lora", "value_head"))
+    for p in adapter_parameters(net.model, ONLINE).values():
+        p.data.add_(torch.randn_like(p) * 0.05)
+    engine = RolloutEngine(net, protocol, env_adapter, max_context_tokens=4096)
+    envs = [gym.make("trl_icrl/ParametricFrozenLake-v0", desc=d) for d in (["SFF", "FHF", "FFG"], ["SFFF", "FFHG"])]
+    result = engine.play(envs, 4, ExplorationSchedule.parse("greedy"), np.random.default_rng(0), reset_seeds=[0, 1])
+    for trial in result.trials:
+        q, _ = net(torch.tensor([trial.input_ids]), torch.tensor([trial.decision_positions]))
+        assert q[0].argmax(-1).tolist() == trial.actions
+        assert len(trial.episode_offsets) == 4
+
+
+def test_context_window_drops_whole_episodes(tiny_lm, protocol, env_adapter):
+    import gymnasium as gym
+
+    net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head",
+                          make_peft_config("lora", "value_head"))
+    engine = RolloutEngine(net, protocol, env_adapter, max_context_tokens=200)
+    envs = [gym.make("trl_icrl/ParametricFrozenLake-v0", desc=["SFF", "FHF", "FFG"])]
+    result = engine.play(envs, 12, ExplorationSchedule.parse("uniform"), np.random.default_rng(0), reset_seeds=[0])
+    trial = result.trials[0]
+    assert len(trial.input_ids) <= 200
+    assert len(trial.actions) < result.env_steps  # old episodes were dropped ...
+    assert trial.episode_offsets[0] == 0 and trial.input_ids[0] == protocol.episode_start[0]  # ... whole
+    assert protocol.parse(trial.input_ids)  # and what is left parses
+    assert not np.isnan(result.successes).any()  # all 12 episodes were played
+
+
+def small_config(tmp_path, **overrides) -> DQNConfig:
+    kwargs = dict(output_dir=str(tmp_path / "out"), max_steps=20, trials_per_rollout=4, episodes_per_trial=4,
+                  learning_starts=4, rollout_interval=100, per_device_train_batch_size=4, eval_maps=5,
+                  logging_steps=5, max_context_tokens=512, learning_rate=3e-3, seed=0, disable_tqdm=True)
+    kwargs.update(overrides)
+    return DQNConfig(**kwargs)
+
+
+def test_training_reduces_td_loss_on_fixed_batch(tiny_dir, tmp_path):
+    trainer = DQNTrainer(str(tiny_dir), small_config(tmp_path))
+    rows, _ = trainer.collector.collect()
+    trainer.replay_store.append(rows)
+    batch = collate_trials(trainer.replay_store.rows(range(4)), trainer.pad_token_id)
+    base = {n: p.clone() for n, p in trainer.q_network.named_parameters() if ".base_layer." in n}
+
+    def loss() -> float:
+        with torch.no_grad():
+            return trainer.compute_loss(trainer.q_network, batch).item()
+
+    before = loss()
+    trainer.train()
+    assert loss() < before
+    for n, p in trainer.q_network.named_parameters():
+        if n in base:
+            assert torch.equal(p, base[n]), f"base weight {n} changed"
+    assert any("td_loss" in log for log in trainer.state.log_history)
+
+
+def test_replay_store_save_load(tmp_path):
+    store = ReplayStore(capacity=3, protocol_signature="p")
+    row = {"input_ids": [1, 2, 3], "decision_positions": [1], "actions": [2], "rewards": [1.0], "dones": [1],
+           "next_positions": [-1], "episode_index": [0], "episode_offsets": [0], "env_id": "e", "env_map": "SG",
+           "seed": 7, "policy": "online"}
+    store.append([dict(row, seed=s) for s in range(5)])
+    assert len(store) == 3 and [r["seed"] for r in store.rows(range(3))] == [2, 3, 4]  # FIFO
+    store.save_to_disk(tmp_path / "rs")
+    loaded = ReplayStore.load_from_disk(tmp_path / "rs", "p")
+    assert loaded.rows(range(3)) == store.rows(range(3)) and loaded.total_appended == 5
+    rng = np.random.default_rng(0)
+    recent = store.sample_indices(4000, rng, recency=3.0)
+    assert np.mean(recent == 2) > np.mean(recent == 0) * 3
+
+
+def test_checkpoint_resume_restores_store_and_adapters(tiny_dir, tmp_path):
+    args = small_config(tmp_path, max_steps=4, save_strategy="steps", save_steps=2, rollout_interval=2)
+    trainer = DQNTrainer(str(tiny_dir), args)
+    trainer.train()
+    checkpoint = tmp_path / "out" / "checkpoint-4"
+    assert (checkpoint / "replay_store").is_dir() and (checkpoint / "target" / "adapter_model.safetensors").is_file()
+    saved_rows = ReplayStore.load_from_disk(checkpoint / "replay_store").rows(range(len(trainer.replay_store)))
+    resumed = DQNTrainer(str(tiny_dir), small_config(tmp_path, max_steps=4, save_strategy="steps", save_steps=2,
+                                                     rollout_interval=2))
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert resumed.replay_store.rows(range(len(saved_rows))) == saved_rows
+    for name in ("default", "target"):
+        a = adapter_parameters(trainer.q_network.model, name)
+        b = adapter_parameters(resumed.q_network.model, name)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_config_rejects_bad_values():
+    for field, value, message in [("gamma", 1.5, "gamma must be in \\[0, 1\\]"), ("tau", 0.0, "tau must be in"),
+                                  ("episodes_per_trial", 0, "episodes_per_trial must be >= 1"),
+                                  ("q_parameterisation", "softmax", "q_parameterisation must be one of"),
+                                  ("adapter_type", "dora", "adapter_type must be one of"),
+                                  ("exploration", "sometimes", "unknown exploration schedule")]:
+        with pytest.raises(ValueError, match=message):
+            DQNConfig(output_dir="x", **{field: value})
+
+
+def test_writes_demonstrations_into_context(protocol):
+    writer = protocol.new_trial()
+    writer.write_episode(Episode(["r0 c0"], [2], [1.0], terminated=True))
+    assert protocol.parse(writer.trial.input_ids)[0].rewards == [1.0]

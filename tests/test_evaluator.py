@@ -1,0 +1,168 @@
+"""Tests for trl_icrl.evaluator: the paper's evaluation protocol and its report."""
+
+import json
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+
+from trl_icrl.agent import ICRLAgent  # noqa: E402
+from trl_icrl.collector import TRAIN_SEED_LIMIT, TrialCollector, heldout_map_seeds, heldout_maps  # noqa: E402
+from trl_icrl.env_adapter import frozen_lake_adapter  # noqa: E402
+from trl_icrl.envs import ENV_ID, STITCHING_MAP, ParametricFrozenLake  # noqa: E402
+from trl_icrl.evaluator import (  # noqa: E402
+    CONDITIONS,
+    PAPER_STITCHING_DEMOS,
+    evaluate_condition,
+    evaluate_data_quality,
+    stitching_family,
+    write_report,
+)
+from trl_icrl.exploration import ExplorationSchedule  # noqa: E402
+from trl_icrl.protocol import TokenProtocol  # noqa: E402
+from trl_icrl.q_network import build_q_network, make_peft_config  # noqa: E402
+from trl_icrl.rollout import RolloutResult  # noqa: E402
+from trl_icrl.tiny_model import build_tiny_model, build_tokenizer  # noqa: E402
+
+
+@pytest.mark.parametrize("condition", CONDITIONS)
+def test_oracle_succeeds_every_episode_with_zero_regret(condition):
+    result = evaluate_condition(None, condition, n_maps=4, n_episodes=3, baselines=("oracle",), progress=False)
+    oracle = result["agents"]["oracle"]
+    assert oracle["success_per_episode"] == [1.0] * result["n_episodes"]
+    assert oracle["regret"] == 0.0 and oracle["episodes_to_first_success"] == 0.0
+    if condition == "non_stationary":
+        assert result["n_episodes"] == 6 and oracle["map_b_final10_success"] == 1.0
+        assert result["schedule"] == [0.0, 0.0, 0.1] * 2  # the ramp restarts on map B
+    if condition == "stitching":  # the paper map 5/5, and the whole generated family
+        assert oracle["paper_map_successes"] == 5 and oracle["family_success_rate"] == 1.0
+
+
+def test_random_baseline_matches_monte_carlo():
+    """Mean success of the random baseline on 4 held-out ID maps against gymnasium's own FrozenLake-v1 playing
+    uniform actions from its uniformly drawn start (100-step limit). Tolerance: 4 standard errors of the
+    difference (the estimates are independent)."""
+    n_maps, n_episodes, n_mc = 4, 100, 1000
+    result = evaluate_condition(None, "in_distribution", n_maps=n_maps, n_episodes=n_episodes,
+                                baselines=("random",), progress=False)
+    rng, rates = np.random.default_rng(7), []
+    for desc in result["maps"]:
+        env = gym.make("FrozenLake-v1", desc=desc.split("/"), is_slippery=False, max_episode_steps=100)
+        wins = 0
+        for k in range(n_mc):
+            env.reset(seed=k)
+            while True:
+                _, reward, terminated, truncated, _ = env.step(int(rng.integers(4)))
+                if terminated or truncated:
+                    wins += bool(terminated and reward > 0)
+                    break
+        rates.append(wins / n_mc)
+    rates = np.asarray(rates)
+    p_mc = rates.mean()
+    assert 0.05 < p_mc < 0.95  # the comparison has power
+    variance = (rates * (1 - rates)).sum() / n_maps**2
+    std = np.sqrt(variance / n_episodes + variance / n_mc)
+    assert abs(result["agents"]["random"]["mean_success"] - p_mc) <= 4 * std
+
+
+class _StubEngine:
+    """Records the maps and seeds a TrialCollector hands to ``play`` instead of playing them."""
+
+    def __init__(self):
+        self.maps, self.seeds = [], []
+
+    def play(self, envs, n_episodes, schedule, rng, reset_seeds, reset_options):
+        self.seeds += list(reset_seeds)
+        self.maps += [reset_options(i, 0)["desc"] for i in range(len(envs))]
+        return RolloutResult([], np.zeros((len(envs), 0)), np.zeros((len(envs), 0)), np.zeros((len(envs), 0)), 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_heldout_maps_never_overlap_training(seed):
+    heldout = heldout_maps("id", 50, seed)
+    heldout_seeds = heldout_map_seeds(50, seed)
+    assert min(heldout_seeds) >= TRAIN_SEED_LIMIT and max(heldout_seeds) < 2 * TRAIN_SEED_LIMIT
+    for rank in (0, 1):
+        engine = _StubEngine()
+        collector = TrialCollector(engine, ENV_ID, "id", n_parallel=8, episodes_per_trial=1,
+                                   schedule=ExplorationSchedule.parse("greedy"), exclude_maps=heldout, seed=seed,
+                                   rank=rank)
+        for _ in range(4):
+            collector.collect()
+        assert engine.seeds == np.random.default_rng([seed, rank]).integers(TRAIN_SEED_LIMIT, size=32).tolist()
+        assert max(engine.seeds) < TRAIN_SEED_LIMIT and not set(engine.seeds) & set(heldout_seeds)
+        assert not set(engine.maps) & set(heldout)
+
+
+@pytest.mark.parametrize("observation_format", ["coords", "index"])
+def test_stitching_prefixes_round_trip(observation_format):
+    adapter = frozen_lake_adapter(observation_format)
+    protocol = TokenProtocol(build_tokenizer(), "compact", adapter.action_words, adapter.observation_texts(),
+                             adapter.reward_values)
+    reach, die = (d.episode(STITCHING_MAP, adapter) for d in PAPER_STITCHING_DEMOS)
+    if observation_format == "coords":
+        assert reach.observations == ["r0 c2", "r1 c2", "r2 c2", "r3 c2", "r4 c2"]
+        assert die.observations == ["r2 c0", "r2 c1", "r2 c2"]
+    else:
+        assert reach.observations == ["2", "6", "10", "14", "18"] and die.observations == ["8", "9", "10"]
+    assert reach.rewards == [0.0] * 4 + [1.0] and die.rewards == [0.0] * 3 and reach.terminated and die.terminated
+    family = stitching_family(5)
+    episodes = [reach, die] + [d.episode(m, adapter) for m, demos in family for d in demos]
+    assert protocol.parse(protocol.render(episodes).input_ids) == episodes
+
+
+def test_stitching_family_construction():
+    for desc, (reach, die) in stitching_family(20, seed=3):
+        letters = "".join(desc)
+        start = letters.index("S")
+        assert letters.count("S") == 1 and die.start == start and reach.start != start
+        assert letters[reach.tiles(desc)[-1]] == "G" and letters[die.tiles(desc)[-1]] == "H"
+        # The start's shortest path: the dying prefix up to the junction, then the reaching suffix from it.
+        junction = die.tiles(desc)[-2]
+        suffix = reach.tiles(desc)[reach.tiles(desc).index(junction):]
+        stitched = die.tiles(desc)[:-1] + suffix[1:]
+        assert len(stitched) - 1 == ParametricFrozenLake(desc=desc).shortest_path_length(start)
+        assert start not in reach.tiles(desc)
+
+
+@pytest.fixture(scope="module")
+def tiny_agent(tmp_path_factory) -> ICRLAgent:
+    path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    adapter = frozen_lake_adapter()
+    protocol = TokenProtocol(tokenizer, "compact", adapter.action_words, adapter.observation_texts(),
+                             adapter.reward_values)
+    network = build_q_network(AutoModelForCausalLM.from_pretrained(path), 4, protocol.action_token_ids,
+                               "value_head", make_peft_config("lora", "value_head"), with_target=False)
+    return ICRLAgent(network, tokenizer, protocol, adapter, config={"max_context_tokens": 2048})
+
+
+def test_write_report(tiny_agent, tmp_path):
+    conditions = {c: evaluate_condition(tiny_agent, c, n_maps=2, n_episodes=2, baselines=("random", "oracle"),
+                                        include_wiped=c == "in_distribution", progress=False)
+                  for c in ("in_distribution", "stitching")}
+    conditions["data_quality"] = evaluate_data_quality({"low": tiny_agent}, n_maps=2, n_episodes=2,
+                                                       baselines=(), progress=False)
+    write_report({"model": "tiny", "conditions": conditions}, tmp_path)
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    agents = results["conditions"]["in_distribution"]["agents"]
+    assert list(agents) == ["icrl", "untrained", "icrl_wiped", "random", "oracle"]
+    assert {"success_per_episode", "success_ci95", "final10_success", "episodes_to_first_success",
+            "regret"} <= set(agents["icrl"])
+    stitching = results["conditions"]["stitching"]
+    assert list(stitching["agents"]) == ["icrl", "untrained", "random", "oracle"]
+    assert 0 <= stitching["agents"]["icrl"]["paper_map_successes"] <= 5
+    assert list(stitching["trajectory"]["paths"]) == ["episode 0", "episode 4"]
+    assert stitching["trajectory"]["paths"]["episode 0"][0] == 8  # the forced start
+    assert list(results["conditions"]["data_quality"]["agents"]) == ["low"]
+    for name in ("in_distribution", "stitching", "data_quality"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 0
+    for name in ("in_distribution", "stitching"):
+        assert (tmp_path / f"{name}_trajectories.png").stat().st_size > 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| icrl_wiped |" in summary and "paper map /5" in summary

@@ -1,0 +1,76 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trl_icrl import Episode, ProtocolError, TokenProtocol
+from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
+
+OBS = [f"r{r} c{c}" for r in range(4) for c in range(4)]
+
+
+@st.composite
+def episodes(draw):
+    out = []
+    for _ in range(draw(st.integers(1, 4))):
+        steps = draw(st.integers(1, 6))
+        end = draw(st.sampled_from(["terminated", "truncated"]))
+        rewards = [0.0] * steps
+        if end == "terminated" and draw(st.booleans()):
+            rewards[-1] = 1.0
+        out.append(Episode(observations=[draw(st.sampled_from(OBS)) for _ in range(steps)],
+                           actions=[draw(st.integers(0, 3)) for _ in range(steps)], rewards=rewards,
+                           terminated=end == "terminated", truncated=end == "truncated",
+                           final_observation=draw(st.sampled_from(OBS)) if end == "truncated" else None))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(episodes())
+def test_round_trip(protocol, history):
+    trial = protocol.render(history)
+    assert protocol.parse(trial.input_ids) == history
+    assert len(trial.actions) == sum(len(e.actions) for e in history)
+    # the token at each decision position is followed by the action word taken there
+    for pos, action in zip(trial.decision_positions, trial.actions):
+        assert trial.input_ids[pos + 1] == protocol.action_token_ids[action]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 120), max_size=40))
+def test_parser_never_crashes_on_arbitrary_ids(protocol, ids):
+    try:
+        protocol.parse(ids)
+    except ProtocolError as err:
+        assert "parse" in str(err)
+
+
+def test_trial_bookkeeping(protocol, tokenizer):
+    history = [Episode(["r0 c0", "r0 c1"], [2, 1], [0.0, 1.0], terminated=True),
+               Episode(["r0 c0"], [0], [0.0], truncated=True, final_observation="r0 c0")]
+    trial = protocol.render(history)
+    words = tokenizer.convert_ids_to_tokens(trial.input_ids)
+    assert words == ["<ep>", "r0", "c0", "right", "r0", "c1", "down", "1.0", "</ep>",
+                     "<ep>", "r0", "c0", "left", "r0", "c0", "<trunc>", "</ep>"]
+    assert trial.decision_positions == [2, 5, 11]
+    assert trial.dones == [CONTINUE, TERMINATED, TRUNCATED]
+    assert trial.next_positions == [5, -1, 14]  # truncation bootstraps from the final observation
+    assert trial.episode_offsets == [0, 9]
+    window = trial.window(9)
+    assert window.decision_positions == [2] and window.next_positions == [5] and window.episode_index == [0]
+
+
+def test_llama3_format_pieces(tokenizer, env_adapter):
+    """The paper's preset needs Llama-3 special tokens: a tokenizer without them is rejected clearly."""
+    with pytest.raises(ProtocolError, match="lacks protocol token"):
+        TokenProtocol(tokenizer, "llama3", env_adapter.action_words, env_adapter.observation_texts(), (1.0,))
+
+
+def test_bad_inputs(protocol):
+    with pytest.raises(ProtocolError, match="unknown observation"):
+        protocol.observation("r99 c99")
+    with pytest.raises(ProtocolError, match="outside"):
+        protocol.outcome(7, 0.0)
+    with pytest.raises(ProtocolError, match="unknown reward"):
+        protocol.outcome(0, 3.0)
+    with pytest.raises(ProtocolError, match="empty"):
+        protocol.parse([])

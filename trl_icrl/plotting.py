@@ -1,0 +1,83 @@
+"""Figures: training curves from ``Trainer`` logs and in-context curves (success vs episode index)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike) -> None:
+    """Rollout success (all episodes and final-10) and TD loss against optimizer step."""
+    fig, (ax_success, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for key, label in (("success_rate", "success (all episodes)"), ("final10_success", "success (final 10)")):
+        points = [(log["step"], log[key]) for log in log_history if key in log]
+        if points:
+            ax_success.plot(*zip(*points), marker=".", label=label)
+    ax_success.set(xlabel="optimizer step", ylabel="training-rollout success", ylim=(0, 1))
+    ax_success.legend()
+    loss = [(log["step"], log["td_loss"]) for log in log_history if "td_loss" in log]
+    if loss:
+        ax_loss.plot(*zip(*loss), color="tab:red")
+    ax_loss.set(xlabel="optimizer step", ylabel="TD loss", yscale="log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_icrl_curves(curves: Mapping[str, Mapping], path: str | os.PathLike, title: str = "",
+                     metric: str = "success") -> None:
+    """One line per agent: mean ``metric`` per episode index with its 95% band (from ``summarize``)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for name, summary in curves.items():
+        mean = np.asarray(summary[f"{metric}_per_episode"])
+        band = np.asarray(summary[f"{metric}_ci95"])
+        episodes = np.arange(len(mean))
+        ax.plot(episodes, mean, label=name)
+        ax.fill_between(episodes, mean - band, mean + band, alpha=0.2)
+    ax.set(xlabel="episode index in context", ylabel=f"{metric} rate" if metric == "success" else metric,
+           title=title)
+    if metric == "success":
+        ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+_TILE_COLOURS = {"S": "#9ccc65", "F": "#dbeefa", "H": "#1f3b57", "G": "#ffca28"}
+
+
+def plot_trajectories(desc: Sequence[str], paths: Mapping[str, Sequence[int]], path: str | os.PathLike,
+                      title: str = "") -> None:
+    """A Frozen Lake map (S/F/H/G coloured) with tile paths drawn over it, one colour per label.
+
+    ``desc``: rows of the map; ``paths``: label -> tiles visited (``row * ncol + col``), in order.
+    """
+    nrow, ncol = len(desc), len(desc[0])
+    fig, ax = plt.subplots(figsize=(1 + 0.8 * ncol, 0.8 + 0.8 * nrow))
+    for r, row in enumerate(desc):
+        for c, letter in enumerate(row):
+            ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor=_TILE_COLOURS[letter],
+                                       edgecolor="white"))
+            if letter != "F":
+                ax.text(c, r, letter, ha="center", va="center", fontsize=9,
+                        color="white" if letter == "H" else "black")
+    shifts = np.linspace(-0.15, 0.15, len(paths)) if len(paths) > 1 else [0.0]
+    for (label, tiles), shift, colour in zip(paths.items(), shifts, ("tab:red", "tab:blue", "tab:purple",
+                                                                     "tab:orange"), strict=False):
+        rows, cols = np.divmod(np.asarray(tiles), ncol)
+        ax.plot(cols + shift, rows + shift, color=colour, marker=".", lw=2, alpha=0.85,
+                label=f"{label} ({len(tiles) - 1} moves)")
+        ax.plot(cols[0] + shift, rows[0] + shift, color=colour, marker="o", ms=8)
+    ax.set(xlim=(-0.5, ncol - 0.5), ylim=(nrow - 0.5, -0.5), xticks=range(ncol), yticks=range(nrow),
+           aspect="equal", title=title)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
