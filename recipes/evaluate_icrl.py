@@ -12,6 +12,7 @@ Writes ``results.json``, one ``<condition>.png`` per condition, ``<condition>_tr
 """
 
 import argparse
+from pathlib import Path
 
 import torch
 
@@ -45,6 +46,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.model and not args.baselines_only and not args.data_quality:
         parser.error("give --model, --baselines_only or --data_quality")
+    if any("=" not in spec for spec in args.data_quality or ()):
+        parser.error("--data_quality takes NAME=PATH pairs")
 
     agent = load_agent(args.model, args.device) if args.model and not args.baselines_only else None
     common = dict(n_maps=args.n_maps, n_episodes=args.n_episodes, schedule=args.schedule, seed=args.seed)
@@ -60,7 +63,7 @@ def main() -> None:
         results["conditions"]["data_quality"] = evaluate_data_quality(
             {name: load_agent(path, args.device) for name, path in models.items()}, **common)
     write_report(results, args.output_dir)
-    print(open(f"{args.output_dir}/summary.md").read())
+    print((Path(args.output_dir) / "summary.md").read_text())
 
 
 if __name__ == "__main__":

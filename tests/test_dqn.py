@@ -148,21 +148,34 @@ def test_replay_store_save_load(tmp_path):
     assert np.mean(recent == 2) > np.mean(recent == 0) * 3
 
 
-def test_checkpoint_resume_restores_store_and_adapters(tiny_dir, tmp_path):
-    args = small_config(tmp_path, max_steps=4, save_strategy="steps", save_steps=2, rollout_interval=2)
-    trainer = DQNTrainer(str(tiny_dir), args)
-    trainer.train()
-    checkpoint = tmp_path / "out" / "checkpoint-4"
+def test_resume_from_checkpoint_matches_uninterrupted_run(tiny_dir, tmp_path):
+    """Adapters (online and target), optimizer, RNGs, sampler, collector and replay store all come back."""
+    settings = dict(max_steps=4, save_strategy="steps", save_steps=2, rollout_interval=2)
+    uninterrupted = DQNTrainer(str(tiny_dir), small_config(tmp_path, **settings))
+    uninterrupted.train()
+    checkpoint = tmp_path / "out" / "checkpoint-2"
     assert (checkpoint / "replay_store").is_dir() and (checkpoint / "target" / "adapter_model.safetensors").is_file()
-    saved_rows = ReplayStore.load_from_disk(checkpoint / "replay_store").rows(range(len(trainer.replay_store)))
-    resumed = DQNTrainer(str(tiny_dir), small_config(tmp_path, max_steps=4, save_strategy="steps", save_steps=2,
-                                                     rollout_interval=2))
+    assert not (tmp_path / "out" / ".staging" / "checkpoint-2").exists()  # written aside, then renamed
+    at_checkpoint = ReplayStore.load_from_disk(checkpoint / "replay_store")
+    resumed = DQNTrainer(str(tiny_dir), small_config(tmp_path / "again", **settings))
     resumed.train(resume_from_checkpoint=str(checkpoint))
-    assert resumed.replay_store.rows(range(len(saved_rows))) == saved_rows
+    assert resumed.state.global_step == 4
+    assert resumed.replay_store.rows(range(len(at_checkpoint))) == at_checkpoint.rows(range(len(at_checkpoint)))
+    assert resumed.replay_store.rows(range(len(resumed.replay_store))) == \
+        uninterrupted.replay_store.rows(range(len(uninterrupted.replay_store)))
     for name in ("default", "target"):
-        a = adapter_parameters(trainer.q_network.model, name)
+        a = adapter_parameters(uninterrupted.q_network.model, name)
         b = adapter_parameters(resumed.q_network.model, name)
-        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), name
+
+
+def test_same_seed_same_rows_and_weights(tiny_dir, tmp_path):
+    runs = [DQNTrainer(str(tiny_dir), small_config(tmp_path / str(i), max_steps=3)) for i in range(2)]
+    for run in runs:
+        run.train()
+    assert runs[0].replay_store.rows(range(4)) == runs[1].replay_store.rows(range(4))
+    a, b = (adapter_parameters(r.q_network.model, "default") for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_config_rejects_bad_values():

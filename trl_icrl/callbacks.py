@@ -33,6 +33,10 @@ class EnvInteractionCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.monotonic()
         store = self.trainer.replay_store
+        if not args.online_collection:
+            if len(store) == 0:
+                raise ValueError("online_collection=False needs a non-empty replay store (offline data)")
+            return
         with tqdm(total=args.learning_starts, initial=min(len(store), args.learning_starts), unit="trial",
                   desc="filling replay", disable=not state.is_local_process_zero) as bar:
             while len(store) < args.learning_starts:
@@ -41,7 +45,7 @@ class EnvInteractionCallback(TrainerCallback):
                 bar.update(len(store) - before)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step % args.rollout_interval == 0:
+        if args.online_collection and state.global_step % args.rollout_interval == 0:
             self.collect()
         if args.max_train_minutes is not None and time.monotonic() - self.started > 60 * args.max_train_minutes:
             control.should_training_stop = True

@@ -108,7 +108,8 @@ def stitching_task(desc: Map) -> tuple[Map, tuple[Demonstration, Demonstration]]
     a tile ``t`` off the path whose oracle path first meets ``s``'s path at ``p_j``. Demonstration 1 goes
     from ``t`` to the goal (through ``p_j``, then along ``p_j .. p_k``); demonstration 2 goes from ``s``
     along ``p_0 .. p_j`` and steps into ``h``. The path from ``s`` is never shown whole: solving the task
-    means joining the second demonstration's prefix to the first one's suffix, as on the paper's map.
+    means joining the second demonstration's prefix to the first one's suffix, as on the paper's map (which
+    this rule does not rebuild: its lowest-numbered oracle path turns down at tile 9, not at 10).
     """
     nrow, ncol = len(desc), len(desc[0])
     moves = _moves(nrow, ncol)

@@ -53,6 +53,8 @@ class DQNConfig(TrainingArguments):
 
         > Parameters that control data collection
 
+        online_collection (`bool`, defaults to `True`): collect trials while training; `False` learns only
+            from the replay store given to the trainer (offline data).
         trials_per_rollout (`int`, defaults to `32`): trials played in parallel per collection.
         episodes_per_trial (`int`, defaults to `30`): episodes in one context.
         exploration (`str`, defaults to `"paper_ramp"`): P(greedy) per episode of a trial.
@@ -98,6 +100,8 @@ class DQNConfig(TrainingArguments):
         "help": "Terminal steps bootstrap from the next episode's first decision (RL^2 style)."})
 
     # Data collection
+    online_collection: bool = field(default=True, metadata={
+        "help": "Collect trials with the model while training; False trains on a given (offline) replay store."})
     trials_per_rollout: int = field(default=32, metadata={"help": "Trials played in parallel per collection."})
     episodes_per_trial: int = field(default=30, metadata={"help": "Episodes in one context."})
     exploration: str = field(default="paper_ramp", metadata={
@@ -119,6 +123,8 @@ class DQNConfig(TrainingArguments):
     max_steps: int = field(default=400, metadata={"help": "Optimizer steps."})
     logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
     save_strategy: SaveStrategy | str = field(default="no", metadata={"help": "Checkpoint strategy."})
+    ignore_data_skip: bool = field(default=True, metadata={
+        "help": "Replay batches are a stream, not an epoch: a resumed run restores the sampler instead."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep all replay columns."})
     output_dir: str | None = field(default="outputs/frozen_lake_dqn", metadata={"help": "Output directory."})
 

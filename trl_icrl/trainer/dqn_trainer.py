@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,7 +14,8 @@ import torch.nn.functional as F
 from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, IterableDataset
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer, TrainerCallback
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer, TrainerCallback, set_seed
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from ..agent import ICRL_CONFIG
 from ..callbacks import EnvInteractionCallback, TargetNetworkCallback
@@ -27,7 +30,8 @@ from ..tiny_model import resolve_model_path
 from .dqn_config import DQNConfig
 
 REPLAY_DIR = "replay_store"
-COLLECTOR_STATE = "collector_state.json"
+DQN_STATE = "dqn_state.json"
+STAGING_DIR = ".staging"
 
 
 def td_targets(rewards: torch.Tensor, dones: torch.Tensor, mask: torch.Tensor, next_q_online: torch.Tensor,
@@ -89,6 +93,7 @@ class DQNTrainer(Trainer):
                  processing_class=None, replay_store: ReplayStore | None = None,
                  callbacks: list[TrainerCallback] | None = None):
         args = args or DQNConfig()
+        set_seed(args.seed)  # the adapter's initialisation draws from torch's RNG
         if model is None or isinstance(model, str):
             path = resolve_model_path(model or args.model_name_or_path)
             dtype = getattr(torch, args.torch_dtype)
@@ -119,6 +124,8 @@ class DQNTrainer(Trainer):
             raise ValueError(f"replay store protocol {replay_store.protocol_signature!r} != {signature!r}")
         self.replay_store = replay_store or ReplayStore(args.replay_capacity, signature)
         self._metrics: dict[str, list[float]] = defaultdict(list)
+        self._checkpoint_root: Path | None = None
+        self._sampler_state: dict | None = None
         super().__init__(model=network, args=args, processing_class=processing_class,
                          callbacks=[TargetNetworkCallback(self), EnvInteractionCallback(self), *(callbacks or [])])
         self.engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.max_context_tokens,
@@ -150,9 +157,13 @@ class DQNTrainer(Trainer):
     # -- data ------------------------------------------------------------------------------
 
     def get_train_dataloader(self) -> DataLoader:
-        stream = ReplayBatches(self.replay_store, self.args.per_device_train_batch_size, self.pad_token_id,
-                               seed=self.args.seed * 1000 + self.args.process_index, recency=self.args.replay_recency)
-        return DataLoader(stream, batch_size=None)
+        """Each process samples its own replay store; batches are never split across processes."""
+        self.replay_batches = ReplayBatches(self.replay_store, self.args.per_device_train_batch_size,
+                                            self.pad_token_id, seed=self.args.seed * 1000 + self.args.process_index,
+                                            recency=self.args.replay_recency)
+        if self._sampler_state is not None:
+            self.replay_batches.rng.bit_generator.state = self._sampler_state
+        return DataLoader(self.replay_batches, batch_size=None)
 
     # -- loss ------------------------------------------------------------------------------
 
@@ -228,12 +239,32 @@ class DQNTrainer(Trainer):
                 "episodes_per_trial": a.episodes_per_trial, "max_context_tokens": a.max_context_tokens,
                 "gamma": a.gamma, "reward_scale": a.reward_scale}
 
+    def _get_output_dir(self, trial) -> str:
+        return str(self._checkpoint_root) if self._checkpoint_root else super()._get_output_dir(trial)
+
     def _save_checkpoint(self, model, trial) -> None:
-        super()._save_checkpoint(model, trial)
+        """Write the whole checkpoint aside (adapters, optimizer, RNG, replay store, collector), then rename it
+        into place: a kill during a save never leaves a ``checkpoint-N`` that loads wrong."""
+        run_dir = Path(self._get_output_dir(trial))
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staging = run_dir / STAGING_DIR
         if self.args.should_save:
-            checkpoint = Path(self._get_output_dir(trial)) / f"checkpoint-{self.state.global_step}"
-            self.replay_store.save_to_disk(checkpoint / self._rank_name(REPLAY_DIR))
-            (checkpoint / self._rank_name(COLLECTOR_STATE)).write_text(json.dumps(self.collector.state_dict()))
+            shutil.rmtree(staging / name, ignore_errors=True)
+        self._checkpoint_root = staging
+        try:
+            super()._save_checkpoint(model, trial)
+            self.replay_store.save_to_disk(staging / name / self._rank_name(REPLAY_DIR))
+            state = {"collector": self.collector.state_dict(), "sampler": self.replay_batches.rng.bit_generator.state}
+            (staging / name / self._rank_name(DQN_STATE)).write_text(json.dumps(state))
+        finally:
+            self._checkpoint_root = None
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+            os.replace(staging / name, run_dir / name)
+            rotate_checkpoints(output_dir=str(run_dir), save_total_limit=self.args.save_total_limit,
+                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=False)
+        self.accelerator.wait_for_everyone()
 
     def _rank_name(self, name: str) -> str:
         return name if self.args.world_size == 1 else f"{name}_rank{self.args.process_index}"
@@ -246,7 +277,9 @@ class DQNTrainer(Trainer):
         self.q_network.model.set_adapter(ONLINE)
         self.replay_store = ReplayStore.load_from_disk(checkpoint / self._rank_name(REPLAY_DIR),
                                                        self.replay_store.protocol_signature)
-        self.collector.load_state_dict(json.loads((checkpoint / self._rank_name(COLLECTOR_STATE)).read_text()))
+        state = json.loads((checkpoint / self._rank_name(DQN_STATE)).read_text())
+        self.collector.load_state_dict(state["collector"])
+        self._sampler_state = state["sampler"]
 
     def record_rollout(self, result, replay_size: int) -> None:
         """Add one collection's statistics to the metrics logged at the next ``log``."""

@@ -1,0 +1,216 @@
+import json
+import re
+from pathlib import Path
+
+import huggingface_hub.constants
+import pytest
+import yaml
+from accelerate.commands.config.config_args import ClusterConfig
+from accelerate.commands.launch import launch_command_parser
+from huggingface_hub import HfApi, ModelCard, RepoUrl
+from huggingface_hub.utils import filter_repo_objects
+from trl import TrlParser
+
+import trl_icrl.model_card as model_card
+from trl_icrl import DQNConfig, DQNTrainer
+from trl_icrl.model_card import build_model_card, files_to_upload, push_folder_to_hub, write_model_card
+
+REPO = Path(__file__).resolve().parent.parent
+ENV_ID = "trl_icrl/ParametricFrozenLake-v0"
+SHIPPED = {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
+           "icrl_config.json", "README.md", "in_distribution.png", "training_curve.png", "results.json",
+           "short_eval.json"}
+NOT_SHIPPED = {"training_args.bin", "target/adapter_config.json", "target/adapter_model.safetensors",
+               "replay_store/replay_store.json", "checkpoint-3/adapter_model.safetensors", "notes.txt"}
+ICRL_CONFIG = {"base_model": "tiny", "q_parameterisation": "value_head", "adapter_type": "lora", "env_id": ENV_ID,
+               "map_family": "id", "is_slippery": False, "protocol_format": "compact",
+               "observation_format": "coords", "action_words": ["left", "down", "right", "up"],
+               "reward_values": [1.0], "n_actions": 4, "n_observations": 49, "episodes_per_trial": 30,
+               "max_context_tokens": 1024, "gamma": 0.9, "reward_scale": 1.0}
+RESULTS = {"conditions": {
+    "in_distribution": {"condition": "in_distribution", "agents": {
+        "icrl": {"final10_success": 0.82, "mean_success": 0.61}, "untrained": {"final10_success": 0.1},
+        "random": {"final10_success": 0.05}}},
+    "out_of_distribution": {"condition": "out_of_distribution", "agents": {
+        "icrl": {"final10_success": 0.44}, "random": {"final10_success": 0.02}}},
+}}
+SHORT_EVAL = {"log_history": [], **{name: {"mean_success": mean, "final10_success": final10,
+                                           "episodes_to_first_success": 3.5, "n_maps": 50}
+                                    for name, mean, final10 in (("trained", 0.6, 0.75), ("untrained", 0.1, 0.12))}}
+
+
+@pytest.fixture
+def output_dir(tmp_path):
+    """A directory shaped like DQNTrainer + recipe + evaluator output, with stand-in weights."""
+    out = tmp_path / "agent"
+    for name in (SHIPPED - {"README.md"}) | NOT_SHIPPED:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(b"\x89PNG\r\n\x1a\n" if name.endswith(".png") else b"{}")
+    (out / "icrl_config.json").write_text(json.dumps(ICRL_CONFIG))
+    (out / "results.json").write_text(json.dumps(RESULTS))
+    (out / "short_eval.json").write_text(json.dumps(SHORT_EVAL))
+    return out
+
+
+@pytest.fixture
+def training_args(tmp_path):
+    return DQNConfig(output_dir=str(tmp_path / "args"), report_to="none").to_dict()
+
+
+def _write(output_dir, training_args, **kwargs) -> ModelCard:
+    return ModelCard.load(write_model_card(output_dir, ICRL_CONFIG, training_args, 123, **kwargs))
+
+
+def _python_block(text: str) -> str:
+    (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    return code
+
+
+def test_card_metadata_and_sections(output_dir, training_args):
+    card = _write(output_dir, training_args, repo_id="someone/icrl-agent")
+    data = card.data
+    assert {"trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning", ENV_ID} <= set(data.tags)
+    assert data.base_model == "tiny" and data.library_name == "peft" and data.license is None
+    scores = {r.dataset_name: r.metric_value for r in data.eval_results}
+    assert [r.dataset_config for r in data.eval_results] == list(scores)
+    assert scores == {name: c["agents"]["icrl"]["final10_success"] for name, c in RESULTS["conditions"].items()}
+    assert {(r.task_type, r.dataset_type, r.metric_type) for r in data.eval_results} == {
+        ("reinforcement-learning", ENV_ID, "final10_success")}
+    code = _python_block(card.text)
+    assert 'ICRLAgent.from_pretrained("someone/icrl-agent")' in code
+    assert f'gym.make("{ENV_ID}", family="id", seed=1234)' in code
+    assert "![in_distribution.png](in_distribution.png)" in card.text
+    assert "![training curve](training_curve.png)" in card.text
+    assert "out_of_distribution.png" not in card.text  # no such file
+    for row in ("| gamma | 0.9 |", "| loss_type | huber |", "| tau | 0.05 |", "| steps trained | 123 |"):
+        assert row in card.text
+    assert "| icrl | 0.82 | 0.44 |" in card.text and "| untrained | 0.10 | - |" in card.text
+    assert "@inproceedings{rentschler-roberts-2025-rl" in card.text and "Limitations" in card.text
+
+
+def test_card_falls_back_to_short_eval(output_dir, training_args):
+    (output_dir / "results.json").unlink()
+    card = _write(output_dir, training_args)
+    (result,) = card.data.eval_results
+    assert (result.dataset_name, result.metric_value) == ("in_distribution_short_eval", 0.75)
+    assert "| trained | 0.60 | 0.75 | 3.5 | 50 |" in card.text
+    assert f"ICRLAgent.from_pretrained({json.dumps(str(output_dir))})" in card.text
+
+
+def test_card_without_evaluation(output_dir, training_args):
+    (output_dir / "results.json").unlink()
+    (output_dir / "short_eval.json").unlink()
+    card = _write(output_dir, training_args)
+    assert card.data.eval_results is None and "No evaluation was recorded" in card.text
+
+
+def test_card_bf16_snippet_and_missing_template(output_dir, training_args, monkeypatch):
+    card = build_model_card(output_dir, {**ICRL_CONFIG, "adapter_type": "ia3"},
+                            {**training_args, "torch_dtype": "bfloat16"}, 1)
+    assert "dtype=torch.bfloat16" in _python_block(card.text) and "IA3" in card.text
+    monkeypatch.setattr(model_card, "TEMPLATE_PATH", output_dir / "missing.md")
+    with pytest.raises(FileNotFoundError, match="model_cards/"):
+        build_model_card(output_dir, ICRL_CONFIG, training_args, 1)
+
+
+def test_usage_snippet_runs_on_a_trained_folder(tiny_dir, tmp_path):
+    out = tmp_path / "trained"
+    args = DQNConfig(output_dir=str(out), max_steps=1, trials_per_rollout=2, episodes_per_trial=2,
+                     learning_starts=2, per_device_train_batch_size=2, eval_maps=0, max_context_tokens=256,
+                     disable_tqdm=True, report_to="none")
+    trainer = DQNTrainer(str(tiny_dir), args)
+    trainer.train()
+    trainer.save_model()
+    path = write_model_card(out, trainer.icrl_config(), trainer.args.to_dict(), trainer.state.global_step)
+    namespace = {}
+    exec(_python_block(path.read_text()), namespace)
+    assert namespace["result"].successes.shape == (1, 2)
+    shipped = set(files_to_upload(out))
+    assert {"adapter_config.json", "adapter_model.safetensors", "icrl_config.json", "README.md",
+            "tokenizer_config.json"} <= shipped
+    assert "training_args.bin" not in shipped and not any("/" in name for name in shipped)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("the network was touched")
+
+
+def test_push_offline_raises_before_the_network(output_dir, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(HfApi, "create_repo", _refuse)
+    monkeypatch.setattr(HfApi, "upload_folder", _refuse)
+    before = _snapshot(output_dir)
+    with pytest.raises(RuntimeError, match=r"^Cannot push to the Hub because offline mode is on \(HF_HUB_OFFLINE"):
+        push_folder_to_hub(output_dir, "someone/icrl-agent", token="hf_fake")
+    assert _snapshot(output_dir) == before
+
+
+@pytest.fixture
+def online(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
+def test_push_without_token_raises(output_dir, online, monkeypatch):
+    monkeypatch.setattr(model_card, "get_token", lambda: None)
+    monkeypatch.setattr(HfApi, "create_repo", _refuse)
+    with pytest.raises(RuntimeError, match="no Hugging Face token was found; run `hf auth login`"):
+        push_folder_to_hub(output_dir, "someone/icrl-agent")
+
+
+def test_push_refuses_a_folder_without_an_agent(output_dir, online, monkeypatch):
+    monkeypatch.setattr(HfApi, "create_repo", _refuse)
+    (output_dir / "adapter_model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="not a directory written by DQNTrainer"):
+        push_folder_to_hub(output_dir, "someone/icrl-agent", token="hf_fake")
+
+
+def test_push_uploads_exactly_the_shipped_files(output_dir, training_args, online, monkeypatch):
+    write_model_card(output_dir, ICRL_CONFIG, training_args, 123, repo_id="someone/icrl-agent")
+    calls = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        calls["create_repo"] = (self.token, repo_id, kwargs)
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def upload_folder(self, **kwargs):
+        calls["upload_folder"] = kwargs
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    url = push_folder_to_hub(output_dir, "someone/icrl-agent", token="hf_fake", private=True)
+    assert url == "https://huggingface.co/someone/icrl-agent"
+    assert calls["create_repo"] == ("hf_fake", "someone/icrl-agent", {"exist_ok": True, "private": True})
+    upload = calls["upload_folder"]
+    assert upload["allow_patterns"] == files_to_upload(output_dir)
+    assert (upload["folder_path"], upload["repo_id"]) == (output_dir, "someone/icrl-agent")
+    every_file = sorted(_snapshot(output_dir))
+    matched = set(filter_repo_objects(every_file, allow_patterns=upload["allow_patterns"],
+                                      ignore_patterns=upload.get("ignore_patterns")))
+    assert matched == SHIPPED
+
+
+@pytest.mark.parametrize("name", ["llama31_8b_paper_ia3.yaml", "llama31_8b_lora.yaml"])
+def test_recipe_configs_parse_into_dqn_config(name, monkeypatch):
+    monkeypatch.setattr("transformers.training_args.is_torch_bf16_gpu_available", lambda: True)  # CPU-only CI
+    path = REPO / "recipes" / "configs" / name
+    (args,) = TrlParser((DQNConfig,)).parse_args_and_config(["--config", str(path)])
+    assert args.model_name_or_path == "meta-llama/Llama-3.1-8B-Instruct" and args.bf16
+    assert args.torch_dtype == "bfloat16" and args.max_context_tokens == 4096 and args.activation_checkpointing
+    for key, value in yaml.safe_load(path.read_text()).items():
+        assert getattr(args, key) == value, key
+
+
+def test_accelerate_configs_are_valid():
+    dests = {action.dest for action in launch_command_parser()._actions}
+    paths = sorted((REPO / "recipes" / "accelerate").glob("*.yaml"))
+    assert {p.name for p in paths} == {"single_gpu.yaml", "multi_gpu_ddp.yaml", "fsdp.yaml",
+                                       "deepspeed_zero2.yaml", "deepspeed_zero3.yaml"}
+    for path in paths:
+        config = ClusterConfig.from_yaml_file(str(path))  # unknown top-level keys raise
+        assert config.mixed_precision == "bf16"
+        assert set(config.fsdp_config) | set(config.deepspeed_config) <= dests, path.name

@@ -1,0 +1,131 @@
+"""The model card (README.md) of a directory written by ``DQNTrainer``, and its upload to the Hub.
+
+The card is rendered by ``huggingface_hub.ModelCard.from_template`` from ``model_cards/template.md`` at the
+root of the repository (found next to the package: install it from a checkout, e.g. ``pip install -e .``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token, is_offline_mode
+from huggingface_hub.constants import ENV_VARS_TRUE_VALUES
+from huggingface_hub.utils import filter_repo_objects
+
+from .agent import ICRL_CONFIG
+from .envs import ENV_ID, FAMILIES
+from .evaluator import TRAINED
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "template.md"
+CARD_NAME = "README.md"
+UPLOAD_PATTERNS = (
+    "adapter_config.json", "adapter_model.safetensors", "tokenizer*", "special_tokens_map.json",
+    "added_tokens.json", "chat_template.jinja", ICRL_CONFIG, CARD_NAME, "*.png", "results.json", "short_eval.json",
+)
+"""Top-level files shipped to the Hub: never the ``target/`` adapter, ``training_args.bin``, the replay store
+or checkpoints."""
+TAGS = ("trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning")
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _evaluations(output_dir: Path) -> tuple[list[dict], list[str], dict]:
+    """``(results, agents, short_eval)`` for the template: per condition final-10 success of every agent
+    (``results.json``), else the trained and untrained summaries of ``short_eval.json``."""
+    report = _read_json(output_dir / "results.json")
+    if report is not None:
+        results = [{"condition": name, "agents": {a: s["final10_success"] for a, s in result["agents"].items()}}
+                   for name, result in report["conditions"].items()]
+        agents = list(dict.fromkeys(a for r in results for a in r["agents"]))
+        return results, agents, {}
+    short = _read_json(output_dir / "short_eval.json") or {}
+    return [], [], {name: short[name] for name in ("trained", "untrained") if name in short}
+
+
+def _eval_results(results: list[dict], short_eval: dict, icrl_config: Mapping) -> list[EvalResult]:
+    """One model-index entry per evaluated condition: the saved model's final-10 success."""
+    if results:
+        scores = {r["condition"]: r["agents"][TRAINED] for r in results if TRAINED in r["agents"]}
+    elif "trained" in short_eval:
+        condition = "in_distribution" if icrl_config.get("map_family", "id") == "id" else "out_of_distribution"
+        scores = {f"{condition}_short_eval": short_eval["trained"]["final10_success"]}
+    else:
+        scores = {}
+    # the Hub keys results by task and dataset type/config (not name): the condition is the config
+    return [EvalResult(task_type="reinforcement-learning", dataset_type=icrl_config["env_id"], dataset_name=name,
+                       dataset_config=name, metric_type="final10_success", metric_name="final-10 success rate",
+                       metric_value=value)
+            for name, value in scores.items()]
+
+
+def build_model_card(output_dir: str | os.PathLike, icrl_config: Mapping, training_args: Mapping,
+                     global_step: int, repo_id: str | None = None) -> ModelCard:
+    """The model card of ``output_dir``, filled from its ``icrl_config``, the training arguments
+    (``DQNConfig.to_dict()``) and the evaluation files found there (``results.json``, ``short_eval.json``).
+
+    The usage snippet loads ``repo_id`` when given, else ``output_dir`` as written.
+    """
+    if not TEMPLATE_PATH.is_file():
+        raise FileNotFoundError(f"model card template {TEMPLATE_PATH} is missing: trl_icrl reads it from the "
+                                "model_cards/ folder of its source checkout; install with `pip install -e .`")
+    output_dir = Path(output_dir)
+    model_id = repo_id or str(output_dir)
+    results, agents, short_eval = _evaluations(output_dir)
+    eval_results = _eval_results(results, short_eval, icrl_config)
+    model_name = (repo_id or output_dir.resolve().name).split("/")[-1]
+    card_data = ModelCardData(
+        base_model=icrl_config["base_model"], library_name="peft", pipeline_tag="reinforcement-learning",
+        tags=[*TAGS, icrl_config["adapter_type"], icrl_config["env_id"]], model_name=model_name,
+        eval_results=eval_results or None)
+    curves = [f"{r['condition']}.png" for r in results if (output_dir / f"{r['condition']}.png").is_file()]
+    training_curve = "training_curve.png" if (output_dir / "training_curve.png").is_file() else None
+    family = FAMILIES[icrl_config["map_family"]] if icrl_config["env_id"] == ENV_ID else None
+    return ModelCard.from_template(
+        card_data, template_path=str(TEMPLATE_PATH), model_name=model_name, model_id=model_id,
+        config=icrl_config, args=training_args, global_step=global_step,
+        dtype=training_args.get("torch_dtype", "float32"), family=family, results=results, agents=agents,
+        short_eval=short_eval, curves=curves, training_curve=training_curve)
+
+
+def write_model_card(output_dir: str | os.PathLike, icrl_config: Mapping, training_args: Mapping,
+                     global_step: int, repo_id: str | None = None) -> Path:
+    """Write ``build_model_card(...)`` to ``output_dir/README.md``; returns its path."""
+    path = Path(output_dir) / CARD_NAME
+    build_model_card(output_dir, icrl_config, training_args, global_step, repo_id).save(path)
+    return path
+
+
+def files_to_upload(output_dir: str | os.PathLike) -> list[str]:
+    """The files of ``output_dir`` that ``push_folder_to_hub`` ships (sorted names; see ``UPLOAD_PATTERNS``)."""
+    names = sorted(p.name for p in Path(output_dir).iterdir() if p.is_file())
+    return list(filter_repo_objects(names, allow_patterns=list(UPLOAD_PATTERNS)))
+
+
+def push_folder_to_hub(output_dir: str | os.PathLike, repo_id: str, token: str | None = None,
+                       private: bool | None = None,
+                       commit_message: str = "Upload in-context RL agent trained with trl_icrl") -> str:
+    """Create ``repo_id`` if needed and upload ``files_to_upload(output_dir)``; returns the repo URL.
+
+    Write the card with the same ``repo_id`` first (``write_model_card``) so its snippet names the repo.
+    """
+    if is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in ENV_VARS_TRUE_VALUES:
+        raise RuntimeError("Cannot push to the Hub because offline mode is on (HF_HUB_OFFLINE or "
+                           "TRANSFORMERS_OFFLINE is set); unset it before starting Python to upload.")
+    token = token or get_token()
+    if token is None:
+        raise RuntimeError("Cannot push to the Hub because no Hugging Face token was found; run "
+                           "`hf auth login` (formerly `huggingface-cli login`), set HF_TOKEN or pass token=.")
+    files = files_to_upload(output_dir)
+    missing = {"adapter_model.safetensors", ICRL_CONFIG} - set(files)
+    if missing:
+        raise FileNotFoundError(f"{output_dir} lacks {sorted(missing)}: not a directory written by DQNTrainer")
+    api = HfApi(token=token)
+    url = api.create_repo(repo_id, exist_ok=True, private=private)
+    api.upload_folder(folder_path=output_dir, repo_id=url.repo_id, allow_patterns=files,
+                      commit_message=commit_message)
+    return str(url)
