@@ -2,6 +2,7 @@
 
     accelerate launch recipes/frozen_lake_dqn.py                      # embedded tiny model, this CPU
     accelerate launch recipes/frozen_lake_dqn.py --config recipes/configs/llama31_8b_lora.yaml
+    accelerate launch recipes/frozen_lake_dqn.py --resume_from_checkpoint true   # after a crash
 
 Writes to ``output_dir``: the adapter with its Q head, the tokenizer, ``icrl_config.json``, the replay
 store, ``training_curve.png`` and ``short_eval.json`` (trained vs. untrained on held-out maps).
@@ -10,6 +11,7 @@ store, ``training_curve.png`` and ``short_eval.json`` (trained vs. untrained on 
 import json
 from pathlib import Path
 
+from transformers.trainer_utils import get_last_checkpoint
 from trl import TrlParser
 
 from trl_icrl import DQNConfig, DQNTrainer
@@ -31,8 +33,12 @@ def short_eval(trainer: DQNTrainer, use_adapter: bool) -> dict:
 def main() -> None:
     parser = TrlParser((DQNConfig,))
     (args,) = parser.parse_args_and_config()
+    resume = args.resume_from_checkpoint
+    if resume in ("true", "True", "last"):  # the newest complete checkpoint in output_dir, if any
+        resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+        print(f"resuming from {resume}" if resume else f"no checkpoint in {args.output_dir}: starting fresh")
     trainer = DQNTrainer(args.model_name_or_path, args)
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     if not trainer.is_world_process_zero():
         return
@@ -48,6 +54,7 @@ def main() -> None:
               f"final-10 untrained {report['untrained']['final10_success']:.3f}, "
               f"trained {report['trained']['final10_success']:.3f}")
     (output_dir / "short_eval.json").write_text(json.dumps(report, indent=2))
+    trainer.create_model_card(output_dir)  # again, now with the curve and the short eval
     print(f"outputs written to {output_dir.resolve()}")
 
 

@@ -54,10 +54,12 @@ def test_adapter_save_reload_identical_q(tiny_dir, tiny_lm, protocol, tmp_path, 
     assert torch.equal(reloaded(ids, positions)[0], q)
 
 
-def test_target_moves_by_tau_and_base_is_frozen(tiny_lm, protocol):
+@pytest.mark.parametrize("adapter_type", ["lora", "ia3"])
+def test_target_moves_by_tau_and_base_is_frozen(tiny_lm, protocol, adapter_type):
     net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head",
-                          make_peft_config("lora", "value_head"))
+                          make_peft_config(adapter_type, "value_head"))
     online, target = adapter_parameters(net.model, ONLINE), adapter_parameters(net.model, TARGET)
+    assert len(online) > 2 and any("q_head" in k for k in online)  # adapter weights and the Q head copy
     assert online.keys() == target.keys() and all(torch.equal(online[k], target[k]) for k in online)
     for p in online.values():
         p.data.add_(1.0)
@@ -66,7 +68,7 @@ def test_target_moves_by_tau_and_base_is_frozen(tiny_lm, protocol):
     for k in online:
         assert torch.allclose(target[k], before[k] + 0.1 * (online[k] - before[k]), atol=1e-6)
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}
-    assert trainable and all(f".{ONLINE}." in n for n in trainable)
+    assert trainable and all(ONLINE in n.split(".") for n in trainable)
     with net.using_adapter(TARGET):
         pass
     assert {n for n, p in net.named_parameters() if p.requires_grad} == trainable

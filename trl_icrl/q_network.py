@@ -24,15 +24,14 @@ ADAPTER_TYPES = ("lora", "ia3")
 
 
 def add_q_head(model: nn.Module, n_actions: int) -> nn.Module:
-    """Attach ``model.q_head = Linear(hidden, n_actions)`` (small init) unless a head of that size is there."""
+    """Attach ``model.q_head = Linear(hidden, n_actions)`` in fp32 (small init) unless a head of that size is there."""
     head = getattr(model, Q_HEAD, None)
     if head is not None:
         if head.out_features != n_actions:
             raise ValueError(f"the model's Q head has {head.out_features} actions, the env has {n_actions}")
         return model
     hidden = model.config.get_text_config().hidden_size
-    param = next(model.parameters())
-    head = nn.Linear(hidden, n_actions, device=param.device, dtype=param.dtype)
+    head = nn.Linear(hidden, n_actions, device=next(model.parameters()).device, dtype=torch.float32)
     nn.init.normal_(head.weight, std=0.01)
     nn.init.zeros_(head.bias)
     setattr(model, Q_HEAD, head)
@@ -55,8 +54,12 @@ def make_peft_config(adapter_type: str, q_parameterisation: str, r: int = 64, al
 
 def adapter_parameters(model: nn.Module, adapter: str) -> dict[str, nn.Parameter]:
     """The parameters of one adapter (Q head copy included), keyed by a name shared across adapters."""
-    marker = f".{adapter}."
-    return {name.replace(marker, ".<adapter>."): p for name, p in model.named_parameters() if marker in name}
+    params = {}
+    for name, p in model.named_parameters():
+        parts = name.split(".")  # LoRA: "...lora_A.default.weight"; IA3: "...ia3_l.default"
+        if adapter in parts:
+            params[".".join("<adapter>" if part == adapter else part for part in parts)] = p
+    return params
 
 
 class QNetwork(nn.Module):
@@ -94,7 +97,7 @@ class QNetwork(nn.Module):
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         """(..., hidden) -> (..., n_actions) Q-values, in fp32."""
         if self.q_parameterisation == "value_head":
-            return getattr(self.causal_lm, Q_HEAD)(hidden).float()
+            return getattr(self.causal_lm, Q_HEAD)(hidden.float())
         weight = self.causal_lm.get_output_embeddings().weight[self.action_token_ids]
         return (hidden @ weight.T).float()
 
@@ -144,8 +147,11 @@ class QNetwork(nn.Module):
             target[name].lerp_(p.detach().to(target[name].dtype), tau)
             target[name].requires_grad_(False)
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
-        self.causal_lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs: dict | None = None,
+                                        every_n_layers: int = 1, offload: bool = False) -> None:
+        """Checkpoint the base's decoder layers (called by ``Trainer`` when ``activation_checkpointing``)."""
+        self.causal_lm.activation_checkpointing_enable(activation_checkpointing_kwargs=activation_checkpointing_kwargs,
+                                                       every_n_layers=every_n_layers, offload=offload)
         self.causal_lm.enable_input_require_grads()
 
 

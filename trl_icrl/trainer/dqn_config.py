@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from transformers import TrainingArguments
 from transformers.trainer_utils import SaveStrategy, SchedulerType
 
@@ -129,6 +130,8 @@ class DQNConfig(TrainingArguments):
     output_dir: str | None = field(default="outputs/frozen_lake_dqn", metadata={"help": "Output directory."})
 
     def __post_init__(self):
+        if not (torch.cuda.is_available() or torch.backends.mps.is_available()):
+            self.use_cpu = True  # so that `accelerate launch --multi_gpu` on a CPU machine gives gloo ranks
         super().__post_init__()
         checks = [
             (0.0 <= self.gamma <= 1.0, f"gamma must be in [0, 1], got {self.gamma}"),

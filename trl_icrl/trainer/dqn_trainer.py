@@ -22,6 +22,7 @@ from ..callbacks import EnvInteractionCallback, TargetNetworkCallback
 from ..collector import TrialCollector, heldout_maps
 from ..env_adapter import adapter_for
 from ..exploration import ExplorationSchedule
+from ..model_card import push_folder_to_hub, write_model_card
 from ..protocol import CONTINUE, TERMINATED, TokenProtocol
 from ..q_network import ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
 from ..replay_store import ReplayStore, collate_trials
@@ -209,7 +210,12 @@ class DQNTrainer(Trainer):
     # -- logging ---------------------------------------------------------------------------
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add the DQN metrics, averaged over the steps since the last log and over processes."""
         metrics = {name: float(np.mean(values)) for name, values in self._metrics.items() if values}
+        if self.args.world_size > 1 and metrics:
+            names = sorted(metrics)
+            values = torch.tensor([metrics[n] for n in names], device=self.args.device)
+            metrics = dict(zip(names, self.accelerator.reduce(values, reduction="mean").tolist()))
         if "loss" not in logs:  # an eval log: keep only eval metrics
             metrics = {k: v for k, v in metrics.items() if k.startswith("eval/")}
         logs = {**logs, **metrics}
@@ -226,6 +232,23 @@ class DQNTrainer(Trainer):
         self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, output_dir / "training_args.bin")
         (output_dir / ICRL_CONFIG).write_text(json.dumps(self.icrl_config(), indent=2))
+        self.create_model_card(output_dir)
+
+    def create_model_card(self, output_dir: str | os.PathLike | None = None, **kwargs) -> None:
+        """Write README.md (the model card) into ``output_dir``, from the template in ``model_cards/``."""
+        write_model_card(output_dir or self.args.output_dir, self.icrl_config(), self.args.to_dict(),
+                         self.state.global_step, self.args.hub_model_id)
+
+    def push_to_hub(self, commit_message: str = "End of training", blocking: bool = True, token: str | None = None,
+                    revision: str | None = None, **kwargs) -> str:
+        """Ship the adapter, Q head, tokenizer, card, plots and evaluation JSON (never the target adapter or
+        the replay store); fails with one clear sentence when offline or without a token."""
+        self.save_model(self.args.output_dir)
+        if not self.is_world_process_zero():
+            return ""
+        repo_id = self.args.hub_model_id or Path(self.args.output_dir).name
+        return push_folder_to_hub(self.args.output_dir, repo_id, token=token or self.args.hub_token,
+                                  private=self.args.hub_private_repo, commit_message=commit_message)
 
     def icrl_config(self) -> dict:
         """Everything needed to act with the saved adapter besides its weights."""
@@ -250,6 +273,7 @@ class DQNTrainer(Trainer):
         staging = run_dir / STAGING_DIR
         if self.args.should_save:
             shutil.rmtree(staging / name, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
         self._checkpoint_root = staging
         try:
             super()._save_checkpoint(model, trial)
