@@ -194,3 +194,23 @@ def test_writes_demonstrations_into_context(protocol):
     writer = protocol.new_trial()
     writer.write_episode(Episode(["r0 c0"], [2], [1.0], terminated=True))
     assert protocol.parse(writer.trial.input_ids)[0].rewards == [1.0]
+
+
+@pytest.mark.parametrize("env_id", ["CliffWalking-v1", "Taxi-v4"])
+def test_any_discrete_env_speaks_the_protocol(tiny_lm, tokenizer, env_id):
+    import gymnasium as gym
+
+    from trl_icrl import TokenProtocol, adapter_for
+
+    adapter = adapter_for(env_id)
+    protocol = TokenProtocol(tokenizer, "compact", adapter.action_words, adapter.observation_texts(),
+                             adapter.reward_values)
+    net = build_q_network(tiny_lm, adapter.n_actions, protocol.action_token_ids, "value_head",
+                          make_peft_config("lora", "value_head"))
+    envs = [gym.make(env_id, max_episode_steps=15) for _ in range(2)]
+    result = RolloutEngine(net, protocol, adapter).play(envs, 2, ExplorationSchedule.parse("uniform"),
+                                                        np.random.default_rng(0), reset_seeds=[0, 1])
+    for trial, returns in zip(result.trials, result.returns):
+        episodes = protocol.parse(trial.input_ids)
+        assert len(episodes) == 2
+        assert [sum(e.rewards) for e in episodes] == pytest.approx(list(returns))

@@ -78,7 +78,7 @@ ADAPTERS = {
     "FrozenLake-v1": frozen_lake_adapter,
     "CliffWalking-v1": lambda fmt="index": DiscreteEnvAdapter(
         ("up", "right", "down", "left"), (-1.0, -100.0), 48, fmt),
-    "Taxi-v3": lambda fmt="index": DiscreteEnvAdapter(
+    "Taxi-v4": lambda fmt="index": DiscreteEnvAdapter(
         ("south", "north", "east", "west", "pickup", "dropoff"), (-1.0, -10.0, 20.0), 500, fmt),
 }
 

@@ -95,8 +95,10 @@ class DQNTrainer(Trainer):
                  callbacks: list[TrainerCallback] | None = None):
         args = args or DQNConfig()
         set_seed(args.seed)  # the adapter's initialisation draws from torch's RNG
+        self.base_model_name = (model or args.model_name_or_path) if not isinstance(model, PreTrainedModel) \
+            else model.name_or_path
         if model is None or isinstance(model, str):
-            path = resolve_model_path(model or args.model_name_or_path)
+            path = resolve_model_path(self.base_model_name)
             dtype = getattr(torch, args.torch_dtype)
             kwargs = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
             model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
@@ -253,7 +255,7 @@ class DQNTrainer(Trainer):
     def icrl_config(self) -> dict:
         """Everything needed to act with the saved adapter besides its weights."""
         a = self.args
-        return {"base_model": a.model_name_or_path, "q_parameterisation": a.q_parameterisation,
+        return {"base_model": self.base_model_name, "q_parameterisation": a.q_parameterisation,
                 "adapter_type": a.adapter_type, "env_id": a.env_id, "map_family": a.map_family,
                 "is_slippery": a.is_slippery, "protocol_format": a.protocol_format,
                 "observation_format": a.observation_format, "action_words": list(self.env_adapter.action_words),
