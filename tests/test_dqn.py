@@ -214,3 +214,16 @@ def test_any_discrete_env_speaks_the_protocol(tiny_lm, tokenizer, env_id):
         episodes = protocol.parse(trial.input_ids)
         assert len(episodes) == 2
         assert [sum(e.rewards) for e in episodes] == pytest.approx(list(returns))
+
+
+def test_offline_training_from_scripted_behaviour(tiny_dir, tmp_path):
+    from trl_icrl.offline_data import offline_store
+
+    args = small_config(tmp_path, online_collection=False, max_steps=2)
+    probe = DQNTrainer(str(tiny_dir), args)
+    store = offline_store(probe.protocol, probe.env_adapter, "mixed", 4, probe.replay_store.protocol_signature,
+                          episodes_per_trial=3, progress=False)
+    assert sorted(set(store.dataset["policy"])) == ["epsilon_optimal_0.3", "epsilon_optimal_0.9"]
+    trainer = DQNTrainer(str(tiny_dir), args, replay_store=store)
+    trainer.train()
+    assert trainer.state.global_step == 2 and len(trainer.replay_store) == 4  # learned, collected nothing

@@ -21,6 +21,8 @@ class DQNConfig(TrainingArguments):
     Configuration class for [`DQNTrainer`]: in-context DQN over multi-episode trials.
 
     Only the parameters specific to DQN are listed here; for the others see [`~transformers.TrainingArguments`].
+    The defaults train the embedded tiny model on a 2-core CPU in under 10 minutes (a smoke-scale run);
+    `recipes/configs/` holds the longer tiny run and the Llama-3.1-8B settings.
 
     Parameters:
         > Parameters that control the model and the Q-values
@@ -28,7 +30,7 @@ class DQNConfig(TrainingArguments):
         model_name_or_path (`str`, defaults to `"tiny"`): a hub id or local dir; `"tiny"` is the embedded ~1M Llama.
         q_parameterisation (`str`, defaults to `"value_head"`): `"value_head"` or `"action_logits"` (the paper).
         adapter_type (`str`, defaults to `"lora"`): `"lora"` or `"ia3"` (the paper).
-        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling).
+        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling; 16, 16, 0, all linear).
         torch_dtype (`str`, defaults to `"float32"`): dtype of the frozen base.
 
         > Parameters that control the environment and the protocol
@@ -43,7 +45,7 @@ class DQNConfig(TrainingArguments):
 
         gamma (`float`, defaults to `0.9`): discount within an episode.
         reward_scale (`float`, defaults to `1.0`): rewards are multiplied by this (the paper: 30).
-        n_step (`int`, defaults to `1`): n-step returns (within an episode).
+        n_step (`int`, defaults to `3`): n-step returns (within an episode).
         loss_type (`str`, defaults to `"huber"`): `"huber"`, `"mse"` or `"normalized_mse"` (the paper).
         double_dqn (`bool`, defaults to `True`): the online adapter picks the next action, the target evaluates it.
         target_update (`str`, defaults to `"polyak"`): `"polyak"` (every step, rate `tau`) or `"hard"`.
@@ -56,14 +58,14 @@ class DQNConfig(TrainingArguments):
 
         online_collection (`bool`, defaults to `True`): collect trials while training; `False` learns only
             from the replay store given to the trainer (offline data).
-        trials_per_rollout (`int`, defaults to `32`): trials played in parallel per collection.
+        trials_per_rollout (`int`, defaults to `16`): trials played in parallel per collection.
         episodes_per_trial (`int`, defaults to `30`): episodes in one context.
         exploration (`str`, defaults to `"paper_ramp"`): P(greedy) per episode of a trial.
-        rollout_interval (`int`, defaults to `16`): optimizer steps between collections.
-        learning_starts (`int`, defaults to `64`): trials collected before the first update.
-        replay_capacity (`int`, defaults to `2000`): trials kept (FIFO).
+        rollout_interval (`int`, defaults to `10`): optimizer steps between collections.
+        learning_starts (`int`, defaults to `32`): trials collected before the first update.
+        replay_capacity (`int`, defaults to `1000`): trials kept (FIFO).
         replay_recency (`float`, defaults to `0.0`): sampling weight of the newest trial is e^this times the oldest.
-        max_context_tokens (`int`, defaults to `2048`): a training trial ends (its episode truncated) when full.
+        max_context_tokens (`int`, defaults to `1024`): a training trial ends (its episode truncated) when full.
         eval_maps (`int`, defaults to `50`): held-out maps in the short evaluation after training (0: none).
         max_train_minutes (`float` or `None`): stop after this much wall time (for fixed-budget CPU runs).
     """
@@ -72,8 +74,8 @@ class DQNConfig(TrainingArguments):
     model_name_or_path: str = field(default="tiny", metadata={"help": "Hub id or local dir; 'tiny' = embedded model."})
     q_parameterisation: str = field(default="value_head", metadata={"help": "'value_head' or 'action_logits'."})
     adapter_type: str = field(default="lora", metadata={"help": "'lora' or 'ia3'."})
-    lora_r: int = field(default=64, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (rsLoRA scaling alpha / sqrt(r))."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (rsLoRA scaling alpha / sqrt(r))."})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] | None = field(default=None, metadata={
         "help": "Modules to adapt; None = all linear layers (LoRA) or peft's defaults (IA3)."})
@@ -91,7 +93,7 @@ class DQNConfig(TrainingArguments):
     # TD update
     gamma: float = field(default=0.9, metadata={"help": "Discount factor in [0, 1]."})
     reward_scale: float = field(default=1.0, metadata={"help": "Reward multiplier (the paper: 30)."})
-    n_step: int = field(default=1, metadata={"help": "n-step returns within an episode."})
+    n_step: int = field(default=3, metadata={"help": "n-step returns within an episode."})
     loss_type: str = field(default="huber", metadata={"help": "'huber', 'mse' or 'normalized_mse'."})
     double_dqn: bool = field(default=True, metadata={"help": "Double DQN targets."})
     target_update: str = field(default="polyak", metadata={"help": "'polyak' or 'hard'."})
@@ -103,15 +105,15 @@ class DQNConfig(TrainingArguments):
     # Data collection
     online_collection: bool = field(default=True, metadata={
         "help": "Collect trials with the model while training; False trains on a given (offline) replay store."})
-    trials_per_rollout: int = field(default=32, metadata={"help": "Trials played in parallel per collection."})
+    trials_per_rollout: int = field(default=16, metadata={"help": "Trials played in parallel per collection."})
     episodes_per_trial: int = field(default=30, metadata={"help": "Episodes in one context."})
     exploration: str = field(default="paper_ramp", metadata={
         "help": "'paper_ramp', 'greedy', 'uniform' or a comma list of P(greedy) per episode."})
-    rollout_interval: int = field(default=16, metadata={"help": "Optimizer steps between collections."})
-    learning_starts: int = field(default=64, metadata={"help": "Trials collected before the first update."})
-    replay_capacity: int = field(default=2000, metadata={"help": "Trials kept in the replay store."})
+    rollout_interval: int = field(default=10, metadata={"help": "Optimizer steps between collections."})
+    learning_starts: int = field(default=32, metadata={"help": "Trials collected before the first update."})
+    replay_capacity: int = field(default=1000, metadata={"help": "Trials kept in the replay store."})
     replay_recency: float = field(default=0.0, metadata={"help": "Recency weighting of replay sampling."})
-    max_context_tokens: int = field(default=2048, metadata={"help": "Most tokens in one context."})
+    max_context_tokens: int = field(default=1024, metadata={"help": "Most tokens in one context."})
     eval_maps: int = field(default=50, metadata={"help": "Held-out maps in the short evaluation (0: none)."})
     max_train_minutes: float | None = field(default=None, metadata={
         "help": "Stop training after this many minutes of wall time (None: run max_steps)."})
@@ -121,7 +123,7 @@ class DQNConfig(TrainingArguments):
     lr_scheduler_type: SchedulerType | str = field(default="constant_with_warmup", metadata={"help": "Scheduler type."})
     warmup_steps: float = field(default=10, metadata={"help": "Warm-up steps."})
     per_device_train_batch_size: int = field(default=8, metadata={"help": "Trials per device per micro-batch."})
-    max_steps: int = field(default=400, metadata={"help": "Optimizer steps."})
+    max_steps: int = field(default=100, metadata={"help": "Optimizer steps."})
     logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
     save_strategy: SaveStrategy | str = field(default="no", metadata={"help": "Checkpoint strategy."})
     ignore_data_skip: bool = field(default=True, metadata={
