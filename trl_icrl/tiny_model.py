@@ -8,6 +8,7 @@ takes, so nothing downstream knows which one it got.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from .env_adapter import ADAPTERS
-from .protocol import COMPACT, reward_text
+from .protocol import COMPACT, LLAMA3, reward_text
 
 TINY_MODEL_NAME = "trl-icrl-tiny-llama"
 DEFAULT_TINY_MODEL_DIR = Path(os.environ.get("TRL_ICRL_HOME", Path.home() / ".cache" / "trl_icrl")) / TINY_MODEL_NAME
@@ -35,14 +36,29 @@ def protocol_vocabulary() -> list[str]:
     return list(dict.fromkeys(words))
 
 
-def build_tokenizer(words: Iterable[str] | None = None) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer: whitespace-separated words, one id each, ``<unk>`` for anything else."""
+def build_tokenizer(words: Iterable[str] | None = None,
+                    special_tokens: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer: whitespace-separated words, one id each, ``<unk>`` for anything else.
+
+    ``special_tokens`` are split out wherever they occur, even inside a word (e.g. the Llama-3 header
+    tokens of the ``llama3`` format: ``llama3_tokenizer()``).
+    """
     vocab = {w: i for i, w in enumerate(dict.fromkeys(words or protocol_vocabulary()))}
     for token in SPECIAL_TOKENS.values():
         vocab.setdefault(token, len(vocab))
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk_token"]))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=backend, **SPECIAL_TOKENS)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, **SPECIAL_TOKENS)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(special_tokens)})
+    return tokenizer
+
+
+def llama3_tokenizer() -> PreTrainedTokenizerFast:
+    """The word-level tokenizer extended with the Llama-3 header tokens, so the paper's ``llama3`` format
+    runs on a tiny model (``build_tiny_model(tokenizer=llama3_tokenizer())``)."""
+    specials = [t for t in re.findall(r"<\|[a-z_]+\|>", " ".join(LLAMA3.marker_words()))]
+    headers = ["observation", "action", "reward", "edit"]
+    return build_tokenizer([*protocol_vocabulary(), *headers], special_tokens=dict.fromkeys(specials))
 
 
 def tiny_llama_config(vocab_size: int, pad_token_id: int, **overrides) -> LlamaConfig:
@@ -56,10 +72,11 @@ def tiny_llama_config(vocab_size: int, pad_token_id: int, **overrides) -> LlamaC
 
 
 def build_tiny_model(output_dir: str | os.PathLike = DEFAULT_TINY_MODEL_DIR, seed: int = 0,
-                     words: Iterable[str] | None = None, **config_overrides) -> Path:
+                     words: Iterable[str] | None = None, tokenizer: PreTrainedTokenizerFast | None = None,
+                     **config_overrides) -> Path:
     """Build, initialise (seeded) and save the tiny Llama and its tokenizer; returns the directory."""
     output_dir = Path(output_dir)
-    tokenizer = build_tokenizer(words)
+    tokenizer = tokenizer or build_tokenizer(words)
     config = tiny_llama_config(len(tokenizer), tokenizer.pad_token_id, **config_overrides)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)

@@ -1,0 +1,80 @@
+"""The 8B recipe configs through the same code path on a tiny model, and fresh-process reloads."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from trl import TrlParser
+
+from trl_icrl import DQNConfig, DQNTrainer, ICRLAgent, build_tiny_model
+from trl_icrl.replay_store import collate_trials
+from trl_icrl.tiny_model import llama3_tokenizer
+
+CONFIGS = Path(__file__).parent.parent / "recipes" / "configs"
+SMALL = ["--max_steps", "2", "--trials_per_rollout", "2", "--episodes_per_trial", "3", "--learning_starts", "2",
+         "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1", "--max_context_tokens", "512",
+         "--eval_maps", "0", "--bf16", "false", "--torch_dtype", "float32", "--save_strategy", "no",
+         "--disable_tqdm", "true", "--logging_steps", "1"]
+
+
+@pytest.fixture(scope="module")
+def llama3_tiny(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_llama3"), tokenizer=llama3_tokenizer())
+
+
+@pytest.mark.parametrize("config", ["llama31_8b_paper_ia3.yaml", "llama31_8b_lora.yaml"])
+def test_8b_config_runs_on_a_tiny_model(llama3_tiny, tmp_path, config):
+    """Same settings (format, adapter, Q parameterisation, loss, checkpointing), tiny base, a few steps."""
+    (args,) = TrlParser((DQNConfig,)).parse_args_and_config(
+        ["--config", str(CONFIGS / config), "--model_name_or_path", str(llama3_tiny),
+         "--output_dir", str(tmp_path / "out"), *SMALL])
+    trainer = DQNTrainer(args.model_name_or_path, args)
+    trainer.train()
+    assert trainer.state.global_step == 2 and trainer.args.activation_checkpointing
+    assert any("td_loss" in log for log in trainer.state.log_history)
+    if args.protocol_format == "llama3":
+        episodes = trainer.protocol.parse(trainer.replay_store.rows([0])[0]["input_ids"])
+        assert len(episodes) == 3
+
+
+RELOAD = """
+import json, sys, torch
+from trl_icrl import ICRLAgent
+out = {}
+for path in sys.argv[2:]:
+    agent = ICRLAgent.from_pretrained(path, base_model=sys.argv[1])
+    batch = torch.load(path + "/batch.pt")
+    out[path] = agent.network(batch["input_ids"], batch["decision_positions"])[0].tolist()
+print(json.dumps(out))
+"""
+
+
+def test_fresh_process_reload_gives_identical_q(tiny_dir, tmp_path):
+    expected, paths = {}, []
+    for adapter_type in ("lora", "ia3"):
+        for q in ("value_head", "action_logits"):
+            path = str(tmp_path / f"{adapter_type}_{q}")
+            args = DQNConfig(output_dir=path, adapter_type=adapter_type, q_parameterisation=q, max_steps=2,
+                             trials_per_rollout=2, episodes_per_trial=3, learning_starts=2,
+                             per_device_train_batch_size=2, eval_maps=0, max_context_tokens=512,
+                             learning_rate=1e-2, disable_tqdm=True)
+            trainer = DQNTrainer(str(tiny_dir), args)
+            trainer.train()
+            trainer.save_model()
+            batch = collate_trials(trainer.replay_store.rows([0, 1]), trainer.pad_token_id)
+            torch.save(batch, Path(path) / "batch.pt")
+            with torch.no_grad():
+                expected[path] = trainer.q_network.eval()(batch["input_ids"], batch["decision_positions"])[0]
+            paths.append(path)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", RELOAD, str(tiny_dir), *paths], env=env, capture_output=True,
+                          text=True, check=True)
+    reloaded = json.loads(done.stdout.strip().splitlines()[-1])
+    for path in paths:
+        assert torch.equal(torch.tensor(reloaded[path]), expected[path]), path
+    agent = ICRLAgent.from_pretrained(paths[0], base_model=str(tiny_dir))
+    assert agent.config["q_parameterisation"] == "value_head" and agent.env_adapter.n_actions == 4
