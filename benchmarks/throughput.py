@@ -5,7 +5,7 @@
 2. Updates: one DQN update (online forward + backward, target forward) vs. a plain causal-LM
    forward + backward on the same tokens: tokens per second and their ratio.
 
-    python benchmarks/throughput.py [--envs 8] [--episodes 30] [--batch 8]
+    python benchmarks/throughput.py [--envs 8] [--episodes 30] [--batch 8] [--schedule uniform]
 """
 
 import argparse
@@ -68,12 +68,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max_context_tokens", type=int, default=4096)
+    parser.add_argument("--schedule", default="uniform",
+                        help="exploration schedule of the played trials; 'uniform' gives ID episodes of typical length")
     cli = parser.parse_args()
     args = DQNConfig(output_dir="outputs/benchmark", eval_maps=0, max_context_tokens=cli.max_context_tokens,
                      report_to="none")
     trainer = DQNTrainer("tiny", args)
     envs = frozen_lake_envs(heldout_maps("id", cli.envs, seed=123))
-    schedule = ExplorationSchedule.parse("0.5")  # half random: episodes of realistic length
+    schedule = ExplorationSchedule.parse(cli.schedule)
     start = time.perf_counter()
     result = trainer.engine.play(envs, cli.episodes, schedule, np.random.default_rng(0),
                                  reset_seeds=list(range(cli.envs)))

@@ -127,7 +127,7 @@ class RolloutEngine:
         q = self._rebuild(contexts)
         while any(ctx.active for ctx in contexts):
             greedy_actions = q.argmax(-1).tolist()
-            rebuild = False
+            refit = []
             for i, (env, ctx) in enumerate(zip(envs, contexts)):
                 ctx.pending = []
                 if not ctx.active:
@@ -157,9 +157,11 @@ class RolloutEngine:
                     options = reset_options(i, ctx.episode) if reset_options else None
                     obs, _ = env.reset(options=options)
                     ctx.pending = ctx.pending + ctx.writer.begin_episode(self.adapter.observation_text(env, obs))
-                rebuild |= self._fit_context(ctx)
+                if self._fit_context(ctx):
+                    refit.append(i)
             if any(ctx.active for ctx in contexts):
-                q = self._rebuild(contexts) if rebuild else self._extend(contexts)
+                self._reencode_rows(contexts, refit)
+                q = self._extend(contexts)
         bar.close()
         self.network.train(training)
         torch.set_num_threads(threads)
@@ -167,11 +169,14 @@ class RolloutEngine:
         return RolloutResult(trials, returns, successes, lengths, env_steps)
 
     def _fit_context(self, ctx: _Context) -> bool:
-        """Drop whole oldest episodes until the visible context fits; True if anything was dropped."""
+        """Drop whole oldest episodes until the visible context fits with room to spare; True if any was dropped."""
         length = len(ctx.trial.input_ids)
         if length - ctx.start <= self.max_context_tokens:
             return False
-        offsets = [o for o in ctx.trial.episode_offsets if o > ctx.start and length - o <= self.max_context_tokens]
+        # Free a quarter of the context at once, so the (batch-wide) cache is rebuilt rarely.
+        target = self.max_context_tokens - self.max_context_tokens // 4
+        offsets = [o for o in ctx.trial.episode_offsets if o > ctx.start and length - o <= target] or \
+            [o for o in ctx.trial.episode_offsets if o > ctx.start and length - o <= self.max_context_tokens]
         if not offsets:
             raise ValueError(f"one episode needs {length - ctx.trial.episode_offsets[-1]} tokens, more than "
                              f"max_context_tokens={self.max_context_tokens}")
@@ -198,6 +203,25 @@ class RolloutEngine:
         last = torch.full((len(visible),), width - 1)
         return self._forward(ids.to(self.device), self._mask, position_ids.to(self.device),
                              last.to(self.device), buffered_cache(self.network.config))
+
+    def _reencode_rows(self, contexts: list[_Context], rows: list[int]) -> None:
+        """Re-encode the shortened contexts of ``rows`` alone and write them, left-padded, into the batch cache
+        (their pending tokens follow in the next ``_extend``); the other rows keep their cache."""
+        width = self._mask.shape[1]
+        for i in rows:
+            ctx = contexts[i]
+            kept = ctx.visible()[: len(ctx.visible()) - len(ctx.pending)]
+            self._mask[i] = 0
+            self._next_position[i] = len(kept)
+            if not kept:
+                continue
+            ids = torch.tensor([kept], device=self.device)
+            _, cache = self.network(ids, torch.zeros((1, 1), dtype=torch.long, device=self.device),
+                                    cache=buffered_cache(self.network.config), use_cache=True)
+            for layer, row in zip(self._cache.layers, cache.layers):
+                for buffer, states in zip(layer._buffers, (row.keys, row.values)):
+                    buffer[i, :, width - len(kept):width] = states[0]
+            self._mask[i, width - len(kept):] = 1
 
     def _extend(self, contexts: list[_Context]) -> torch.Tensor:
         """Feed each context's pending tokens (right-padded) on top of the cache; Q at each last new token."""
