@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from monte_carlo import random_walk_success
 from transformers import LlamaForCausalLM
 
 from trl_icrl.baselines import (
@@ -64,16 +65,8 @@ def make_protocol():
 @pytest.fixture(scope="module")
 def monte_carlo_random_success() -> tuple[float, int]:
     """Success rate of uniform random actions on RANDOM_MAP, from gymnasium's own FrozenLake-v1."""
-    env = gym.make("FrozenLake-v1", desc=list(RANDOM_MAP), is_slippery=False, max_episode_steps=STEP_CAP)
-    rng, n, wins = np.random.default_rng(12345), 4000, 0
-    for k in range(n):
-        env.reset(seed=k)
-        while True:
-            _, reward, terminated, truncated, _ = env.step(int(rng.integers(4)))
-            if terminated or truncated:
-                wins += bool(terminated and reward > 0)
-                break
-    return wins / n, n
+    n = 4000
+    return random_walk_success(RANDOM_MAP, n, np.random.default_rng(12345), STEP_CAP), n
 
 
 def within_standard_errors(p1: float, n1: int, p2: float, n2: int, k: float = 4.0) -> bool:

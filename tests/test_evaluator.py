@@ -5,9 +5,9 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from monte_carlo import random_walk_success  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from trl_icrl.agent import ICRLAgent  # noqa: E402
@@ -51,16 +51,7 @@ def test_random_baseline_matches_monte_carlo():
                                 baselines=("random",), progress=False)
     rng, rates = np.random.default_rng(7), []
     for desc in result["maps"]:
-        env = gym.make("FrozenLake-v1", desc=desc.split("/"), is_slippery=False, max_episode_steps=100)
-        wins = 0
-        for k in range(n_mc):
-            env.reset(seed=k)
-            while True:
-                _, reward, terminated, truncated, _ = env.step(int(rng.integers(4)))
-                if terminated or truncated:
-                    wins += bool(terminated and reward > 0)
-                    break
-        rates.append(wins / n_mc)
+        rates.append(random_walk_success(desc.split("/"), n_mc, rng, max_episode_steps=100))
     rates = np.asarray(rates)
     p_mc = rates.mean()
     assert 0.05 < p_mc < 0.95  # the comparison has power

@@ -21,6 +21,7 @@ from ..agent import ICRL_CONFIG
 from ..callbacks import EnvInteractionCallback, TargetNetworkCallback
 from ..collector import TrialCollector, heldout_maps
 from ..env_adapter import adapter_for
+from ..envs import ENV_ID
 from ..exploration import ExplorationSchedule
 from ..model_card import push_folder_to_hub, write_model_card
 from ..protocol import CONTINUE, TERMINATED, TokenProtocol
@@ -142,8 +143,6 @@ class DQNTrainer(Trainer):
 
     @property
     def collects_frozen_lake(self) -> bool:
-        from ..envs import ENV_ID
-
         return self.args.env_id == ENV_ID
 
     @property
