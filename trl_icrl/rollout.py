@@ -2,8 +2,8 @@
 
 Each step feeds only the new tokens of every env (action word, reward, next observation) through the
 model with the cache of everything before, so a step costs its new tokens, not the whole context.
-When a context would exceed ``max_context_tokens``, either whole oldest episodes are dropped and the
-cache is rebuilt (``when_full="drop"``, never a cut inside an episode), or the current episode is
+When a context would exceed ``max_context_tokens``, either whole oldest episodes are dropped and that
+env's row of the cache is re-encoded (``when_full="drop"``, never a cut inside an episode), or the current episode is
 truncated and the trial ends there (``when_full="end"``: fixed-budget training trials).
 """
 
