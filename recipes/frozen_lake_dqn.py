@@ -15,19 +15,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import TrlParser
 
 from trl_icrl import DQNConfig, DQNTrainer
-from trl_icrl.evaluation import evaluate_model, summarize
 from trl_icrl.plotting import plot_training_curve
-from trl_icrl.rollout import RolloutEngine
-
-
-def short_eval(trainer: DQNTrainer, use_adapter: bool) -> dict:
-    """The paper's ramp on the held-out maps, each context capped at ``max_context_tokens``."""
-    args = trainer.args
-    engine = RolloutEngine(trainer.q_network, trainer.protocol, trainer.env_adapter, args.max_context_tokens,
-                           trainer.pad_token_id, when_full="end")
-    result = evaluate_model(engine, trainer.heldout_maps, args.episodes_per_trial, args.exploration,
-                            seed=args.seed, use_adapter=use_adapter, is_slippery=args.is_slippery)
-    return summarize(result)
 
 
 def main() -> None:
@@ -47,8 +35,8 @@ def main() -> None:
     plot_training_curve(trainer.state.log_history, output_dir / "training_curve.png")
     report = {"log_history": trainer.state.log_history}
     if trainer.heldout_maps:
-        report["untrained"] = short_eval(trainer, use_adapter=False)
-        report["trained"] = short_eval(trainer, use_adapter=True)
+        report["untrained"] = trainer.evaluate_in_context(use_adapter=False)
+        report["trained"] = trainer.evaluate_in_context()
         print(f"short eval on {len(trainer.heldout_maps)} held-out maps (success rate over played episodes): "
               f"untrained {report['untrained']['mean_success']:.3f}, trained {report['trained']['mean_success']:.3f}; "
               f"final-10 untrained {report['untrained']['final10_success']:.3f}, "

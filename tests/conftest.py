@@ -35,3 +35,9 @@ def env_adapter():
 def protocol(tokenizer, env_adapter):
     return TokenProtocol(tokenizer, "compact", env_adapter.action_words, env_adapter.observation_texts(),
                          env_adapter.reward_values)
+
+
+@pytest.fixture(scope="session")
+def step_protocol(tokenizer, env_adapter):
+    return TokenProtocol(tokenizer, "step", env_adapter.action_words, env_adapter.observation_texts(),
+                         env_adapter.reward_values)

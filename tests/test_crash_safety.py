@@ -41,8 +41,9 @@ def kill_when(cmd, condition, timeout: float = 240.0) -> None:
     process.wait()
 
 
-def final_adapter(output_dir) -> dict[str, torch.Tensor]:
-    return load_file(Path(output_dir) / "adapter_model.safetensors")
+def final_weights(output_dir) -> dict[str, torch.Tensor]:
+    """All trained weights (the default trains every weight of the tiny model)."""
+    return load_file(Path(output_dir) / "model.safetensors")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def uninterrupted(tiny_dir, tmp_path_factory):
 
 
 def staging_has(output_dir, step: int):
-    return lambda: (Path(output_dir) / ".staging" / f"checkpoint-{step}" / "adapter_model.safetensors").exists()
+    return lambda: (Path(output_dir) / ".staging" / f"checkpoint-{step}" / "model.safetensors").exists()
 
 
 def has_checkpoint(output_dir, step: int):
@@ -77,6 +78,6 @@ def test_sigkill_then_resume(tiny_dir, tmp_path, uninterrupted, kill_point):
     assert f"resuming from {last}" in done.stdout
     final_store = ReplayStore.load_from_disk(output_dir / "replay_store")
     assert final_store.rows(range(len(recorded))) == recorded.rows(range(len(recorded)))
-    expected, got = final_adapter(uninterrupted), final_adapter(output_dir)
+    expected, got = final_weights(uninterrupted), final_weights(output_dir)
     assert expected.keys() == got.keys()
     assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)

@@ -13,6 +13,7 @@ from trl_icrl.q_network import (
     adapter_parameters,
     add_q_head,
     build_q_network,
+    load_q_head,
     make_peft_config,
 )
 from trl_icrl.replay_store import collate_trials
@@ -54,12 +55,44 @@ def test_adapter_save_reload_identical_q(tiny_dir, tiny_lm, protocol, tmp_path, 
     assert torch.equal(reloaded(ids, positions)[0], q)
 
 
-@pytest.mark.parametrize("adapter_type", ["lora", "ia3"])
+@pytest.mark.parametrize("q_param", ["value_head", "action_logits"])
+def test_full_fine_tune_save_reload_identical_q(tiny_dir, tiny_lm, protocol, tmp_path, q_param):
+    net = build_q_network(tiny_lm, 4, protocol.action_token_ids, q_param, make_peft_config("none", q_param))
+    assert not net.is_peft and all(p.requires_grad for p in net.model.parameters())
+    for p in net.model.parameters():
+        p.data.add_(torch.randn_like(p) * 0.05)
+    ids = torch.randint(2, 100, (2, 40))
+    positions = torch.tensor([[3, 9, 30], [1, 2, 39]])
+    q, _ = net(ids, positions)
+    net.model.save_pretrained(tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    if q_param == "value_head":
+        add_q_head(model, 4)
+        load_q_head(model, tmp_path)
+    assert torch.equal(QNetwork(model, q_param, protocol.action_token_ids)(ids, positions)[0], q)
+
+
+def test_untrained_plays_the_initial_weights(tiny_lm, protocol):
+    net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head", None)
+    ids, positions = torch.randint(2, 100, (1, 20)), torch.tensor([[5, 19]])
+    before = net(ids, positions)[0]
+    for p in net.model.parameters():
+        p.data.add_(0.1)
+    after = net(ids, positions)[0]
+    assert not torch.allclose(before, after)
+    with net.untrained():
+        assert torch.equal(net(ids, positions)[0], before)
+    assert torch.equal(net(ids, positions)[0], after)
+
+
+@pytest.mark.parametrize("adapter_type", ["lora", "ia3", "none"])
 def test_target_moves_by_tau_and_base_is_frozen(tiny_lm, protocol, adapter_type):
     net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head",
                           make_peft_config(adapter_type, "value_head"))
-    online, target = adapter_parameters(net.model, ONLINE), adapter_parameters(net.model, TARGET)
-    assert len(online) > 2 and any("q_head" in k for k in online)  # adapter weights and the Q head copy
+    online, target = net.weights(ONLINE), net.weights(TARGET)
+    assert len(online) > 2 and any("q_head" in k for k in online)  # adapter (or all) weights and the Q head
+    assert all(not p.requires_grad for p in target.values())
+    assert all(p.data_ptr() != target[k].data_ptr() for k, p in online.items())  # a copy, not shared storage
     assert online.keys() == target.keys() and all(torch.equal(online[k], target[k]) for k in online)
     for p in online.values():
         p.data.add_(1.0)
@@ -68,19 +101,29 @@ def test_target_moves_by_tau_and_base_is_frozen(tiny_lm, protocol, adapter_type)
     for k in online:
         assert torch.allclose(target[k], before[k] + 0.1 * (online[k] - before[k]), atol=1e-6)
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}
-    assert trainable and all(ONLINE in n.split(".") for n in trainable)
+    if adapter_type == "none":  # every online weight trains, no target weight does
+        assert trainable == {f"model.{n}" for n in online}
+    else:
+        assert trainable and all(ONLINE in n.split(".") for n in trainable)
+    ids, positions = torch.randint(2, 100, (1, 12)), torch.tensor([[4, 11]])
     with net.using_adapter(TARGET):
-        pass
+        q_target = net(ids, positions)[0]
+    assert not torch.allclose(q_target, net(ids, positions)[0])  # the target acts inside the block only
     assert {n for n, p in net.named_parameters() if p.requires_grad} == trainable
 
 
-def test_kv_cached_rollout_matches_full_forward(tiny_lm, protocol, env_adapter):
+@pytest.mark.parametrize("fmt,adapter_type", [("compact", "lora"), ("step", "none")])
+def test_kv_cached_rollout_matches_full_forward(tiny_lm, tokenizer, env_adapter, fmt, adapter_type):
     """The Q-values that chose greedy actions equal those of one forward over the finished trial."""
     import gymnasium as gym
 
+    from trl_icrl import TokenProtocol
+
+    protocol = TokenProtocol(tokenizer, fmt, env_adapter.action_words, env_adapter.observation_texts(),
+                             env_adapter.reward_values)
     net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head",
-                          make_peft_config("lora", "value_head"))
-    for p in adapter_parameters(net.model, ONLINE).values():
+                          make_peft_config(adapter_type, "value_head"))
+    for p in net.weights(ONLINE).values():
         p.data.add_(torch.randn_like(p) * 0.05)
     engine = RolloutEngine(net, protocol, env_adapter, max_context_tokens=4096)
     envs = [gym.make("trl_icrl/ParametricFrozenLake-v0", desc=d) for d in (["SFF", "FHF", "FFG"], ["SFFF", "FFHG"])]
@@ -110,13 +153,15 @@ def test_context_window_drops_whole_episodes(tiny_lm, protocol, env_adapter):
 def small_config(tmp_path, **overrides) -> DQNConfig:
     kwargs = dict(output_dir=str(tmp_path / "out"), max_steps=20, trials_per_rollout=4, episodes_per_trial=4,
                   learning_starts=4, rollout_interval=100, per_device_train_batch_size=4, eval_maps=5,
-                  logging_steps=5, max_context_tokens=512, learning_rate=3e-3, seed=0, disable_tqdm=True)
+                  logging_steps=5, max_context_tokens=512, learning_rate=3e-3, seed=0, disable_tqdm=True,
+                  report_to="none")
     kwargs.update(overrides)
     return DQNConfig(**kwargs)
 
 
-def test_training_reduces_td_loss_on_fixed_batch(tiny_dir, tmp_path):
-    trainer = DQNTrainer(str(tiny_dir), small_config(tmp_path))
+@pytest.mark.parametrize("adapter_type", ["none", "lora"])
+def test_training_reduces_td_loss_on_fixed_batch(tiny_dir, tmp_path, adapter_type):
+    trainer = DQNTrainer(str(tiny_dir), small_config(tmp_path, adapter_type=adapter_type))
     rows, _ = trainer.collector.collect()
     trainer.replay_store.append(rows)
     batch = collate_trials(trainer.replay_store.rows(range(4)), trainer.pad_token_id)
@@ -150,13 +195,14 @@ def test_replay_store_save_load(tmp_path):
     assert np.mean(recent == 2) > np.mean(recent == 0) * 3
 
 
-def test_resume_from_checkpoint_matches_uninterrupted_run(tiny_dir, tmp_path):
-    """Adapters (online and target), optimizer, RNGs, sampler, collector and replay store all come back."""
-    settings = dict(max_steps=4, save_strategy="steps", save_steps=2, rollout_interval=2)
+@pytest.mark.parametrize("adapter_type,weights", [("none", "model.safetensors"), ("lora", "adapter_model.safetensors")])
+def test_resume_from_checkpoint_matches_uninterrupted_run(tiny_dir, tmp_path, adapter_type, weights):
+    """Online and target weights, optimizer, RNGs, sampler, collector and replay store all come back."""
+    settings = dict(max_steps=4, save_strategy="steps", save_steps=2, rollout_interval=2, adapter_type=adapter_type)
     uninterrupted = DQNTrainer(str(tiny_dir), small_config(tmp_path, **settings))
     uninterrupted.train()
     checkpoint = tmp_path / "out" / "checkpoint-2"
-    assert (checkpoint / "replay_store").is_dir() and (checkpoint / "target" / "adapter_model.safetensors").is_file()
+    assert (checkpoint / "replay_store").is_dir() and (checkpoint / "target" / weights).is_file()
     assert not (tmp_path / "out" / ".staging" / "checkpoint-2").exists()  # written aside, then renamed
     at_checkpoint = ReplayStore.load_from_disk(checkpoint / "replay_store")
     resumed = DQNTrainer(str(tiny_dir), small_config(tmp_path / "again", **settings))
@@ -165,10 +211,9 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tiny_dir, tmp_path):
     assert resumed.replay_store.rows(range(len(at_checkpoint))) == at_checkpoint.rows(range(len(at_checkpoint)))
     assert resumed.replay_store.rows(range(len(resumed.replay_store))) == \
         uninterrupted.replay_store.rows(range(len(uninterrupted.replay_store)))
-    for name in ("default", "target"):
-        a = adapter_parameters(uninterrupted.q_network.model, name)
-        b = adapter_parameters(resumed.q_network.model, name)
-        assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), name
+    for name in (ONLINE, TARGET):
+        a, b = uninterrupted.q_network.weights(name), resumed.q_network.weights(name)
+        assert a and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), name
 
 
 def test_same_seed_same_rows_and_weights(tiny_dir, tmp_path):
@@ -176,8 +221,8 @@ def test_same_seed_same_rows_and_weights(tiny_dir, tmp_path):
     for run in runs:
         run.train()
     assert runs[0].replay_store.rows(range(4)) == runs[1].replay_store.rows(range(4))
-    a, b = (adapter_parameters(r.q_network.model, "default") for r in runs)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a, b = (r.q_network.weights(ONLINE) for r in runs)
+    assert a and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_config_rejects_bad_values():

@@ -70,7 +70,7 @@ def test_card_metadata_and_sections(output_dir, training_args):
     card = _write(output_dir, training_args, repo_id="someone/icrl-agent")
     data = card.data
     assert {"trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning", ENV_ID} <= set(data.tags)
-    assert data.base_model == "tiny" and data.library_name == "peft" and data.license is None
+    assert data.base_model is None and data.library_name == "peft" and data.license is None  # "tiny": no hub id
     scores = {r.dataset_name: r.metric_value for r in data.eval_results}
     assert [r.dataset_config for r in data.eval_results] == list(scores)
     assert scores == {name: c["agents"]["icrl"]["final10_success"] for name, c in RESULTS["conditions"].items()}
@@ -113,9 +113,23 @@ def test_card_bf16_snippet_and_missing_template(output_dir, training_args, monke
         build_model_card(output_dir, ICRL_CONFIG, training_args, 1)
 
 
-def test_usage_snippet_runs_on_a_trained_folder(tiny_dir, tmp_path):
+def test_card_names_a_hub_base_and_a_fully_fine_tuned_model(output_dir, training_args):
+    hub = build_model_card(output_dir, {**ICRL_CONFIG, "base_model": "meta-llama/Llama-3.1-8B-Instruct"},
+                           training_args, 1)
+    assert hub.data.base_model == "meta-llama/Llama-3.1-8B-Instruct"
+    full = build_model_card(output_dir, {**ICRL_CONFIG, "adapter_type": "none"}, training_args, 1)
+    assert full.data.library_name == "transformers" and "all its weights fine-tuned" in full.text
+
+
+@pytest.mark.parametrize("adapter_type,weights", [("none", {"model.safetensors", "config.json"}),
+                                                  ("lora", {"adapter_model.safetensors", "adapter_config.json",
+                                                            "base/model.safetensors", "base/config.json"})])
+def test_usage_snippet_runs_on_a_trained_folder(tiny_dir, tmp_path, adapter_type, weights):
+    """The card's snippet plays; what ships is everything ``ICRLAgent.from_pretrained`` needs (the base of an
+    adapter on the embedded model too), never the target network."""
     out = tmp_path / "trained"
-    args = DQNConfig(output_dir=str(out), max_steps=1, trials_per_rollout=2, episodes_per_trial=2,
+    args = DQNConfig(output_dir=str(out), adapter_type=adapter_type, max_steps=1, trials_per_rollout=2,
+                     episodes_per_trial=2,
                      learning_starts=2, per_device_train_batch_size=2, eval_maps=0, max_context_tokens=256,
                      disable_tqdm=True, report_to="none")
     trainer = DQNTrainer(str(tiny_dir), args)
@@ -126,9 +140,8 @@ def test_usage_snippet_runs_on_a_trained_folder(tiny_dir, tmp_path):
     exec(_python_block(path.read_text()), namespace)
     assert namespace["result"].successes.shape == (1, 2)
     shipped = set(files_to_upload(out))
-    assert {"adapter_config.json", "adapter_model.safetensors", "icrl_config.json", "README.md",
-            "tokenizer_config.json"} <= shipped
-    assert "training_args.bin" not in shipped and not any("/" in name for name in shipped)
+    assert weights | {"icrl_config.json", "README.md", "tokenizer_config.json"} <= shipped
+    assert "training_args.bin" not in shipped and not any(name.startswith("target") for name in shipped)
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

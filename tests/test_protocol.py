@@ -1,4 +1,5 @@
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,7 +10,7 @@ OBS = [f"r{r} c{c}" for r in range(4) for c in range(4)]
 
 
 @st.composite
-def episodes(draw):
+def episodes(draw, final_tile_always: bool = False):
     out = []
     for _ in range(draw(st.integers(1, 4))):
         steps = draw(st.integers(1, 6))
@@ -20,7 +21,8 @@ def episodes(draw):
         out.append(Episode(observations=[draw(st.sampled_from(OBS)) for _ in range(steps)],
                            actions=[draw(st.integers(0, 3)) for _ in range(steps)], rewards=rewards,
                            terminated=end == "terminated", truncated=end == "truncated",
-                           final_observation=draw(st.sampled_from(OBS)) if end == "truncated" else None))
+                           final_observation=draw(st.sampled_from(OBS))
+                           if end == "truncated" or final_tile_always else None))
     return out
 
 
@@ -74,3 +76,50 @@ def test_bad_inputs(protocol):
         protocol.outcome(0, 3.0)
     with pytest.raises(ProtocolError, match="empty"):
         protocol.parse([])
+
+
+@settings(max_examples=60, deadline=None)
+@given(episodes(final_tile_always=True))
+def test_step_format_round_trip(step_protocol, history):
+    trial = step_protocol.render(history)
+    assert step_protocol.parse(trial.input_ids) == history
+    n_steps = sum(len(e.actions) for e in history)
+    truncations = sum(e.truncated for e in history)
+    assert len(trial.input_ids) == n_steps + len(history) + truncations  # one word a step, a start word each
+    assert trial.decision_positions[0] == 0 and all(trial.input_ids[p] for p in trial.decision_positions)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 1200), max_size=40))
+def test_step_parser_never_crashes_on_arbitrary_ids(step_protocol, ids):
+    try:
+        step_protocol.parse(ids)
+    except ProtocolError as err:
+        assert "parse" in str(err)
+
+
+def test_step_format_bookkeeping(step_protocol, tokenizer):
+    """Where an episode ended, and how, is written; every other word is a decision position."""
+    history = [Episode(["r0 c0", "r0 c1"], [2, 1], [0.0, 1.0], terminated=True, final_observation="r1 c1"),
+               Episode(["r0 c0", "r1 c0"], [1, 2], [0.0, 0.0], terminated=True, final_observation="r1 c1"),
+               Episode(["r0 c0"], [0], [0.0], truncated=True, final_observation="r0 c0")]
+    trial = step_protocol.render(history)
+    words = tokenizer.convert_ids_to_tokens(trial.input_ids)
+    assert words == ["r0_c0:start", "r0_c1:right", "r1_c1:down:1.0:end",
+                     "r0_c0:start", "r1_c0:down", "r1_c1:right:end",
+                     "r0_c0:start", "r0_c0:left", "<trunc>"]
+    assert trial.decision_positions == [0, 1, 3, 4, 6]
+    assert trial.dones == [CONTINUE, TERMINATED, CONTINUE, TERMINATED, TRUNCATED]
+    assert trial.next_positions == [1, -1, 4, -1, 7]  # the next state's word; truncation bootstraps from it
+    assert trial.episode_offsets == [0, 3, 6]
+    with pytest.raises(ProtocolError, match="writes the tile every step ends on"):
+        step_protocol.render([Episode(["r0 c0"], [2], [1.0], terminated=True)])
+    with pytest.raises(ProtocolError, match="no step word"):
+        step_protocol.render([Episode(["r0 c0"], [2], [3.0], terminated=True, final_observation="r0 c1")])
+
+
+def test_step_words_start_from_their_parts(tiny_lm, tokenizer):
+    """The embedded model initialises a step word's embedding as the sum of its parts' embeddings."""
+    vocab, embeddings = tokenizer.get_vocab(), tiny_lm.get_input_embeddings().weight
+    parts = embeddings[[vocab["r2"], vocab["c3"], vocab["right"], vocab["1.0"], vocab["end"]]].sum(0)
+    assert torch.allclose(embeddings[vocab["r2_c3:right:1.0:end"]], parts)

@@ -49,7 +49,7 @@ def test_tokenizer_without_protocol_tokens(env_adapter):
 def test_unknown_parameterisation_and_adapter():
     with pytest.raises(ValueError, match="q_parameterisation must be one of \\('value_head', 'action_logits'\\)"):
         make_peft_config("lora", "softmax")
-    with pytest.raises(ValueError, match="adapter_type must be one of \\('lora', 'ia3'\\)"):
+    with pytest.raises(ValueError, match="adapter_type must be one of \\('none', 'lora', 'ia3'\\)"):
         make_peft_config("dora", "value_head")
 
 

@@ -45,8 +45,8 @@ RELOAD = """
 import json, sys, torch
 from trl_icrl import ICRLAgent
 out = {}
-for path in sys.argv[2:]:
-    agent = ICRLAgent.from_pretrained(path, base_model=sys.argv[1])
+for path in sys.argv[1:]:
+    agent = ICRLAgent.from_pretrained(path)
     batch = torch.load(path + "/batch.pt")
     out[path] = agent.network(batch["input_ids"], batch["decision_positions"])[0].tolist()
 print(json.dumps(out))
@@ -55,7 +55,7 @@ print(json.dumps(out))
 
 def test_fresh_process_reload_gives_identical_q(tiny_dir, tmp_path):
     expected, paths = {}, []
-    for adapter_type in ("lora", "ia3"):
+    for adapter_type in ("none", "lora", "ia3"):
         for q in ("value_head", "action_logits"):
             path = str(tmp_path / f"{adapter_type}_{q}")
             args = DQNConfig(output_dir=path, adapter_type=adapter_type, q_parameterisation=q, max_steps=2,
@@ -65,13 +65,17 @@ def test_fresh_process_reload_gives_identical_q(tiny_dir, tmp_path):
             trainer = DQNTrainer(str(tiny_dir), args)
             trainer.train()
             trainer.save_model()
+            saved = json.loads((Path(path) / "icrl_config.json").read_text())
+            assert saved["base_model"] == (str(tiny_dir) if adapter_type == "none" else "base")  # base/ travels
             batch = collate_trials(trainer.replay_store.rows([0, 1]), trainer.pad_token_id)
             torch.save(batch, Path(path) / "batch.pt")
             with torch.no_grad():
                 expected[path] = trainer.q_network.eval()(batch["input_ids"], batch["decision_positions"])[0]
             paths.append(path)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", RELOAD, str(tiny_dir), *paths], env=env, capture_output=True,
+    # a fresh process with empty model caches: every saved folder carries the weights it needs
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TRL_ICRL_HOME": str(tmp_path / "empty"),
+           "HF_HOME": str(tmp_path / "empty_hf")}
+    done = subprocess.run([sys.executable, "-c", RELOAD, *paths], env=env, capture_output=True,
                           text=True, check=True)
     reloaded = json.loads(done.stdout.strip().splitlines()[-1])
     for path in paths:

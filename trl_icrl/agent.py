@@ -10,36 +10,49 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from huggingface_hub import hf_hub_download
+from huggingface_hub import snapshot_download
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .env_adapter import DiscreteEnvAdapter
 from .exploration import ExplorationSchedule
 from .protocol import TokenProtocol
-from .q_network import QNetwork, add_q_head
+from .q_network import QNetwork, add_q_head, load_q_head
 from .rollout import RolloutEngine, RolloutResult
 from .tiny_model import resolve_model_path
 
 ICRL_CONFIG = "icrl_config.json"
 
 
+def local_dir(path: str | os.PathLike) -> Path:
+    """A local dir as it is, a hub repo id downloaded (snapshot) to the local cache."""
+    return Path(path) if Path(path).exists() else Path(snapshot_download(str(path)))
+
+
 def read_icrl_config(path: str | os.PathLike) -> dict:
-    """``icrl_config.json`` of a local dir or a hub repo id."""
+    """``icrl_config.json`` of a local dir written by ``DQNTrainer``."""
     local = Path(path) / ICRL_CONFIG
-    if local.is_file():
-        return json.loads(local.read_text())
-    if Path(path).exists():
+    if not local.is_file():
         raise FileNotFoundError(f"{path} has no {ICRL_CONFIG}: not a directory written by DQNTrainer")
-    return json.loads(Path(hf_hub_download(str(path), ICRL_CONFIG)).read_text())
+    return json.loads(local.read_text())
+
+
+def _untrained_state(base_model: str, q_parameterisation: str, n_actions: int) -> dict[str, torch.Tensor]:
+    """The weights a fully fine-tuned agent started from: its base, with a fresh Q head."""
+    base = AutoModelForCausalLM.from_pretrained(resolve_model_path(base_model))
+    if q_parameterisation == "value_head":
+        torch.manual_seed(0)
+        add_q_head(base, n_actions)
+    return base.state_dict()
 
 
 class ICRLAgent:
     """Base model + adapter (+ Q head) + tokenizer + protocol, ready to act in an env.
 
-    ``ICRLAgent.from_pretrained(path)`` is the one call: it loads the base named in ``icrl_config.json``,
-    attaches the Q head when the adapter has one, and restores the adapter with
-    ``PeftModel.from_pretrained``.
+    ``ICRLAgent.from_pretrained(path)`` is the one call. A fully fine-tuned agent is a causal LM with its Q
+    head in the same weights file. An adapter is restored with ``PeftModel.from_pretrained`` on the base
+    named in ``icrl_config.json`` (the ``base/`` folder beside it when the base has no hub id), with the Q
+    head attached when the adapter has one.
     """
 
     def __init__(self, network: QNetwork, tokenizer, protocol: TokenProtocol, env_adapter: DiscreteEnvAdapter,
@@ -50,18 +63,32 @@ class ICRLAgent:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, base_model: str | None = None,
                         dtype: torch.dtype = torch.float32) -> ICRLAgent:
+        path = local_dir(path)
         config = read_icrl_config(path)
-        base = AutoModelForCausalLM.from_pretrained(resolve_model_path(base_model or config["base_model"]),
-                                                    dtype=dtype)
-        if config["q_parameterisation"] == "value_head":
-            add_q_head(base, config["n_actions"])
-        model = PeftModel.from_pretrained(base, str(path)).eval()
+        value_head, full = config["q_parameterisation"] == "value_head", config["adapter_type"] == "none"
+        initial_state = None
+        if full:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            if value_head:
+                add_q_head(model, config["n_actions"])
+                load_q_head(model, path)
+            name = base_model or config["base_model"]
+            initial_state = lambda: _untrained_state(name, config["q_parameterisation"], config["n_actions"])  # noqa: E731
+        else:
+            base_name = base_model or config["base_model"]
+            base_path = path / base_name if (path / base_name / "config.json").is_file() else \
+                resolve_model_path(base_name)
+            base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+            if value_head:
+                add_q_head(base, config["n_actions"])
+            model = PeftModel.from_pretrained(base, str(path))
+        model.eval()
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         env_adapter = DiscreteEnvAdapter(tuple(config["action_words"]), tuple(config["reward_values"]),
                                          config["n_observations"], config["observation_format"])
         protocol = TokenProtocol(tokenizer, config["protocol_format"], env_adapter.action_words,
                                  env_adapter.observation_texts(), env_adapter.reward_values)
-        network = QNetwork(model, config["q_parameterisation"], protocol.action_token_ids)
+        network = QNetwork(model, config["q_parameterisation"], protocol.action_token_ids, initial_state)
         return cls(network, tokenizer, protocol, env_adapter, config)
 
     def engine(self, max_context_tokens: int | None = None, when_full: str = "drop") -> RolloutEngine:

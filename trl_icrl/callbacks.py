@@ -64,3 +64,25 @@ class TargetNetworkCallback(TrainerCallback):
             network.polyak_update(args.tau)
         elif state.global_step % args.target_update_interval == 0:
             network.polyak_update(1.0)
+
+
+class HeldoutEvalCallback(TrainerCallback):
+    """Every ``eval_every_minutes`` of training, plays the held-out maps in context and logs ``heldout_final10``
+    (final-10 success, paper's ramp) against ``train_minutes``: the learning curve."""
+
+    def __init__(self, trainer: DQNTrainer):
+        self.trainer = trainer
+        self.started = self.last = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = self.last = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        every = args.eval_every_minutes
+        if every is None or not self.trainer.heldout_maps or time.monotonic() - self.last < 60 * every:
+            return
+        minutes = (time.monotonic() - self.started) / 60
+        summary = self.trainer.evaluate_in_context()
+        self.last = time.monotonic()
+        self.trainer.log({"heldout_final10": summary["final10_success"], "heldout_success": summary["mean_success"],
+                          "train_minutes": minutes})

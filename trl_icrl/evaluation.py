@@ -26,14 +26,15 @@ def evaluate_model(engine: RolloutEngine, maps: Sequence[tuple[str, ...]], n_epi
                    is_slippery: bool = False, progress: bool = False) -> RolloutResult:
     """Play ``n_episodes`` per map in one context per map (or a fresh context per episode if ``wipe_context``).
 
-    ``use_adapter=False`` plays the untrained model: the base with the adapter (and its Q head) at init.
+    ``use_adapter=False`` plays the untrained model: the base with the adapter (and its Q head) at init, or,
+    with full fine-tuning, the initial weights.
     Seeds: map ``i`` starts from reset seed ``seed + i``; the exploration stream is ``default_rng(seed)``.
     """
     schedule = ExplorationSchedule.parse(schedule) if isinstance(schedule, str) else schedule
     envs = frozen_lake_envs(maps, is_slippery)
     rng = np.random.default_rng(seed)
     seeds = [seed + i for i in range(len(maps))]
-    adapter_off = engine.network.model.disable_adapter() if not use_adapter else nullcontext()
+    adapter_off = engine.network.untrained() if not use_adapter else nullcontext()
     with adapter_off:
         if not wipe_context:
             return engine.play(envs, n_episodes, schedule, rng, reset_seeds=seeds, reset_options=reset_options,

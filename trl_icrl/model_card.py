@@ -22,11 +22,15 @@ from .evaluator import TRAINED
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "template.md"
 CARD_NAME = "README.md"
 UPLOAD_PATTERNS = (
-    "adapter_config.json", "adapter_model.safetensors", "tokenizer*", "special_tokens_map.json",
-    "added_tokens.json", "chat_template.jinja", ICRL_CONFIG, CARD_NAME, "*.png", "results.json", "short_eval.json",
+    "adapter_config.json", "adapter_model.safetensors", "config.json", "generation_config.json",
+    "model.safetensors", "base/config.json", "base/generation_config.json", "base/model.safetensors", "tokenizer*",
+    "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", ICRL_CONFIG, CARD_NAME, "*.png", "*.gif",
+    "results.json", "short_eval.json",
 )
-"""Top-level files shipped to the Hub: never the ``target/`` adapter, ``training_args.bin``, the replay store
-or checkpoints."""
+"""Files shipped to the Hub: the adapter (and its ``base/`` when the base has no hub id) or the fully fine-tuned
+model, tokenizer, card and results; never the ``target/`` network, ``training_args.bin``, the replay store or
+checkpoints."""
+WEIGHTS = ("adapter_model.safetensors", "model.safetensors")
 TAGS = ("trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning")
 
 
@@ -78,8 +82,11 @@ def build_model_card(output_dir: str | os.PathLike, icrl_config: Mapping, traini
     results, agents, short_eval = _evaluations(output_dir)
     eval_results = _eval_results(results, short_eval, icrl_config)
     model_name = (repo_id or output_dir.resolve().name).split("/")[-1]
+    full = icrl_config["adapter_type"] == "none"
+    base_model = icrl_config["base_model"]
+    hub_base = base_model if "/" in base_model and not (output_dir / base_model).exists() else None
     card_data = ModelCardData(
-        base_model=icrl_config["base_model"], library_name="peft", pipeline_tag="reinforcement-learning",
+        base_model=hub_base, library_name="transformers" if full else "peft", pipeline_tag="reinforcement-learning",
         tags=[*TAGS, icrl_config["adapter_type"], icrl_config["env_id"]], model_name=model_name,
         eval_results=eval_results or None)
     curves = [f"{r['condition']}.png" for r in results if (output_dir / f"{r['condition']}.png").is_file()]
@@ -102,7 +109,8 @@ def write_model_card(output_dir: str | os.PathLike, icrl_config: Mapping, traini
 
 def files_to_upload(output_dir: str | os.PathLike) -> list[str]:
     """The files of ``output_dir`` that ``push_folder_to_hub`` ships (sorted names; see ``UPLOAD_PATTERNS``)."""
-    names = sorted(p.name for p in Path(output_dir).iterdir() if p.is_file())
+    root = Path(output_dir)
+    names = sorted(str(p.relative_to(root)) for p in [*root.iterdir(), *root.glob("base/*")] if p.is_file())
     return list(filter_repo_objects(names, allow_patterns=list(UPLOAD_PATTERNS)))
 
 
@@ -121,9 +129,9 @@ def push_folder_to_hub(output_dir: str | os.PathLike, repo_id: str, token: str |
         raise RuntimeError("Cannot push to the Hub because no Hugging Face token was found; run "
                            "`hf auth login` (formerly `huggingface-cli login`), set HF_TOKEN or pass token=.")
     files = files_to_upload(output_dir)
-    missing = {"adapter_model.safetensors", ICRL_CONFIG} - set(files)
-    if missing:
-        raise FileNotFoundError(f"{output_dir} lacks {sorted(missing)}: not a directory written by DQNTrainer")
+    if ICRL_CONFIG not in files or not set(WEIGHTS) & set(files):
+        raise FileNotFoundError(f"{output_dir} lacks {ICRL_CONFIG} or weights ({' or '.join(WEIGHTS)}): not a "
+                                "directory written by DQNTrainer")
     api = HfApi(token=token)
     url = api.create_repo(repo_id, exist_ok=True, private=private)
     api.upload_folder(folder_path=output_dir, repo_id=url.repo_id, allow_patterns=files,

@@ -13,9 +13,12 @@ import numpy as np  # noqa: E402
 
 
 def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike) -> None:
-    """Rollout success (all episodes and final-10) and TD loss against optimizer step."""
-    fig, (ax_success, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for key, label in (("success_rate", "success (all episodes)"), ("final10_success", "success (final 10)")):
+    """Rollout success (episodes 0-9 and 20-29 of each trial) and TD loss against optimizer step, and, when the
+    run evaluated while training (``eval_every_minutes``), held-out final-10 success against minutes."""
+    held_out = [(log["train_minutes"], log["heldout_final10"]) for log in log_history if "heldout_final10" in log]
+    fig, axes = plt.subplots(1, 3 if held_out else 2, figsize=(15 if held_out else 10, 3.6))
+    ax_success, ax_loss = axes[0], axes[1]
+    for key, label in (("success_episodes_0_9", "episodes 0-9"), ("success_episodes_20_29", "episodes 20-29")):
         points = [(log["step"], log[key]) for log in log_history if key in log]
         if points:
             ax_success.plot(*zip(*points), marker=".", label=label)
@@ -25,9 +28,28 @@ def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike)
     if loss:
         ax_loss.plot(*zip(*loss), color="tab:red")
     ax_loss.set(xlabel="optimizer step", ylabel="TD loss", yscale="log")
+    if held_out:
+        plot_learning_curves({"held-out maps": held_out}, ax=axes[2])
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_learning_curves(curves: Mapping[str, Sequence[tuple[float, float]]], path: str | os.PathLike | None = None,
+                         ax=None, title: str = "") -> None:
+    """Final-10 success on held-out maps against minutes of training, one line per run."""
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(6.4, 4))
+    for name, points in curves.items():
+        ax.plot(*zip(*sorted(points)), marker="o", label=name)
+    ax.set(xlabel="minutes of training (wall clock)", ylabel="held-out final-10 success", ylim=(0, 1), title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if own:
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
 
 
 def plot_icrl_curves(curves: Mapping[str, Mapping], path: str | os.PathLike, title: str = "",

@@ -15,6 +15,15 @@ Per episode (``{...}`` are the format's strings, ``[...]`` optional)::
 A *decision position* is the last token before an action word: the position whose next-token
 logits predict the action and where Q-values are read. On truncation the final observation is
 rendered up to the same kind of position, so the value of the truncated state can be bootstrapped.
+
+The ``step`` format (the embedded model's default) writes one word per env step instead: the
+observation joined with the action that led to it, the reward when non-zero, and ``end`` when the
+episode terminated there; the first word of an episode has ``start`` for an action::
+
+    r0_c0:start r0_c1:right r1_c1:down:end r0_c0:start r0_c0:left <trunc> ...
+
+Every word but an ``end`` word is a decision position, so a decision costs one position, and the
+tile where each episode ended (and how) is written.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ class ProtocolFormat:
     action_suffix: str = ""
     reward_prefix: str = ""
     reward_suffix: str = ""
+    one_word_per_step: bool = False
 
     def marker_words(self) -> list[str]:
         """Whitespace-separated words of every fixed piece (the vocabulary a word-level tokenizer needs)."""
@@ -69,12 +79,38 @@ LLAMA3 = ProtocolFormat(
 COMPACT = ProtocolFormat(name="compact", episode_start="<ep>", episode_end="</ep>", truncation="<trunc>")
 """One word per marker, for the embedded word-level tokenizer: ``<ep> r0 c1 right ... 1.0 </ep>``."""
 
-FORMATS = {f.name: f for f in (LLAMA3, COMPACT)}
+STEP = ProtocolFormat(name="step", episode_start="", episode_end="", truncation="<trunc>", one_word_per_step=True)
+"""One word per env step, for the embedded word-level tokenizer: ``r0_c0:start r0_c1:right r1_c1:down:end``."""
+
+FORMATS = {f.name: f for f in (LLAMA3, COMPACT, STEP)}
+START, END = "start", "end"
 
 
 def reward_text(reward: float) -> str:
     """How a reward is written: ``1.0``, ``-10.0``."""
     return f"{reward:.1f}"
+
+
+def step_word(observation: str, previous_action: str | None, reward: float = 0.0, terminated: bool = False) -> str:
+    """The ``step`` format's word for arriving at ``observation``: ``r1_c1:down``, ``r3_c3:right:1.0:end``,
+    ``r0_c0:start`` (``previous_action=None``: the first observation of an episode)."""
+    parts = ["_".join(observation.split()), previous_action or START]
+    if reward != 0:
+        parts.append(reward_text(reward))
+    if terminated:
+        parts.append(END)
+    return ":".join(parts)
+
+
+def step_words(action_words: Sequence[str], observation_texts: Sequence[str],
+               reward_values: Sequence[float]) -> list[str]:
+    """Every word of the ``step`` format for these actions, observations and non-zero rewards."""
+    rewards = [0.0, *(r for r in reward_values if r != 0)]
+    words = []
+    for text in observation_texts:
+        words.append(step_word(text, None))
+        words += [step_word(text, a, r, end) for a in action_words for r in rewards for end in (False, True)]
+    return words
 
 
 @dataclass
@@ -174,10 +210,21 @@ class TokenProtocol:
         if len(set(first_tokens)) != len(first_tokens):
             raise ProtocolError(f"action words {self.action_words} must start with distinct tokens, "
                                 f"got first tokens {first_tokens}")
-        if not self.episode_start or not self.episode_end or not self.truncation:
+        if not self.truncation or not f.one_word_per_step and (not self.episode_start or not self.episode_end):
             raise ProtocolError("episode_start, episode_end and truncation must not be empty")
         self._observation_by_ids = {tuple(ids): text for text, ids in self.observation_ids.items()}
         self._reward_by_ids = {tuple(ids): float(text) for text, ids in self.reward_ids.items()}
+        self.step_ids: dict[tuple[str, int | None, float, bool], list[int]] = {}
+        """``step`` format: (observation, previous action or None, reward, terminated) -> ids of its word."""
+        if f.one_word_per_step:
+            rewards = [0.0, *(float(r) for r in reward_values if r != 0)]
+            for text in observation_texts:
+                self.step_ids[(text, None, 0.0, False)] = self._ids(step_word(text, None))
+                for a, word in enumerate(self.action_words):
+                    for r in rewards:
+                        for end in (False, True):
+                            self.step_ids[(text, a, r, end)] = self._ids(step_word(text, word, r, end))
+        self._step_by_ids = {tuple(ids): key for key, ids in self.step_ids.items()}
 
     @property
     def action_token_ids(self) -> list[int]:
@@ -187,6 +234,30 @@ class TokenProtocol:
     @property
     def n_actions(self) -> int:
         return len(self.action_words)
+
+    @property
+    def one_word_per_step(self) -> bool:
+        return self.format.one_word_per_step
+
+    def step_token_budget(self, observation_texts: Sequence[str], reward_values: Sequence[float]) -> int:
+        """The most tokens one env step can add: its outcome, the end of its episode and the next one's start."""
+        if self.one_word_per_step:
+            longest_word = max(len(ids) for ids in self.step_ids.values())
+            return 2 * longest_word + len(self.truncation)
+        longest_outcome = max(len(self.outcome(a, r)) for a in range(self.n_actions) for r in (0.0, *reward_values))
+        longest_observation = max(len(self.observation(t)) for t in observation_texts)
+        return longest_outcome + len(self.truncation) + len(self.episode_end) + len(self.episode_start) \
+            + 2 * longest_observation
+
+    def step_word_ids(self, observation: str, previous_action: int | None, reward: float = 0.0,
+                      terminated: bool = False) -> list[int]:
+        """``step`` format: ids of the word for arriving at ``observation`` (see ``step_word``)."""
+        try:
+            return list(self.step_ids[(observation, previous_action, float(reward), terminated)])
+        except KeyError:
+            raise ProtocolError(f"no step word for observation {observation!r}, previous action {previous_action}, "
+                                f"reward {reward}: the protocol knows {len(self.observation_ids)} observation "
+                                f"texts, {self.n_actions} actions and rewards {sorted(self.reward_ids)}") from None
 
     def _ids(self, text: str) -> list[int]:
         if not text:
@@ -251,7 +322,8 @@ class TrialWriter:
         p, trial = self.protocol, self.trial
         self._in_episode = True
         trial.episode_offsets.append(len(trial.input_ids))
-        new = p.episode_start + p.observation(observation)
+        new = p.step_word_ids(observation, None) if p.one_word_per_step else \
+            p.episode_start + p.observation(observation)
         self._extend(new)
         return new
 
@@ -265,6 +337,8 @@ class TrialWriter:
         trial.actions.append(action)
         trial.rewards.append(float(reward))
         trial.episode_index.append(trial.n_episodes - 1)
+        if p.one_word_per_step:
+            return self._step_word(action, reward, next_observation, terminated, truncated)
         new = p.outcome(action, reward)
         if terminated:
             new = new + p.episode_end
@@ -278,6 +352,24 @@ class TrialWriter:
             if truncated:
                 new = new + p.truncation + p.episode_end
             trial.dones.append(TRUNCATED if truncated else CONTINUE)
+        self._in_episode = not (terminated or truncated)
+        self._extend(new)
+        return new
+
+    def _step_word(self, action: int, reward: float, next_observation: str | None, terminated: bool,
+                   truncated: bool) -> list[int]:
+        """``step`` format: the word of the next observation carries the action, the reward and the end."""
+        p, trial = self.protocol, self.trial
+        if next_observation is None:
+            raise ProtocolError("the step format writes the tile every step ends on: pass its observation "
+                                "(Episode.final_observation for a terminated episode)")
+        if not 0 <= action < p.n_actions:
+            raise ProtocolError(f"action {action} outside [0, {p.n_actions})")
+        new = p.step_word_ids(next_observation, action, reward, terminated)
+        trial.dones.append(TERMINATED if terminated else TRUNCATED if truncated else CONTINUE)
+        trial.next_positions.append(-1 if terminated else len(trial.input_ids) + len(new) - 1)
+        if truncated and not terminated:
+            new = new + p.truncation
         self._in_episode = not (terminated or truncated)
         self._extend(new)
         return new
@@ -307,6 +399,7 @@ class _Parser:
         self.p, self.ids, self.i = protocol, ids, 0
         self._obs_lengths = sorted({len(k) for k in protocol._observation_by_ids}, reverse=True)
         self._reward_lengths = sorted({len(k) for k in protocol._reward_by_ids}, reverse=True)
+        self._step_lengths = sorted({len(k) for k in protocol._step_by_ids}, reverse=True)
 
     def fail(self, expected: str) -> ProtocolError:
         found = self.ids[self.i:self.i + 4]
@@ -347,6 +440,8 @@ class _Parser:
         p, episodes = self.p, []
         if not self.ids:
             raise ProtocolError("cannot parse an empty id sequence")
+        if p.one_word_per_step:
+            return self.step_episodes()
         while self.i < len(self.ids):
             self.expect(p.episode_start, "an episode start")
             episode = Episode(observations=[self.observation()], actions=[], rewards=[])
@@ -367,6 +462,40 @@ class _Parser:
                     episode.terminated = True
                     break
                 episode.observations.append(self.observation())
+            episodes.append(episode)
+        return episodes
+
+    def step_word(self) -> tuple[str, int | None, float, bool]:
+        return self.lookup(self.p._step_by_ids, self._step_lengths, "a step word")
+
+    def step_episodes(self) -> list[Episode]:
+        """``step`` format: a start word, then one word per step; ``end`` or ``<trunc>`` closes an episode."""
+        episodes = []
+        while self.i < len(self.ids):
+            start = self.i
+            observation, previous, _, _ = self.step_word()
+            if previous is not None:
+                self.i = start
+                raise self.fail("an episode's start word")
+            episode = Episode(observations=[observation], actions=[], rewards=[])
+            while True:
+                if episode.actions and self.take(self.p.truncation):
+                    episode.truncated = True
+                    episode.final_observation = episode.observations.pop()
+                    break
+                if self.i >= len(self.ids):
+                    raise self.fail("a step word or the truncation marker")
+                start = self.i
+                observation, action, reward, terminated = self.step_word()
+                if action is None:
+                    self.i = start
+                    raise self.fail("a step word, not a start word")
+                episode.actions.append(action)
+                episode.rewards.append(reward)
+                if terminated:
+                    episode.terminated, episode.final_observation = True, observation
+                    break
+                episode.observations.append(observation)
             episodes.append(episode)
         return episodes
 

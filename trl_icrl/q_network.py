@@ -1,26 +1,33 @@
-"""Q-values from a causal LM with a peft adapter: one forward over a whole trial gives Q at every decision.
+"""Q-values from a causal LM: one forward over a whole trial gives Q at every decision.
 
 Two parameterisations share one interface, ``Q[batch, decision, action]``:
 
 - ``value_head`` (default): a linear ``hidden -> n_actions`` head, ``q_head``, on the causal LM, trained
-  with the adapter and saved with it through peft's ``modules_to_save``;
+  with the model (with a peft adapter: saved with it through peft's ``modules_to_save``);
 - ``action_logits`` (the paper): the LM head's logits of the first token of each action word.
 
-The target network is a second adapter, ``target``, on the same frozen base; never a copy of the model.
+What trains: a peft adapter (LoRA or IA3) on a frozen base, whose target network is a second adapter,
+``target``, on the same base; or, with no adapter (TRL's convention: no peft config means full
+fine-tuning), every weight, whose target network is a frozen copy of the model.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from peft import IA3Config, LoraConfig, PeftConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file
 from torch import nn
 
 Q_HEAD = "q_head"
 ONLINE, TARGET = "default", "target"
 Q_PARAMETERISATIONS = ("value_head", "action_logits")
-ADAPTER_TYPES = ("lora", "ia3")
+ADAPTER_TYPES = ("none", "lora", "ia3")
+FULL_WEIGHTS = "model.safetensors"
 
 
 def add_q_head(model: nn.Module, n_actions: int) -> nn.Module:
@@ -38,13 +45,25 @@ def add_q_head(model: nn.Module, n_actions: int) -> nn.Module:
     return model
 
 
+def load_q_head(model: nn.Module, directory: str | Path) -> None:
+    """Load ``q_head.*`` from a fully fine-tuned model's ``model.safetensors`` (``from_pretrained`` drops it)."""
+    state = {k.removeprefix(f"{Q_HEAD}."): v for k, v in load_file(Path(directory) / FULL_WEIGHTS).items()
+             if k.startswith(f"{Q_HEAD}.")}
+    if not state:
+        raise ValueError(f"{directory} holds no {Q_HEAD} weights: not a value-head model saved by DQNTrainer")
+    getattr(model, Q_HEAD).load_state_dict(state)
+
+
 def make_peft_config(adapter_type: str, q_parameterisation: str, r: int = 64, alpha: int = 64,
-                     dropout: float = 0.0, target_modules: list[str] | str | None = None) -> PeftConfig:
-    """LoRA (rsLoRA scaling) or IA3 on the causal LM; the Q head, when used, goes in ``modules_to_save``."""
+                     dropout: float = 0.0, target_modules: list[str] | str | None = None) -> PeftConfig | None:
+    """LoRA (rsLoRA scaling) or IA3 on the causal LM; the Q head, when used, goes in ``modules_to_save``.
+    ``"none"`` gives ``None``: full fine-tuning."""
     if adapter_type not in ADAPTER_TYPES:
         raise ValueError(f"adapter_type must be one of {ADAPTER_TYPES}, got {adapter_type!r}")
     if q_parameterisation not in Q_PARAMETERISATIONS:
         raise ValueError(f"q_parameterisation must be one of {Q_PARAMETERISATIONS}, got {q_parameterisation!r}")
+    if adapter_type == "none":
+        return None
     modules_to_save = [Q_HEAD] if q_parameterisation == "value_head" else None
     if adapter_type == "ia3":
         return IA3Config(task_type="CAUSAL_LM", target_modules=target_modules, modules_to_save=modules_to_save)
@@ -63,27 +82,40 @@ def adapter_parameters(model: nn.Module, adapter: str) -> dict[str, nn.Parameter
 
 
 class QNetwork(nn.Module):
-    """A peft causal LM that reads Q-values at given positions.
+    """A causal LM (with a peft adapter, or fully trainable) that reads Q-values at given positions.
 
     Args:
         model: a ``PeftModel`` holding the online adapter ``default`` (and ``target`` after
-            ``add_target_adapter``).
+            ``add_target_adapter``), or a causal LM whose weights all train (full fine-tuning).
         q_parameterisation: ``"value_head"`` or ``"action_logits"``.
         action_token_ids: (n_actions,) first token of each action word; used by ``action_logits``.
+        initial_state: full fine-tuning only: the weights before training (or a function returning them),
+            which ``untrained()`` plays with.
     """
 
-    def __init__(self, model: PeftModel, q_parameterisation: str, action_token_ids: list[int]):
+    def __init__(self, model: nn.Module, q_parameterisation: str, action_token_ids: list[int],
+                 initial_state: dict[str, torch.Tensor] | Callable[[], dict[str, torch.Tensor]] | None = None):
         super().__init__()
         if q_parameterisation not in Q_PARAMETERISATIONS:
             raise ValueError(f"q_parameterisation must be one of {Q_PARAMETERISATIONS}, "
                              f"got {q_parameterisation!r}")
         self.model = model
+        self.target_model: nn.Module | None = None
         self.q_parameterisation = q_parameterisation
+        self.initial_state = initial_state
+        self._acting_target = False
         self.register_buffer("action_token_ids", torch.tensor(action_token_ids, dtype=torch.long),
                              persistent=False)
 
     @property
+    def is_peft(self) -> bool:
+        return isinstance(self.model, PeftModel)
+
+    @property
     def causal_lm(self) -> nn.Module:
+        """The causal LM that acts now (with full fine-tuning, the target copy inside ``using_adapter(TARGET)``)."""
+        if not self.is_peft:
+            return self.target_model if self._acting_target else self.model
         return self.model.get_base_model()
 
     @property
@@ -121,7 +153,15 @@ class QNetwork(nn.Module):
 
     @contextmanager
     def using_adapter(self, name: str):
-        """Run the block with adapter ``name`` active; trainable flags are restored afterwards."""
+        """Run the block with adapter ``name`` (``ONLINE`` or ``TARGET``) active; with full fine-tuning,
+        with the online model or its target copy. Trainable flags are restored afterwards."""
+        if not self.is_peft:
+            self._acting_target = name == TARGET
+            try:
+                yield self
+            finally:
+                self._acting_target = False
+            return
         flags = {n: p.requires_grad for n, p in self.model.named_parameters()}
         self.model.set_adapter(name)
         try:
@@ -131,19 +171,48 @@ class QNetwork(nn.Module):
             for n, p in self.model.named_parameters():
                 p.requires_grad_(flags[n])
 
+    @contextmanager
+    def untrained(self):
+        """Run the block with the model as it was before training: adapter off, or the initial weights."""
+        if self.is_peft:
+            with self.model.disable_adapter():
+                yield self
+            return
+        if self.initial_state is None:
+            raise ValueError("this fully fine-tuned network keeps no initial weights to play untrained with")
+        if callable(self.initial_state):
+            self.initial_state = self.initial_state()
+        trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.initial_state, strict=False)
+        try:
+            yield self
+        finally:
+            self.model.load_state_dict(trained)
+
     def add_target_adapter(self) -> None:
-        """Add the ``target`` adapter as an exact, frozen copy of the online one."""
+        """Add the ``target`` adapter (or, with full fine-tuning, the target model) as an exact, frozen copy."""
+        if not self.is_peft:
+            if self.target_model is None:
+                self.target_model = copy.deepcopy(self.model).requires_grad_(False)
+            self.polyak_update(tau=1.0)
+            return
         if TARGET not in self.model.peft_config:
             self.model.add_adapter(TARGET, self.model.peft_config[ONLINE])
             self.model.set_adapter(ONLINE)
         self.polyak_update(tau=1.0)
 
+    def weights(self, which: str = ONLINE) -> dict[str, nn.Parameter]:
+        """The trained weights of the online (``ONLINE``) or target (``TARGET``) network, keyed by names both
+        share: the adapter's (Q head included) with peft, every weight of the model or its copy without."""
+        if self.is_peft:
+            return adapter_parameters(self.model, which)
+        return dict((self.model if which == ONLINE else self.target_model).named_parameters())
+
     @torch.no_grad()
     def polyak_update(self, tau: float) -> None:
-        """target <- (1 - tau) * target + tau * online, over every adapter parameter (Q head included)."""
-        online = adapter_parameters(self.model, ONLINE)
-        target = adapter_parameters(self.model, TARGET)
-        for name, p in online.items():
+        """target <- (1 - tau) * target + tau * online, over ``weights()``."""
+        target = self.weights(TARGET)
+        for name, p in self.weights(ONLINE).items():
             target[name].lerp_(p.detach().to(target[name].dtype), tau)
             target[name].requires_grad_(False)
 
@@ -156,14 +225,19 @@ class QNetwork(nn.Module):
 
 
 def build_q_network(causal_lm: nn.Module, n_actions: int, action_token_ids: list[int], q_parameterisation: str,
-                    peft_config: PeftConfig, with_target: bool = True) -> QNetwork:
-    """Wrap a (frozen) causal LM: Q head if needed, the online adapter, and the target adapter."""
+                    peft_config: PeftConfig | None, with_target: bool = True) -> QNetwork:
+    """Wrap a causal LM: Q head if needed, then the online and target adapters on the frozen base, or, with
+    ``peft_config=None``, every weight trainable and a frozen target copy (full fine-tuning)."""
     if len(action_token_ids) != n_actions:
         raise ValueError(f"{len(action_token_ids)} action token ids for {n_actions} actions")
     if q_parameterisation == "value_head":
         add_q_head(causal_lm, n_actions)
-    model = get_peft_model(causal_lm, peft_config)
-    network = QNetwork(model, q_parameterisation, action_token_ids)
+    if peft_config is None:
+        causal_lm.requires_grad_(True)
+        initial = {k: v.detach().to("cpu", copy=True) for k, v in causal_lm.state_dict().items()}
+        network = QNetwork(causal_lm, q_parameterisation, action_token_ids, initial_state=initial)
+    else:
+        network = QNetwork(get_peft_model(causal_lm, peft_config), q_parameterisation, action_token_ids)
     if with_target:
         network.add_target_adapter()
     return network

@@ -1,7 +1,8 @@
 """Batched, KV-cached in-context rollouts: N envs in lockstep, one growing multi-episode context each.
 
 Each step feeds only the new tokens of every env (action word, reward, next observation) through the
-model with the cache of everything before, so a step costs its new tokens, not the whole context.
+model with the cache of everything before, so a step costs its new tokens, not the whole context. Every
+row feeds the same number of tokens per forward, so the cache holds no padding between a row's tokens.
 When a context would exceed ``max_context_tokens``, either whole oldest episodes are dropped and that
 env's row of the cache is re-encoded (``when_full="drop"``, never a cut inside an episode), or the current episode is
 truncated and the trial ends there (``when_full="end"``: fixed-budget training trials).
@@ -77,12 +78,7 @@ class RolloutEngine:
             raise ValueError(f"when_full must be 'drop' or 'end', got {when_full!r}")
         self.network, self.protocol, self.adapter = network, protocol, adapter
         self.max_context_tokens, self.pad_token_id, self.when_full = max_context_tokens, pad_token_id, when_full
-        p = protocol
-        longest_outcome = max(len(p.outcome(a, r)) for a in range(p.n_actions)
-                              for r in (0.0, *adapter.reward_values))
-        longest_observation = max(len(p.observation(t)) for t in adapter.observation_texts())
-        self.step_budget = longest_outcome + len(p.truncation) + len(p.episode_end) + len(p.episode_start) \
-            + 2 * longest_observation
+        self.step_budget = protocol.step_token_budget(adapter.observation_texts(), adapter.reward_values)
         """The most tokens one step can add: its outcome, the end of its episode and the next one's start."""
 
     @property
@@ -125,18 +121,17 @@ class RolloutEngine:
         env_steps = 0
         bar = tqdm(total=n * n_episodes, disable=not progress, desc="rollout", unit="episode", leave=False)
         q = self._rebuild(contexts)
-        while any(ctx.active for ctx in contexts):
+        while True:
             greedy_actions = q.argmax(-1).tolist()
             refit = []
             for i, (env, ctx) in enumerate(zip(envs, contexts)):
-                ctx.pending = []
-                if not ctx.active:
+                if not ctx.active or ctx.pending:  # only a row whose last fed token is a decision acts
                     continue
                 p_greedy = schedule.greedy_probability(first_episode + ctx.episode)
                 action = greedy_actions[i] if rng.random() < p_greedy else int(rng.integers(len(q[i])))
                 obs, reward, terminated, truncated, _ = env.step(action)
                 full = self.when_full == "end" and \
-                    len(ctx.visible()) + self.step_budget > self.max_context_tokens
+                    len(ctx.trial.input_ids) - ctx.start + self.step_budget > self.max_context_tokens
                 truncated = truncated or (full and not terminated)
                 env_steps += 1
                 ctx.episode_return += float(reward)
@@ -159,9 +154,10 @@ class RolloutEngine:
                     ctx.pending = ctx.pending + ctx.writer.begin_episode(self.adapter.observation_text(env, obs))
                 if self._fit_context(ctx):
                     refit.append(i)
-            if any(ctx.active for ctx in contexts):
-                self._reencode_rows(contexts, refit)
-                q = self._extend(contexts)
+            if not any(ctx.active for ctx in contexts):
+                break
+            self._reencode_rows(contexts, refit)
+            q = self._extend(contexts)
         bar.close()
         self.network.train(training)
         torch.set_num_threads(threads)
@@ -185,6 +181,7 @@ class RolloutEngine:
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor, last: torch.Tensor,
                  cache) -> torch.Tensor:
+        mask = None if bool(mask.all()) else mask  # without padding, attention takes its fast unmasked path
         q, self._cache = self.network(ids, last[:, None], attention_mask=mask, position_ids=position_ids,
                                       cache=cache, use_cache=True)
         return q[:, 0]
@@ -224,16 +221,21 @@ class RolloutEngine:
             self._mask[i, width - len(kept):] = 1
 
     def _extend(self, contexts: list[_Context]) -> torch.Tensor:
-        """Feed each context's pending tokens (right-padded) on top of the cache; Q at each last new token."""
-        lengths = torch.tensor([len(ctx.pending) for ctx in contexts])
-        width = max(int(lengths.max()), 1)
+        """Feed the same number of pending tokens of every active row (the fewest any has) on top of the cache,
+        so no row is padded; Q at each row's last fed token, (N, n_actions). A row whose pending tokens are all
+        fed sits at a decision; one with tokens left (e.g. an episode's end and the next one's start) waits."""
+        width = min(len(ctx.pending) for ctx in contexts if ctx.active)
         ids = torch.full((len(contexts), width), self.pad_token_id, dtype=torch.long)
+        fed = torch.ones(len(contexts), dtype=torch.long)
         for i, ctx in enumerate(contexts):
-            ids[i, :len(ctx.pending)] = torch.tensor(ctx.pending, dtype=torch.long)
-        new_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+            if ctx.active:
+                ids[i] = torch.tensor(ctx.pending[:width], dtype=torch.long)
+                ctx.pending = ctx.pending[width:]
+            else:
+                fed[i] = 0
         position_ids = self._next_position[:, None] + torch.arange(width)[None, :]
-        self._next_position = self._next_position + lengths
-        self._mask = torch.cat([self._mask, new_mask.to(self.device)], dim=1)
-        last = (lengths - 1).clamp(min=0)
+        self._next_position = self._next_position + fed * width
+        self._mask = torch.cat([self._mask, fed[:, None].expand(-1, width).to(self.device)], dim=1)
+        last = torch.full((len(contexts),), width - 1)
         return self._forward(ids.to(self.device), self._mask, position_ids.to(self.device), last.to(self.device),
                              self._cache)

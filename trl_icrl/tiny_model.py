@@ -16,8 +16,8 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from .env_adapter import ADAPTERS
-from .protocol import COMPACT, LLAMA3, reward_text
+from .env_adapter import ADAPTERS, frozen_lake_adapter
+from .protocol import COMPACT, END, LLAMA3, START, reward_text, step_words
 
 TINY_MODEL_NAME = "trl-icrl-tiny-llama"
 DEFAULT_TINY_MODEL_DIR = Path(os.environ.get("TRL_ICRL_HOME", Path.home() / ".cache" / "trl_icrl")) / TINY_MODEL_NAME
@@ -25,15 +25,34 @@ SPECIAL_TOKENS = {"pad_token": "<pad>", "unk_token": "<unk>"}
 
 
 def protocol_vocabulary() -> list[str]:
-    """The words of the compact format for every known env (both observation formats), in a fixed order."""
-    words: list[str] = [*SPECIAL_TOKENS.values(), *COMPACT.marker_words()]
+    """The words of the compact format for every known env (both observation formats), then the ``step``
+    format's words of Frozen Lake (both observation formats), in a fixed order."""
+    words: list[str] = [*SPECIAL_TOKENS.values(), *COMPACT.marker_words(), START, END]
     for make in ADAPTERS.values():
         for fmt in ("index", "coords"):
             adapter = make(fmt)
             words += adapter.action_words
             words += [reward_text(r) for r in adapter.reward_values]
             words += [w for text in adapter.observation_texts() for w in text.split()]
+    for fmt in ("coords", "index"):
+        adapter = frozen_lake_adapter(fmt)
+        words += step_words(adapter.action_words, adapter.observation_texts(), adapter.reward_values)
     return list(dict.fromkeys(words))
+
+
+def factorised_step_embeddings(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast) -> None:
+    """Initialise each ``step``-format word's embedding as the sum of its parts' embeddings, so that
+    ``r2_c3:right`` starts close to ``r2`` + ``c3`` + ``right`` and moves on one tile share what they learn."""
+    vocab = tokenizer.get_vocab()
+    embeddings = model.get_input_embeddings().weight
+    with torch.no_grad():
+        for word, index in vocab.items():
+            if ":" not in word:
+                continue
+            parts = [part for field in word.split(":") for part in field.split("_")]
+            ids = [vocab[part] for part in parts if part in vocab]
+            if len(ids) == len(parts):
+                embeddings[index] = embeddings[ids].sum(0)
 
 
 def build_tokenizer(words: Iterable[str] | None = None,
@@ -80,6 +99,7 @@ def build_tiny_model(output_dir: str | os.PathLike = DEFAULT_TINY_MODEL_DIR, see
     config = tiny_llama_config(len(tokenizer), tokenizer.pad_token_id, **config_overrides)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
+    factorised_step_embeddings(model, tokenizer)
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return output_dir

@@ -9,6 +9,7 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import SaveStrategy, SchedulerType
 
 from ..exploration import ExplorationSchedule
+from ..protocol import FORMATS
 from ..q_network import ADAPTER_TYPES, Q_PARAMETERISATIONS
 
 LOSS_TYPES = ("huber", "mse", "normalized_mse")
@@ -21,15 +22,16 @@ class DQNConfig(TrainingArguments):
     Configuration class for [`DQNTrainer`]: in-context DQN over multi-episode trials.
 
     Only the parameters specific to DQN are listed here; for the others see [`~transformers.TrainingArguments`].
-    The defaults train the embedded tiny model on a 2-core CPU in under 10 minutes (a smoke-scale run);
-    `recipes/configs/` holds the longer tiny run and the Llama-3.1-8B settings.
+    The defaults train the embedded tiny model, all its weights, in the one-word-per-step format on a 2-core
+    CPU in under 10 minutes; `recipes/configs/` holds the longer tiny run and the Llama-3.1-8B settings.
 
     Parameters:
         > Parameters that control the model and the Q-values
 
         model_name_or_path (`str`, defaults to `"tiny"`): a hub id or local dir; `"tiny"` is the embedded ~1M Llama.
         q_parameterisation (`str`, defaults to `"value_head"`): `"value_head"` or `"action_logits"` (the paper).
-        adapter_type (`str`, defaults to `"lora"`): `"lora"` or `"ia3"` (the paper).
+        adapter_type (`str`, defaults to `"none"`): `"none"` (full fine-tuning; the target network is a frozen
+            copy), `"lora"` or `"ia3"` (the paper; the target network is a second adapter).
         lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling; 16, 16, 0, all linear).
         torch_dtype (`str`, defaults to `"float32"`): dtype of the frozen base.
 
@@ -38,14 +40,15 @@ class DQNConfig(TrainingArguments):
         env_id (`str`): a registered gymnasium id with Discrete spaces.
         map_family (`str`, defaults to `"id"`): Frozen Lake family of training maps (`"id"`, `"ood"`).
         is_slippery (`bool`, defaults to `False`): slippery Frozen Lake dynamics.
-        protocol_format (`str`, defaults to `"compact"`): `"compact"` or `"llama3"` (the paper's headers).
+        protocol_format (`str`, defaults to `"step"`): `"step"` (one word per env step), `"compact"` or
+            `"llama3"` (the paper's headers).
         observation_format (`str`, defaults to `"coords"`): `"coords"` (row, column) or `"index"` (tile index).
 
         > Parameters that control the TD update
 
         gamma (`float`, defaults to `0.9`): discount within an episode.
         reward_scale (`float`, defaults to `1.0`): rewards are multiplied by this (the paper: 30).
-        n_step (`int`, defaults to `3`): n-step returns (within an episode).
+        n_step (`int`, defaults to `1`): n-step returns (within an episode).
         loss_type (`str`, defaults to `"huber"`): `"huber"`, `"mse"` or `"normalized_mse"` (the paper).
         double_dqn (`bool`, defaults to `True`): the online adapter picks the next action, the target evaluates it.
         target_update (`str`, defaults to `"polyak"`): `"polyak"` (every step, rate `tau`) or `"hard"`.
@@ -58,22 +61,31 @@ class DQNConfig(TrainingArguments):
 
         online_collection (`bool`, defaults to `True`): collect trials while training; `False` learns only
             from the replay store given to the trainer (offline data).
-        trials_per_rollout (`int`, defaults to `16`): trials played in parallel per collection.
-        episodes_per_trial (`int`, defaults to `30`): episodes in one context.
+        trials_per_rollout (`int`, defaults to `32`): trials played in parallel per collection.
+        episodes_per_trial (`int`, defaults to `1000`): most episodes in one training context (a trial also
+            ends when `max_context_tokens` are full).
         exploration (`str`, defaults to `"paper_ramp"`): P(greedy) per episode of a trial.
-        rollout_interval (`int`, defaults to `10`): optimizer steps between collections.
+        rollout_interval (`int`, defaults to `24`): optimizer steps between collections.
         learning_starts (`int`, defaults to `32`): trials collected before the first update.
-        replay_capacity (`int`, defaults to `1000`): trials kept (FIFO).
+        replay_capacity (`int`, defaults to `4000`): trials kept (FIFO).
         replay_recency (`float`, defaults to `0.0`): sampling weight of the newest trial is e^this times the oldest.
-        max_context_tokens (`int`, defaults to `1024`): a training trial ends (its episode truncated) when full.
+        max_context_tokens (`int`, defaults to `576`): a training trial ends (its episode truncated) when full.
+        eval_context_tokens (`int`, defaults to `1280`): most tokens in one context when the trained agent plays
+            (oldest whole episodes are dropped beyond it).
+        eval_episodes (`int`, defaults to `30`): episodes in one context in the evaluation (the paper: 30).
         eval_maps (`int`, defaults to `50`): held-out maps in the short evaluation after training (0: none).
-        max_train_minutes (`float` or `None`): stop after this much wall time (for fixed-budget CPU runs).
+        eval_every_minutes (`float` or `None`): also run it during training, every this many minutes, and log
+            `heldout_final10` with `train_minutes` (the learning curve).
+        cpu_threads (`int` or `None`): torch threads per process on a CPU machine; `None` divides the cores among
+            the local processes (`accelerate launch` alone would leave one thread).
+        max_train_minutes (`float` or `None`, defaults to `7`): stop after this much wall time (fixed-budget
+            runs; the main job fits in 10 minutes on a 2-core CPU); `None` runs `max_steps`.
     """
 
     # Model
     model_name_or_path: str = field(default="tiny", metadata={"help": "Hub id or local dir; 'tiny' = embedded model."})
     q_parameterisation: str = field(default="value_head", metadata={"help": "'value_head' or 'action_logits'."})
-    adapter_type: str = field(default="lora", metadata={"help": "'lora' or 'ia3'."})
+    adapter_type: str = field(default="none", metadata={"help": "'none' (full fine-tuning), 'lora' or 'ia3'."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (rsLoRA scaling alpha / sqrt(r))."})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
@@ -87,13 +99,13 @@ class DQNConfig(TrainingArguments):
     env_id: str = field(default="trl_icrl/ParametricFrozenLake-v0", metadata={"help": "gymnasium env id."})
     map_family: str = field(default="id", metadata={"help": "Frozen Lake family of training maps: 'id' or 'ood'."})
     is_slippery: bool = field(default=False, metadata={"help": "Slippery Frozen Lake dynamics."})
-    protocol_format: str = field(default="compact", metadata={"help": "'compact' or 'llama3'."})
+    protocol_format: str = field(default="step", metadata={"help": "'step', 'compact' or 'llama3'."})
     observation_format: str = field(default="coords", metadata={"help": "'coords' or 'index'."})
 
     # TD update
     gamma: float = field(default=0.9, metadata={"help": "Discount factor in [0, 1]."})
     reward_scale: float = field(default=1.0, metadata={"help": "Reward multiplier (the paper: 30)."})
-    n_step: int = field(default=3, metadata={"help": "n-step returns within an episode."})
+    n_step: int = field(default=1, metadata={"help": "n-step returns within an episode."})
     loss_type: str = field(default="huber", metadata={"help": "'huber', 'mse' or 'normalized_mse'."})
     double_dqn: bool = field(default=True, metadata={"help": "Double DQN targets."})
     target_update: str = field(default="polyak", metadata={"help": "'polyak' or 'hard'."})
@@ -105,25 +117,32 @@ class DQNConfig(TrainingArguments):
     # Data collection
     online_collection: bool = field(default=True, metadata={
         "help": "Collect trials with the model while training; False trains on a given (offline) replay store."})
-    trials_per_rollout: int = field(default=16, metadata={"help": "Trials played in parallel per collection."})
-    episodes_per_trial: int = field(default=30, metadata={"help": "Episodes in one context."})
+    trials_per_rollout: int = field(default=32, metadata={"help": "Trials played in parallel per collection."})
+    episodes_per_trial: int = field(default=1000, metadata={
+        "help": "Most episodes in one training context (it also ends when max_context_tokens are full)."})
     exploration: str = field(default="paper_ramp", metadata={
         "help": "'paper_ramp', 'greedy', 'uniform' or a comma list of P(greedy) per episode."})
-    rollout_interval: int = field(default=10, metadata={"help": "Optimizer steps between collections."})
+    rollout_interval: int = field(default=24, metadata={"help": "Optimizer steps between collections."})
     learning_starts: int = field(default=32, metadata={"help": "Trials collected before the first update."})
-    replay_capacity: int = field(default=1000, metadata={"help": "Trials kept in the replay store."})
+    replay_capacity: int = field(default=4000, metadata={"help": "Trials kept in the replay store."})
     replay_recency: float = field(default=0.0, metadata={"help": "Recency weighting of replay sampling."})
-    max_context_tokens: int = field(default=1024, metadata={"help": "Most tokens in one context."})
+    max_context_tokens: int = field(default=576, metadata={"help": "Most tokens in one training context."})
+    eval_context_tokens: int = field(default=1280, metadata={"help": "Most tokens in one context when playing."})
+    eval_episodes: int = field(default=30, metadata={"help": "Episodes in one context in the evaluation."})
     eval_maps: int = field(default=50, metadata={"help": "Held-out maps in the short evaluation (0: none)."})
-    max_train_minutes: float | None = field(default=None, metadata={
+    eval_every_minutes: float | None = field(default=None, metadata={
+        "help": "Run the short evaluation during training every this many minutes (None: only after)."})
+    cpu_threads: int | None = field(default=None, metadata={
+        "help": "Torch threads per process on a CPU machine; None = the cores divided among local processes."})
+    max_train_minutes: float | None = field(default=7.0, metadata={
         "help": "Stop training after this many minutes of wall time (None: run max_steps)."})
 
     # TrainingArguments defaults suited to DQN
-    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate."})
+    learning_rate: float = field(default=5e-4, metadata={"help": "AdamW learning rate."})
     lr_scheduler_type: SchedulerType | str = field(default="constant_with_warmup", metadata={"help": "Scheduler type."})
     warmup_steps: float = field(default=10, metadata={"help": "Warm-up steps."})
     per_device_train_batch_size: int = field(default=8, metadata={"help": "Trials per device per micro-batch."})
-    max_steps: int = field(default=100, metadata={"help": "Optimizer steps."})
+    max_steps: int = field(default=100_000, metadata={"help": "Optimizer steps (max_train_minutes may stop sooner)."})
     logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
     save_strategy: SaveStrategy | str = field(default="no", metadata={"help": "Checkpoint strategy."})
     ignore_data_skip: bool = field(default=True, metadata={
@@ -154,8 +173,9 @@ class DQNConfig(TrainingArguments):
             (self.loss_type in LOSS_TYPES, f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}"),
             (self.target_update in TARGET_UPDATES,
              f"target_update must be one of {TARGET_UPDATES}, got {self.target_update!r}"),
-            (self.protocol_format in ("compact", "llama3"),
-             f"protocol_format must be 'compact' or 'llama3', got {self.protocol_format!r}"),
+            (self.protocol_format in FORMATS,
+             f"protocol_format must be one of {tuple(FORMATS)}, got {self.protocol_format!r}"),
+            (self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}"),
             (self.observation_format in ("coords", "index"),
              f"observation_format must be 'coords' or 'index', got {self.observation_format!r}"),
         ]

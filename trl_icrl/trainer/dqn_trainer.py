@@ -18,20 +18,23 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, T
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from ..agent import ICRL_CONFIG
-from ..callbacks import EnvInteractionCallback, TargetNetworkCallback
+from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback
 from ..collector import TrialCollector, heldout_maps
 from ..env_adapter import adapter_for
 from ..envs import ENV_ID
+from ..evaluation import evaluate_model, summarize
 from ..exploration import ExplorationSchedule
 from ..model_card import push_folder_to_hub, write_model_card
 from ..protocol import CONTINUE, TERMINATED, TokenProtocol
-from ..q_network import ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
+from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
 from ..replay_store import ReplayStore, collate_trials
 from ..rollout import RolloutEngine
-from ..tiny_model import resolve_model_path
+from ..tiny_model import TINY_MODEL_NAME, resolve_model_path
 from .dqn_config import DQNConfig
 
 REPLAY_DIR = "replay_store"
+BASE_DIR = "base"
+"""Where a peft adapter's base is saved when it has no hub id (the embedded tiny model or a local dir)."""
 DQN_STATE = "dqn_state.json"
 STAGING_DIR = ".staging"
 
@@ -115,7 +118,7 @@ class DQNTrainer(Trainer):
                              f"max_position_embeddings={max_positions}")
         model.config.use_cache = False
         for p in model.parameters():
-            p.requires_grad_(False)
+            p.requires_grad_(False)  # with full fine-tuning, build_q_network makes them trainable again
         peft_config = make_peft_config(args.adapter_type, args.q_parameterisation, args.lora_r, args.lora_alpha,
                                        args.lora_dropout, args.lora_target_modules)
         network = build_q_network(model, self.env_adapter.n_actions, self.protocol.action_token_ids,
@@ -130,8 +133,15 @@ class DQNTrainer(Trainer):
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._checkpoint_root: Path | None = None
         self._sampler_state: dict | None = None
+        if args.device.type == "cpu":
+            local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+            torch.set_num_threads(args.cpu_threads or max(1, len(os.sched_getaffinity(0)) // local_processes))
         super().__init__(model=network, args=args, processing_class=processing_class,
-                         callbacks=[TargetNetworkCallback(self), EnvInteractionCallback(self), *(callbacks or [])])
+                         callbacks=[TargetNetworkCallback(self), EnvInteractionCallback(self),
+                                    HeldoutEvalCallback(self), *(callbacks or [])])
+        if max_positions is not None and args.eval_context_tokens > max_positions:
+            raise ValueError(f"eval_context_tokens={args.eval_context_tokens} exceeds the model's "
+                             f"max_position_embeddings={max_positions}")
         self.engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.max_context_tokens,
                                     self.pad_token_id, when_full="end")
         self.heldout_maps = heldout_maps(args.map_family, args.eval_maps, args.seed) \
@@ -226,10 +236,21 @@ class DQNTrainer(Trainer):
 
     # -- saving and resuming ---------------------------------------------------------------
 
+    @property
+    def base_is_local(self) -> bool:
+        """True when the base has no hub id (the embedded tiny model or a local dir): it is saved beside the adapter."""
+        name = str(self.base_model_name)
+        return name in ("", "tiny", TINY_MODEL_NAME) or Path(name).is_dir()
+
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """The fully fine-tuned model (Q head inside), or the adapter and, if the base has no hub id, the base."""
         output_dir = Path(output_dir or self.args.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         self.q_network.model.save_pretrained(output_dir)
+        if self.q_network.is_peft and self.base_is_local and not (output_dir / BASE_DIR / "config.json").is_file():
+            base = Path(resolve_model_path(self.base_model_name))
+            shutil.copytree(base, output_dir / BASE_DIR, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("tokenizer*", "special_tokens*"))
         self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, output_dir / "training_args.bin")
         (output_dir / ICRL_CONFIG).write_text(json.dumps(self.icrl_config(), indent=2))
@@ -254,13 +275,15 @@ class DQNTrainer(Trainer):
     def icrl_config(self) -> dict:
         """Everything needed to act with the saved adapter besides its weights."""
         a = self.args
-        return {"base_model": self.base_model_name, "q_parameterisation": a.q_parameterisation,
+        base = BASE_DIR if self.q_network.is_peft and self.base_is_local else str(self.base_model_name)
+        return {"base_model": base, "q_parameterisation": a.q_parameterisation,
                 "adapter_type": a.adapter_type, "env_id": a.env_id, "map_family": a.map_family,
                 "is_slippery": a.is_slippery, "protocol_format": a.protocol_format,
                 "observation_format": a.observation_format, "action_words": list(self.env_adapter.action_words),
                 "reward_values": list(self.env_adapter.reward_values), "n_actions": self.env_adapter.n_actions,
                 "n_observations": self.env_adapter.n_observations,
-                "episodes_per_trial": a.episodes_per_trial, "max_context_tokens": a.max_context_tokens,
+                "episodes_per_trial": a.episodes_per_trial, "max_context_tokens": a.eval_context_tokens,
+                "training_context_tokens": a.max_context_tokens,
                 "gamma": a.gamma, "reward_scale": a.reward_scale}
 
     def _get_output_dir(self, trial) -> str:
@@ -278,6 +301,8 @@ class DQNTrainer(Trainer):
         self._checkpoint_root = staging
         try:
             super()._save_checkpoint(model, trial)
+            if not self.q_network.is_peft and self.args.should_save:
+                self.q_network.target_model.save_pretrained(staging / name / TARGET)
             self.replay_store.save_to_disk(staging / name / self._rank_name(REPLAY_DIR))
             state = {"collector": self.collector.state_dict(), "sampler": self.replay_batches.rng.bit_generator.state}
             (staging / name / self._rank_name(DQN_STATE)).write_text(json.dumps(state))
@@ -295,25 +320,45 @@ class DQNTrainer(Trainer):
         return name if self.args.world_size == 1 else f"{name}_rank{self.args.process_index}"
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-        checkpoint = Path(resume_from_checkpoint)
-        for adapter, sub in ((ONLINE, ""), (TARGET, TARGET)):
-            state = load_file(checkpoint / sub / "adapter_model.safetensors")
-            set_peft_model_state_dict(self.q_network.model, state, adapter_name=adapter)
-        self.q_network.model.set_adapter(ONLINE)
+        checkpoint, network = Path(resume_from_checkpoint), self.q_network
+        if network.is_peft:
+            for adapter, sub in ((ONLINE, ""), (TARGET, TARGET)):
+                state = load_file(checkpoint / sub / "adapter_model.safetensors")
+                set_peft_model_state_dict(network.model, state, adapter_name=adapter)
+            network.model.set_adapter(ONLINE)
+        else:  # tied weights are saved once: the other name keeps pointing at the loaded tensor
+            network.model.load_state_dict(load_file(checkpoint / FULL_WEIGHTS), strict=False)
+            network.target_model.load_state_dict(load_file(checkpoint / TARGET / FULL_WEIGHTS), strict=False)
         self.replay_store = ReplayStore.load_from_disk(checkpoint / self._rank_name(REPLAY_DIR),
                                                        self.replay_store.protocol_signature)
         state = json.loads((checkpoint / self._rank_name(DQN_STATE)).read_text())
         self.collector.load_state_dict(state["collector"])
         self._sampler_state = state["sampler"]
 
+    def evaluate_in_context(self, use_adapter: bool = True) -> dict:
+        """The short evaluation: the held-out maps, ``eval_episodes`` in one context each, the training
+        exploration schedule; a context ends when ``eval_context_tokens`` are full, and the episodes it never
+        reached count as failures. Returns ``summarize``'s dict."""
+        args = self.args
+        engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.eval_context_tokens,
+                               self.pad_token_id, when_full="end")
+        result = evaluate_model(engine, self.heldout_maps, args.eval_episodes, args.exploration, seed=args.seed,
+                                use_adapter=use_adapter, is_slippery=args.is_slippery)
+        result.successes, result.returns = np.nan_to_num(result.successes), np.nan_to_num(result.returns)
+        return summarize(result)
+
     def record_rollout(self, result, replay_size: int) -> None:
         """Add one collection's statistics to the metrics logged at the next ``log``."""
         self._metrics["episode_return"].append(float(np.nanmean(result.returns)))
         self._metrics["success_rate"].append(float(np.nanmean(result.successes)))
-        self._metrics["final10_success"].append(float(np.nanmean(result.successes[:, -10:])))
+        for first, last in ((0, 9), (20, 29)):  # the paper's first and final ten episodes of a context
+            episodes = result.successes[:, first:last + 1]
+            if np.isfinite(episodes).any():
+                self._metrics[f"success_episodes_{first}_{last}"].append(float(np.nanmean(episodes)))
         self._metrics["replay_size"].append(float(replay_size))
         self._metrics["env_steps"].append(float(result.env_steps))
         schedule = self.collector.schedule
-        greedy = np.mean([schedule.greedy_probability(e) for e in range(self.args.episodes_per_trial)])
+        played = int(np.isfinite(result.successes).sum(1).max()) if result.successes.size else 1
+        greedy = np.mean([schedule.greedy_probability(e) for e in range(max(played, 1))])
         self._metrics["epsilon"].append(float(1.0 - greedy))
 
