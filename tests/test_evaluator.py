@@ -91,8 +91,9 @@ def test_heldout_maps_never_overlap_training(seed):
 
 @pytest.mark.parametrize("observation_format", ["coords", "index"])
 def test_stitching_prefixes_round_trip(observation_format):
+    """Demonstrations render and parse back whole in the step format, which writes where each one ended."""
     adapter = frozen_lake_adapter(observation_format)
-    protocol = TokenProtocol(build_tokenizer(), "compact", adapter.action_words, adapter.observation_texts(),
+    protocol = TokenProtocol(build_tokenizer(), "step", adapter.action_words, adapter.observation_texts(),
                              adapter.reward_values)
     reach, die = (d.episode(STITCHING_MAP, adapter) for d in PAPER_STITCHING_DEMOS)
     if observation_format == "coords":
@@ -101,6 +102,7 @@ def test_stitching_prefixes_round_trip(observation_format):
     else:
         assert reach.observations == ["2", "6", "10", "14", "18"] and die.observations == ["8", "9", "10"]
     assert reach.rewards == [0.0] * 4 + [1.0] and die.rewards == [0.0] * 3 and reach.terminated and die.terminated
+    assert reach.final_observation == ("r5 c2" if observation_format == "coords" else "22")  # the goal tile
     family = stitching_family(5)
     episodes = [reach, die] + [d.episode(m, adapter) for m, demos in family for d in demos]
     assert protocol.parse(protocol.render(episodes).input_ids) == episodes

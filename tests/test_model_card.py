@@ -138,7 +138,7 @@ def test_usage_snippet_runs_on_a_trained_folder(tiny_dir, tmp_path, adapter_type
     path = write_model_card(out, trainer.icrl_config(), trainer.args.to_dict(), trainer.state.global_step)
     namespace = {}
     exec(_python_block(path.read_text()), namespace)
-    assert namespace["result"].successes.shape == (1, 2)
+    assert namespace["result"].successes.shape == (1, 30)  # the paper's 30 episodes in one context
     shipped = set(files_to_upload(out))
     assert weights | {"icrl_config.json", "README.md", "tokenizer_config.json"} <= shipped
     assert "training_args.bin" not in shipped and not any(name.startswith("target") for name in shipped)

@@ -84,8 +84,8 @@ def test_non_finite_q_stops_with_step_and_cause(tiny_dir, tmp_path):
     trainer = DQNTrainer(str(tiny_dir), config(tmp_path))
     rows, _ = trainer.collector.collect()
     batch = collate_trials(rows, trainer.pad_token_id)
-    for name, p in trainer.q_network.named_parameters():
-        if "q_head" in name and "default" in name.split("."):
+    for name, p in trainer.q_network.weights().items():
+        if "q_head" in name:
             p.data.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="at step 0 .*lower learning_rate"):
         trainer.compute_loss(trainer.q_network, batch)

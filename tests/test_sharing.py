@@ -82,3 +82,27 @@ def test_fresh_process_reload_gives_identical_q(tiny_dir, tmp_path):
         assert torch.equal(torch.tensor(reloaded[path]), expected[path]), path
     agent = ICRLAgent.from_pretrained(paths[0], base_model=str(tiny_dir))
     assert agent.config["q_parameterisation"] == "value_head" and agent.env_adapter.n_actions == 4
+
+
+RESULTS_MODEL = Path(__file__).parent.parent / "results" / "tiny_results_adapter"
+PLAY_HELDOUT = """
+import json, sys
+import numpy as np
+from trl_icrl import ICRLAgent
+from trl_icrl.collector import heldout_maps
+from trl_icrl.evaluation import evaluate_model
+agent = ICRLAgent.from_pretrained(sys.argv[1])
+result = evaluate_model(agent.engine(), heldout_maps("id", 20), 30, "paper_ramp", seed=0)
+print(json.dumps({"first10": float(np.nanmean(result.successes[:, :10])),
+                  "final10": float(np.nanmean(result.successes[:, 20:]))}))
+"""
+
+
+def test_committed_results_model_improves_in_context_in_a_fresh_process(tmp_path):
+    """The committed model loads with nothing cached and improves within one context on held-out maps."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_ICRL_HOME": str(tmp_path / "empty"),
+           "HF_HOME": str(tmp_path / "empty_hf")}
+    done = subprocess.run([sys.executable, "-c", PLAY_HELDOUT, str(RESULTS_MODEL)], env=env, capture_output=True,
+                          text=True, check=True)
+    success = json.loads(done.stdout.strip().splitlines()[-1])
+    assert success["final10"] >= 0.8 and success["final10"] > success["first10"] + 0.3, success

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from .env_adapter import DiscreteEnvAdapter
-from .exploration import ExplorationSchedule
+from .exploration import ExplorationSchedule, exploration_streams
 from .protocol import TokenProtocol, TrialWriter
 from .rollout import RolloutResult
 
@@ -154,7 +154,8 @@ def play_agents(agents: Sequence[Agent], envs: Sequence[gym.Env], n_episodes: in
     """Each agent plays ``n_episodes`` consecutive episodes of its env, as ``RolloutEngine.play`` does.
 
     The envs step in lockstep; at each step, with probability ``schedule.greedy_probability(first_episode +
-    episode)`` the agent's greedy action is taken, else a uniform one from ``rng``, and the agent observes
+    episode)`` the agent's greedy action is taken, else a uniform one (each env draws from its own stream of
+    ``rng``, as the rollout engine does), and the agent observes
     the transition. Resets, seeds, success (terminated with reward > 0) and the returned arrays, (n_envs,
     n_episodes), are those of ``RolloutEngine.play``. ``trials`` holds each env's history written with
     ``protocol`` and ``adapter`` when both are given, else is empty.
@@ -186,13 +187,14 @@ def play_agents(agents: Sequence[Agent], envs: Sequence[gym.Env], n_episodes: in
     returns, lengths = np.zeros((n, n_episodes)), np.zeros((n, n_episodes), dtype=np.int64)
     successes = np.zeros((n, n_episodes), dtype=bool)
     env_steps = 0
+    streams = exploration_streams(rng, n)
     while any(run.episode < n_episodes for run in runs):
         for i, run in enumerate(runs):
             if run.episode >= n_episodes:
                 continue
             p_greedy = schedule.greedy_probability(first_episode + run.episode)
-            action = (run.agent.greedy_action(run.obs) if rng.random() < p_greedy
-                      else int(rng.integers(run.env.action_space.n)))
+            action = (run.agent.greedy_action(run.obs) if streams[i].random() < p_greedy
+                      else int(streams[i].integers(run.env.action_space.n)))
             obs, reward, terminated, truncated, _ = run.env.step(action)
             obs, reward = int(obs), float(reward)
             run.agent.observe(run.obs, action, reward, obs, terminated, truncated)

@@ -83,7 +83,8 @@ class Demonstration:
         env = ParametricFrozenLake(desc=desc)
         steps = self.transitions(desc)
         return Episode(observations=[adapter.observation_text(env, s[0]) for s in steps],
-                       actions=[s[1] for s in steps], rewards=[s[2] for s in steps], terminated=True)
+                       actions=[s[1] for s in steps], rewards=[s[2] for s in steps], terminated=True,
+                       final_observation=adapter.observation_text(env, steps[-1][3]))
 
 
 PAPER_STITCHING_DEMOS = (Demonstration(2, (1,) * 5), Demonstration(8, (2,) * 3))
@@ -256,8 +257,8 @@ def _observation_tile(text: str, ncol: int) -> int:
 def _trajectory(agent: ICRLAgent, task: _Task, result: RolloutResult) -> dict:
     """Tile paths on map 0 of the first and last visible episodes of the task's trajectory range.
 
-    Parsed from the trained agent's trial; the tile an episode ends on follows its last action without
-    slipping (a terminated episode's last observation is not written).
+    Parsed from the trained agent's trial; where a format does not write the tile a terminated episode ends
+    on, it follows the last action without slipping.
     """
     desc, first, end = task.trajectory
     parsed = agent.protocol.parse(result.trials[0].input_ids)

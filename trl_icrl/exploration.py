@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 PAPER_RAMP = tuple(p / 10 for p in range(10) for _ in range(2)) + (1.0,) * 10
 """The paper's evaluation ramp: 0.0, 0.0, 0.1, 0.1, ..., 0.9, 0.9, then 1.0 for ten episodes (30 in all)."""
 
@@ -35,3 +37,9 @@ class ExplorationSchedule:
         except ValueError:
             raise ValueError(f"unknown exploration schedule {spec!r}: use one of {sorted(named)} or a comma "
                              f"list of probabilities") from None
+
+
+def exploration_streams(rng: np.random.Generator, n: int) -> list[np.random.Generator]:
+    """One random stream per env, seeded from ``rng``: an env's exploration draws then do not depend on when
+    the other envs act (play loops that step envs at different times draw the same actions)."""
+    return [np.random.default_rng(int(seed)) for seed in rng.integers(2**63, size=n)]

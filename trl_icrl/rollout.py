@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .env_adapter import DiscreteEnvAdapter
-from .exploration import ExplorationSchedule
+from .exploration import ExplorationSchedule, exploration_streams
 from .kv_cache import buffered_cache
 from .protocol import Episode, TokenProtocol, Trial, TrialWriter
 from .q_network import QNetwork
@@ -97,7 +97,7 @@ class RolloutEngine:
             envs: one env per trial; reset at every episode start.
             n_episodes: episodes per trial.
             schedule: P(greedy action) per episode index (offset by ``first_episode``).
-            rng: source of exploration randomness.
+            rng: source of exploration randomness (one stream per env is drawn from it).
             reset_seeds: seed of each env's first reset (later resets continue its own stream).
             reset_options: ``(env_index, episode) -> options`` for ``env.reset`` (e.g. switch the map).
             prefixes: episodes written into each context before play (e.g. demonstrations).
@@ -120,6 +120,7 @@ class RolloutEngine:
         lengths = np.zeros((n, n_episodes), dtype=np.int64)
         env_steps = 0
         bar = tqdm(total=n * n_episodes, disable=not progress, desc="rollout", unit="episode", leave=False)
+        streams = exploration_streams(rng, n)
         q = self._rebuild(contexts)
         while True:
             greedy_actions = q.argmax(-1).tolist()
@@ -128,7 +129,7 @@ class RolloutEngine:
                 if not ctx.active or ctx.pending:  # only a row whose last fed token is a decision acts
                     continue
                 p_greedy = schedule.greedy_probability(first_episode + ctx.episode)
-                action = greedy_actions[i] if rng.random() < p_greedy else int(rng.integers(len(q[i])))
+                action = greedy_actions[i] if streams[i].random() < p_greedy else int(streams[i].integers(len(q[i])))
                 obs, reward, terminated, truncated, _ = env.step(action)
                 full = self.when_full == "end" and \
                     len(ctx.trial.input_ids) - ctx.start + self.step_budget > self.max_context_tokens
