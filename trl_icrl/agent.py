@@ -13,6 +13,7 @@ import torch
 from huggingface_hub import snapshot_download
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as transformers_logging
 
 from .env_adapter import DiscreteEnvAdapter
 from .exploration import ExplorationSchedule
@@ -68,7 +69,12 @@ class ICRLAgent:
         value_head, full = config["q_parameterisation"] == "value_head", config["adapter_type"] == "none"
         initial_state = None
         if full:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            verbosity = transformers_logging.get_verbosity()
+            transformers_logging.set_verbosity_error()  # the Q head's weights are loaded below, not "unexpected"
+            try:
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            finally:
+                transformers_logging.set_verbosity(verbosity)
             if value_head:
                 add_q_head(model, config["n_actions"])
                 load_q_head(model, path)

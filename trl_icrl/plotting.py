@@ -18,7 +18,8 @@ def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike)
     held_out = [(log["train_minutes"], log["heldout_final10"]) for log in log_history if "heldout_final10" in log]
     fig, axes = plt.subplots(1, 3 if held_out else 2, figsize=(15 if held_out else 10, 3.6))
     ax_success, ax_loss = axes[0], axes[1]
-    for key, label in (("success_episodes_0_9", "episodes 0-9"), ("success_episodes_20_29", "episodes 20-29")):
+    for key, label in (("success_rate", "all episodes"), ("success_episodes_0_9", "episodes 0-9"),
+                       ("success_episodes_20_29", "episodes 20-29")):
         points = [(log["step"], log[key]) for log in log_history if key in log]
         if points:
             ax_success.plot(*zip(*points), marker=".", label=label)
