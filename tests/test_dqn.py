@@ -216,6 +216,17 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tiny_dir, tmp_path, ad
         assert a and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), name
 
 
+def test_collections_take_schedules_in_turn(tiny_dir, tmp_path):
+    trainer = DQNTrainer(str(tiny_dir), small_config(tmp_path, exploration="uniform+greedy", eval_maps=0))
+    used = []
+    for _ in range(3):
+        trainer.collector.collect()
+        used.append(trainer.collector.schedule.probabilities)
+    assert used == [(0.0,), (1.0,), (0.0,)]
+    with pytest.raises(ValueError, match="unknown exploration schedule"):
+        DQNConfig(output_dir="x", exploration="paper_ramp+sometimes")
+
+
 def test_same_seed_same_rows_and_weights(tiny_dir, tmp_path):
     runs = [DQNTrainer(str(tiny_dir), small_config(tmp_path / str(i), max_steps=3)) for i in range(2)]
     for run in runs:

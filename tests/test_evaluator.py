@@ -80,7 +80,7 @@ def test_heldout_maps_never_overlap_training(seed):
     for rank in (0, 1):
         engine = _StubEngine()
         collector = TrialCollector(engine, ENV_ID, "id", n_parallel=8, episodes_per_trial=1,
-                                   schedule=ExplorationSchedule.parse("greedy"), exclude_maps=heldout, seed=seed,
+                                   schedules=[ExplorationSchedule.parse("greedy")], exclude_maps=heldout, seed=seed,
                                    rank=rank)
         for _ in range(4):
             collector.collect()

@@ -43,15 +43,17 @@ class TrialCollector:
         engine: the rollout engine (acts with the network's online adapter).
         env_id: gymnasium id; for the parametric Frozen Lake a new map is drawn per trial.
         family: map family of training maps.
+        schedules: exploration schedules that successive collections take in turn.
         exclude_maps: maps never used for training (the held-out evaluation maps).
         seed, rank: the seed stream is ``SeedSequence([seed, rank])``, distinct per process.
     """
 
     def __init__(self, engine: RolloutEngine, env_id: str, family: str, n_parallel: int, episodes_per_trial: int,
-                 schedule: ExplorationSchedule, exclude_maps: Sequence[tuple[str, ...]] = (), seed: int = 0,
+                 schedules: Sequence[ExplorationSchedule], exclude_maps: Sequence[tuple[str, ...]] = (), seed: int = 0,
                  rank: int = 0, is_slippery: bool = False):
         self.engine, self.env_id, self.family = engine, env_id, FAMILIES.get(family)
-        self.episodes_per_trial, self.schedule = episodes_per_trial, schedule
+        self.episodes_per_trial, self.schedules = episodes_per_trial, list(schedules)
+        self.schedule = self.schedules[0]
         self.exclude = frozenset(exclude_maps)
         self.rng = np.random.default_rng([seed, rank])
         self.envs = [make_env(env_id, is_slippery=is_slippery) for _ in range(n_parallel)]
@@ -69,6 +71,7 @@ class TrialCollector:
         def reset_options(i: int, episode: int) -> dict | None:
             return {"desc": maps[i]} if maps is not None and episode == 0 else None
 
+        self.schedule = self.schedules[self.trials_collected // len(self.envs) % len(self.schedules)]
         result = self.engine.play(self.envs, self.episodes_per_trial, self.schedule, self.rng, reset_seeds=seeds,
                                   reset_options=reset_options)
         rows = []

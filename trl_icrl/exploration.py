@@ -43,3 +43,8 @@ def exploration_streams(rng: np.random.Generator, n: int) -> list[np.random.Gene
     """One random stream per env, seeded from ``rng``: an env's exploration draws then do not depend on when
     the other envs act (play loops that step envs at different times draw the same actions)."""
     return [np.random.default_rng(int(seed)) for seed in rng.integers(2**63, size=n)]
+
+
+def parse_schedules(spec: str) -> list[ExplorationSchedule]:
+    """Schedules joined by ``+`` (``"paper_ramp+greedy"``): successive collections take them in turn."""
+    return [ExplorationSchedule.parse(part) for part in spec.split("+")]

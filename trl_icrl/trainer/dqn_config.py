@@ -8,7 +8,7 @@ import torch
 from transformers import TrainingArguments
 from transformers.trainer_utils import SaveStrategy, SchedulerType
 
-from ..exploration import ExplorationSchedule
+from ..exploration import parse_schedules
 from ..protocol import FORMATS
 from ..q_network import ADAPTER_TYPES, Q_PARAMETERISATIONS
 
@@ -64,7 +64,8 @@ class DQNConfig(TrainingArguments):
         trials_per_rollout (`int`, defaults to `32`): trials played in parallel per collection.
         episodes_per_trial (`int`, defaults to `1000`): most episodes in one training context (a trial also
             ends when `max_context_tokens` are full).
-        exploration (`str`, defaults to `"paper_ramp"`): P(greedy) per episode of a trial.
+        exploration (`str`, defaults to `"paper_ramp"`): P(greedy) per episode of a trial; several schedules
+            joined by `+` (`"paper_ramp+greedy"`) are taken in turn by successive collections.
         rollout_interval (`int`, defaults to `24`): optimizer steps between collections.
         learning_starts (`int`, defaults to `32`): trials collected before the first update.
         replay_capacity (`int`, defaults to `4000`): trials kept (FIFO).
@@ -121,7 +122,8 @@ class DQNConfig(TrainingArguments):
     episodes_per_trial: int = field(default=1000, metadata={
         "help": "Most episodes in one training context (it also ends when max_context_tokens are full)."})
     exploration: str = field(default="paper_ramp", metadata={
-        "help": "'paper_ramp', 'greedy', 'uniform' or a comma list of P(greedy) per episode."})
+        "help": "'paper_ramp', 'greedy', 'uniform' or a comma list of P(greedy) per episode; several joined by "
+                "'+' are taken in turn by successive collections (the short evaluation uses the first)."})
     rollout_interval: int = field(default=24, metadata={"help": "Optimizer steps between collections."})
     learning_starts: int = field(default=32, metadata={"help": "Trials collected before the first update."})
     replay_capacity: int = field(default=4000, metadata={"help": "Trials kept in the replay store."})
@@ -182,4 +184,4 @@ class DQNConfig(TrainingArguments):
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        ExplorationSchedule.parse(self.exploration)
+        parse_schedules(self.exploration)

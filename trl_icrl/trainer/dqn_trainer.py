@@ -23,7 +23,7 @@ from ..collector import TrialCollector, heldout_maps
 from ..env_adapter import adapter_for
 from ..envs import ENV_ID
 from ..evaluation import evaluate_model, summarize
-from ..exploration import ExplorationSchedule
+from ..exploration import parse_schedules
 from ..model_card import push_folder_to_hub, write_model_card
 from ..protocol import CONTINUE, TERMINATED, TokenProtocol
 from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
@@ -148,7 +148,7 @@ class DQNTrainer(Trainer):
             if self.collects_frozen_lake and args.eval_maps else []
         self.collector = TrialCollector(
             self.engine, args.env_id, args.map_family, args.trials_per_rollout, args.episodes_per_trial,
-            ExplorationSchedule.parse(args.exploration), exclude_maps=self.heldout_maps, seed=args.seed,
+            parse_schedules(args.exploration), exclude_maps=self.heldout_maps, seed=args.seed,
             rank=self.args.process_index, is_slippery=args.is_slippery)
 
     @property
@@ -336,13 +336,14 @@ class DQNTrainer(Trainer):
         self._sampler_state = state["sampler"]
 
     def evaluate_in_context(self, use_adapter: bool = True) -> dict:
-        """The short evaluation: the held-out maps, ``eval_episodes`` in one context each, the training
+        """The short evaluation: the held-out maps, ``eval_episodes`` in one context each, the (first) training
         exploration schedule; a context ends when ``eval_context_tokens`` are full, and the episodes it never
         reached count as failures. Returns ``summarize``'s dict."""
         args = self.args
         engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.eval_context_tokens,
                                self.pad_token_id, when_full="end")
-        result = evaluate_model(engine, self.heldout_maps, args.eval_episodes, args.exploration, seed=args.seed,
+        schedule = parse_schedules(args.exploration)[0]
+        result = evaluate_model(engine, self.heldout_maps, args.eval_episodes, schedule, seed=args.seed,
                                 use_adapter=use_adapter, is_slippery=args.is_slippery)
         result.successes, result.returns = np.nan_to_num(result.successes), np.nan_to_num(result.returns)
         return summarize(result)
