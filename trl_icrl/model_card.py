@@ -87,7 +87,8 @@ def build_model_card(output_dir: str | os.PathLike, icrl_config: Mapping, traini
     hub_base = base_model if "/" in base_model and not (output_dir / base_model).exists() else None
     card_data = ModelCardData(
         base_model=hub_base, library_name="transformers" if full else "peft", pipeline_tag="reinforcement-learning",
-        tags=[*TAGS, icrl_config["adapter_type"], icrl_config["env_id"]], model_name=model_name,
+        tags=[*TAGS, "full-fine-tuning" if full else icrl_config["adapter_type"], icrl_config["env_id"]],
+        model_name=model_name,
         eval_results=eval_results or None)
     curves = [f"{r['condition']}.png" for r in results if (output_dir / f"{r['condition']}.png").is_file()]
     training_curve = "training_curve.png" if (output_dir / "training_curve.png").is_file() else None
