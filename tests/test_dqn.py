@@ -10,7 +10,6 @@ from trl_icrl.q_network import (
     ONLINE,
     TARGET,
     QNetwork,
-    adapter_parameters,
     add_q_head,
     build_q_network,
     load_q_head,
@@ -39,36 +38,27 @@ def test_td_targets_by_hand():
 
 
 @pytest.mark.parametrize("adapter_type,q_param", [("lora", "value_head"), ("ia3", "action_logits"),
-                                                  ("ia3", "value_head"), ("lora", "action_logits")])
-def test_adapter_save_reload_identical_q(tiny_dir, tiny_lm, protocol, tmp_path, adapter_type, q_param):
+                                                  ("ia3", "value_head"), ("lora", "action_logits"),
+                                                  ("none", "value_head"), ("none", "action_logits")])
+def test_save_reload_identical_q(tiny_dir, tiny_lm, protocol, tmp_path, adapter_type, q_param):
     net = build_q_network(tiny_lm, 4, protocol.action_token_ids, q_param, make_peft_config(adapter_type, q_param))
-    for p in adapter_parameters(net.model, ONLINE).values():
+    for p in net.weights(ONLINE).values():
         p.data.add_(torch.randn_like(p) * 0.05)
     ids = torch.randint(2, 100, (2, 40))
     positions = torch.tensor([[3, 9, 30], [1, 2, 39]])
     q, _ = net(ids, positions)
     net.model.save_pretrained(tmp_path)
-    base = AutoModelForCausalLM.from_pretrained(tiny_dir)
-    if q_param == "value_head":
-        add_q_head(base, 4)
-    reloaded = QNetwork(PeftModel.from_pretrained(base, tmp_path), q_param, protocol.action_token_ids)
-    assert torch.equal(reloaded(ids, positions)[0], q)
-
-
-@pytest.mark.parametrize("q_param", ["value_head", "action_logits"])
-def test_full_fine_tune_save_reload_identical_q(tiny_dir, tiny_lm, protocol, tmp_path, q_param):
-    net = build_q_network(tiny_lm, 4, protocol.action_token_ids, q_param, make_peft_config("none", q_param))
-    assert not net.is_peft and all(p.requires_grad for p in net.model.parameters())
-    for p in net.model.parameters():
-        p.data.add_(torch.randn_like(p) * 0.05)
-    ids = torch.randint(2, 100, (2, 40))
-    positions = torch.tensor([[3, 9, 30], [1, 2, 39]])
-    q, _ = net(ids, positions)
-    net.model.save_pretrained(tmp_path)
-    model = AutoModelForCausalLM.from_pretrained(tmp_path)
-    if q_param == "value_head":
-        add_q_head(model, 4)
-        load_q_head(model, tmp_path)
+    if adapter_type == "none":  # full fine-tuning: every weight trains and one file holds them, Q head included
+        assert not net.is_peft and all(p.requires_grad for p in net.model.parameters())
+        model = AutoModelForCausalLM.from_pretrained(tmp_path)
+        if q_param == "value_head":
+            add_q_head(model, 4)
+            load_q_head(model, tmp_path)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(tiny_dir)
+        if q_param == "value_head":
+            add_q_head(model, 4)
+        model = PeftModel.from_pretrained(model, tmp_path)
     assert torch.equal(QNetwork(model, q_param, protocol.action_token_ids)(ids, positions)[0], q)
 
 
