@@ -67,7 +67,7 @@ class ICRLAgent:
         path = local_dir(path)
         config = read_icrl_config(path)
         value_head, full = config["q_parameterisation"] == "value_head", config["adapter_type"] == "none"
-        initial_state = None
+        base_name, initial_state = base_model or config["base_model"], None
         if full:
             verbosity = transformers_logging.get_verbosity()
             transformers_logging.set_verbosity_error()  # the Q head's weights are loaded below, not "unexpected"
@@ -78,10 +78,8 @@ class ICRLAgent:
             if value_head:
                 add_q_head(model, config["n_actions"])
                 load_q_head(model, path)
-            name = base_model or config["base_model"]
-            initial_state = lambda: _untrained_state(name, config["q_parameterisation"], config["n_actions"])  # noqa: E731
+            initial_state = lambda: _untrained_state(base_name, config["q_parameterisation"], config["n_actions"])  # noqa: E731
         else:
-            base_name = base_model or config["base_model"]
             base_path = path / base_name if (path / base_name / "config.json").is_file() else \
                 resolve_model_path(base_name)
             base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)

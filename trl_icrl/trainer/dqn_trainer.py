@@ -113,9 +113,10 @@ class DQNTrainer(Trainer):
         self.protocol = TokenProtocol(processing_class, args.protocol_format, self.env_adapter.action_words,
                                       self.env_adapter.observation_texts(), self.env_adapter.reward_values)
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
-        if max_positions is not None and args.max_context_tokens > max_positions:
-            raise ValueError(f"max_context_tokens={args.max_context_tokens} exceeds the model's "
-                             f"max_position_embeddings={max_positions}")
+        for name in ("max_context_tokens", "eval_context_tokens"):  # checked before any work starts
+            if max_positions is not None and getattr(args, name) > max_positions:
+                raise ValueError(f"{name}={getattr(args, name)} exceeds the model's "
+                                 f"max_position_embeddings={max_positions}")
         model.config.use_cache = False
         for p in model.parameters():
             p.requires_grad_(False)  # with full fine-tuning, build_q_network makes them trainable again
@@ -139,9 +140,6 @@ class DQNTrainer(Trainer):
         super().__init__(model=network, args=args, processing_class=processing_class,
                          callbacks=[TargetNetworkCallback(self), EnvInteractionCallback(self),
                                     HeldoutEvalCallback(self), *(callbacks or [])])
-        if max_positions is not None and args.eval_context_tokens > max_positions:
-            raise ValueError(f"eval_context_tokens={args.eval_context_tokens} exceeds the model's "
-                             f"max_position_embeddings={max_positions}")
         self.engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.max_context_tokens,
                                     self.pad_token_id, when_full="end")
         self.heldout_maps = heldout_maps(args.map_family, args.eval_maps, args.seed) \
