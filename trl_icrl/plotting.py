@@ -37,14 +37,14 @@ def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike)
 
 
 def plot_learning_curves(curves: Mapping[str, Sequence[tuple[float, float]]], path: str | os.PathLike | None = None,
-                         ax=None, title: str = "") -> None:
-    """Final-10 success on held-out maps against minutes of training, one line per run."""
+                         ax=None, title: str = "", xlabel: str = "minutes of training (wall clock)") -> None:
+    """Final-10 success on held-out maps against training progress (``xlabel`` names it), one line per run."""
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(6.4, 4))
     for name, points in curves.items():
         ax.plot(*zip(*sorted(points)), marker="o", label=name)
-    ax.set(xlabel="minutes of training (wall clock)", ylabel="held-out final-10 success", ylim=(0, 1), title=title)
+    ax.set(xlabel=xlabel, ylabel="held-out final-10 success", ylim=(0, 1), title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     if own:
