@@ -17,7 +17,6 @@ from huggingface_hub.utils import filter_repo_objects
 
 from .agent import ICRL_CONFIG
 from .envs import ENV_ID, FAMILIES
-from .evaluator import TRAINED
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "template.md"
 CARD_NAME = "README.md"
@@ -54,6 +53,8 @@ def _evaluations(output_dir: Path) -> tuple[list[dict], list[str], dict]:
 def _eval_results(results: list[dict], short_eval: dict, icrl_config: Mapping) -> list[EvalResult]:
     """One model-index entry per evaluated condition: the saved model's final-10 success."""
     if results:
+        from .evaluator import TRAINED  # the evaluator (and matplotlib) only when there is a report to read
+
         scores = {r["condition"]: r["agents"][TRAINED] for r in results if TRAINED in r["agents"]}
     elif "trained" in short_eval:
         condition = "in_distribution" if icrl_config.get("map_family", "id") == "id" else "out_of_distribution"

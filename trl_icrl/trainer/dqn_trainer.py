@@ -22,7 +22,6 @@ from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetwo
 from ..collector import TrialCollector, heldout_maps
 from ..env_adapter import adapter_for
 from ..envs import ENV_ID
-from ..evaluation import evaluate_model, summarize
 from ..exploration import parse_schedules
 from ..model_card import push_folder_to_hub, write_model_card
 from ..protocol import CONTINUE, TERMINATED, TokenProtocol
@@ -337,6 +336,8 @@ class DQNTrainer(Trainer):
         """The short evaluation: the held-out maps, ``eval_episodes`` in one context each, the (first) training
         exploration schedule; a context ends when ``eval_context_tokens`` are full, and the episodes it never
         reached count as failures. Returns ``summarize``'s dict."""
+        from ..evaluation import evaluate_model, summarize  # not at import: ``import trl_icrl`` stays light
+
         args = self.args
         engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.eval_context_tokens,
                                self.pad_token_id, when_full="end")
