@@ -9,6 +9,7 @@ from trl_icrl import (
     DQNConfig,
     DQNTrainer,
     ExplorationSchedule,
+    ICRLAgent,
     ProtocolError,
     ReplayStore,
     ReplayStoreError,
@@ -90,3 +91,10 @@ def test_non_finite_q_stops_with_step_and_cause(tiny_dir, tmp_path):
     with pytest.raises(FloatingPointError, match="at step 0 .*lower learning_rate"):
         trainer.compute_loss(trainer.q_network, batch)
     assert not torch.isfinite(trainer.q_network(batch["input_ids"], batch["decision_positions"])[0]).all()
+
+
+@pytest.mark.parametrize("name", ["/no/such/dir", "./outputs/no_such_run", "no-such-user/no-such-agent"])
+def test_agent_from_a_missing_directory_names_it(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=f"local directory {name} does not exist"):
+        ICRLAgent.from_pretrained(name)

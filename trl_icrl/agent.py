@@ -11,6 +11,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 from huggingface_hub import snapshot_download
+from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
+from huggingface_hub.utils import validate_repo_id
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
@@ -26,8 +28,23 @@ ICRL_CONFIG = "icrl_config.json"
 
 
 def local_dir(path: str | os.PathLike) -> Path:
-    """A local dir as it is, a hub repo id downloaded (snapshot) to the local cache."""
-    return Path(path) if Path(path).exists() else Path(snapshot_download(str(path)))
+    """A local dir as it is, a hub repo id downloaded (snapshot) to the local cache.
+
+    Raises ``FileNotFoundError`` naming the local directory when ``path`` does not exist and is no repo id
+    (``/no/such/dir``, ``./out``), or when no repo of that name can be loaded either.
+    """
+    if Path(path).exists():
+        return Path(path)
+    name = str(path)
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise FileNotFoundError(f"local directory {name} does not exist (and it is not a Hub repo id)") from None
+    try:
+        return Path(snapshot_download(name))
+    except (LocalEntryNotFoundError, RepositoryNotFoundError) as err:
+        raise FileNotFoundError(f"local directory {name} does not exist, and no Hub repo {name} could be "
+                                f"loaded: {err}") from err
 
 
 def read_icrl_config(path: str | os.PathLike) -> dict:
