@@ -17,14 +17,14 @@ from torch.utils.data import DataLoader, IterableDataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer, TrainerCallback, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
-from ..agent import ICRL_CONFIG
+from ..agent_config import AgentConfig
 from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback
 from ..collector import TrialCollector, heldout_maps
 from ..env_adapter import adapter_for
 from ..envs import ENV_ID
 from ..exploration import parse_schedules
 from ..model_card import push_folder_to_hub, write_model_card
-from ..protocol import CONTINUE, TERMINATED, TokenProtocol
+from ..protocol import CONTINUE, TERMINATED
 from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
 from ..replay_store import ReplayStore, collate_trials
 from ..rollout import RolloutEngine
@@ -109,8 +109,8 @@ class DQNTrainer(Trainer):
         if processing_class is None:
             processing_class = AutoTokenizer.from_pretrained(model.name_or_path)
         self.env_adapter = adapter_for(args.env_id, args.observation_format)
-        self.protocol = TokenProtocol(processing_class, args.protocol_format, self.env_adapter.action_words,
-                                      self.env_adapter.observation_texts(), self.env_adapter.reward_values)
+        self.agent_config = self._agent_config(args)
+        self.protocol = self.agent_config.token_protocol(processing_class)
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
         for name in ("max_context_tokens", "eval_context_tokens"):  # checked before any work starts
             if max_positions is not None and getattr(args, name) > max_positions:
@@ -123,9 +123,7 @@ class DQNTrainer(Trainer):
                                        args.lora_dropout, args.lora_target_modules)
         network = build_q_network(model, self.env_adapter.n_actions, self.protocol.action_token_ids,
                                   args.q_parameterisation, peft_config)
-        self.pad_token_id = processing_class.pad_token_id
-        if self.pad_token_id is None:
-            self.pad_token_id = processing_class.eos_token_id or 0
+        self.pad_token_id = self.protocol.pad_token_id
         signature = self.protocol_signature(args, processing_class)
         if replay_store is not None and replay_store.protocol_signature != signature:
             raise ValueError(f"replay store protocol {replay_store.protocol_signature!r} != {signature!r}")
@@ -250,12 +248,12 @@ class DQNTrainer(Trainer):
                             ignore=shutil.ignore_patterns("tokenizer*", "special_tokens*"))
         self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, output_dir / "training_args.bin")
-        (output_dir / ICRL_CONFIG).write_text(json.dumps(self.icrl_config(), indent=2))
+        self.agent_config.save(output_dir)
         self.create_model_card(output_dir)
 
     def create_model_card(self, output_dir: str | os.PathLike | None = None, **kwargs) -> None:
         """Write README.md (the model card) into ``output_dir``, from the template in ``model_cards/``."""
-        write_model_card(output_dir or self.args.output_dir, self.icrl_config(), self.args.to_dict(),
+        write_model_card(output_dir or self.args.output_dir, self.agent_config, self.args.to_dict(),
                          self.state.global_step, self.args.hub_model_id)
 
     def push_to_hub(self, commit_message: str = "End of training", blocking: bool = True, token: str | None = None,
@@ -269,19 +267,17 @@ class DQNTrainer(Trainer):
         return push_folder_to_hub(self.args.output_dir, repo_id, token=token or self.args.hub_token,
                                   private=self.args.hub_private_repo, commit_message=commit_message)
 
-    def icrl_config(self) -> dict:
-        """Everything needed to act with the saved adapter besides its weights."""
-        a = self.args
-        base = BASE_DIR if self.q_network.is_peft and self.base_is_local else str(self.base_model_name)
-        return {"base_model": base, "q_parameterisation": a.q_parameterisation,
-                "adapter_type": a.adapter_type, "env_id": a.env_id, "map_family": a.map_family,
-                "is_slippery": a.is_slippery, "protocol_format": a.protocol_format,
-                "observation_format": a.observation_format, "action_words": list(self.env_adapter.action_words),
-                "reward_values": list(self.env_adapter.reward_values), "n_actions": self.env_adapter.n_actions,
-                "n_observations": self.env_adapter.n_observations,
-                "episodes_per_trial": a.episodes_per_trial, "max_context_tokens": a.eval_context_tokens,
-                "training_context_tokens": a.max_context_tokens,
-                "gamma": a.gamma, "reward_scale": a.reward_scale}
+    def _agent_config(self, a: DQNConfig) -> AgentConfig:
+        """Everything needed to act with the saved weights besides them (``icrl_config.json``)."""
+        base = BASE_DIR if a.adapter_type != "none" and self.base_is_local else str(self.base_model_name)
+        adapter = self.env_adapter
+        return AgentConfig(
+            base_model=base, q_parameterisation=a.q_parameterisation, adapter_type=a.adapter_type, env_id=a.env_id,
+            map_family=a.map_family, is_slippery=a.is_slippery, protocol_format=a.protocol_format,
+            observation_format=a.observation_format, action_words=adapter.action_words,
+            reward_values=adapter.reward_values, n_actions=adapter.n_actions, n_observations=adapter.n_observations,
+            episodes_per_trial=a.episodes_per_trial, max_context_tokens=a.eval_context_tokens,
+            training_context_tokens=a.max_context_tokens, gamma=a.gamma, reward_scale=a.reward_scale)
 
     def _get_output_dir(self, trial) -> str:
         return str(self._checkpoint_root) if self._checkpoint_root else super()._get_output_dir(trial)
