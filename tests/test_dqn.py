@@ -267,8 +267,8 @@ def test_offline_training_from_scripted_behaviour(tiny_dir, tmp_path):
 
     args = small_config(tmp_path, online_collection=False, max_steps=2)
     probe = DQNTrainer(str(tiny_dir), args)
-    store = offline_store(probe.protocol, probe.env_adapter, "mixed", 4, probe.replay_store.protocol_signature,
-                          episodes_per_trial=3, progress=False)
+    store = offline_store(probe.protocol, probe.env_adapter, args.env_id, "mixed", 4,
+                          probe.replay_store.protocol_signature, episodes_per_trial=3, progress=False)
     assert sorted(set(store.dataset["policy"])) == ["epsilon_optimal_0.3", "epsilon_optimal_0.9"]
     trainer = DQNTrainer(str(tiny_dir), args, replay_store=store)
     trainer.train()

@@ -16,7 +16,7 @@ from huggingface_hub.constants import ENV_VARS_TRUE_VALUES
 from huggingface_hub.utils import filter_repo_objects
 
 from .agent_config import ICRL_CONFIG, AgentConfig
-from .envs import ENV_ID, FAMILIES
+from .env_families import map_family
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "template.md"
 CARD_NAME = "README.md"
@@ -93,7 +93,7 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
         eval_results=eval_results or None)
     curves = [f"{r['condition']}.png" for r in results if (output_dir / f"{r['condition']}.png").is_file()]
     training_curve = "training_curve.png" if (output_dir / "training_curve.png").is_file() else None
-    family = FAMILIES[config.map_family] if config.env_id == ENV_ID else None
+    family = map_family(config.env_id, config.map_family)
     return ModelCard.from_template(
         card_data, template_path=str(TEMPLATE_PATH), model_name=model_name, model_id=model_id,
         config=config.to_dict(), args=training_args, global_step=global_step,

@@ -21,7 +21,7 @@ from ..agent_config import AgentConfig
 from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback
 from ..collector import TrialCollector, heldout_maps
 from ..env_adapter import adapter_for
-from ..envs import ENV_ID
+from ..env_families import map_family
 from ..exploration import parse_schedules
 from ..model_card import push_folder_to_hub, write_model_card
 from ..protocol import CONTINUE, TERMINATED
@@ -139,16 +139,13 @@ class DQNTrainer(Trainer):
                                     HeldoutEvalCallback(self), *(callbacks or [])])
         self.engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.max_context_tokens,
                                     self.pad_token_id, when_full="end")
-        self.heldout_maps = heldout_maps(args.map_family, args.eval_maps, args.seed) \
-            if self.collects_frozen_lake and args.eval_maps else []
+        family = map_family(args.env_id, args.map_family)
+        self.heldout_maps = heldout_maps(family, args.eval_maps, args.seed) \
+            if family is not None and args.eval_maps else []
         self.collector = TrialCollector(
             self.engine, args.env_id, args.map_family, args.trials_per_rollout, args.episodes_per_trial,
             parse_schedules(args.exploration), exclude_maps=self.heldout_maps, seed=args.seed,
             rank=self.args.process_index, is_slippery=args.is_slippery)
-
-    @property
-    def collects_frozen_lake(self) -> bool:
-        return self.args.env_id == ENV_ID
 
     @property
     def q_network(self) -> QNetwork:
