@@ -18,7 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, T
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from ..agent_config import AgentConfig
-from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback
+from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback, WallClockLimitCallback
 from ..collector import TrialCollector, heldout_maps
 from ..env_adapter import adapter_for
 from ..env_families import map_family
@@ -134,10 +134,7 @@ class DQNTrainer(Trainer):
         if args.device.type == "cpu":
             local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
             torch.set_num_threads(args.cpu_threads or max(1, len(os.sched_getaffinity(0)) // local_processes))
-        super().__init__(model=network, args=args, processing_class=processing_class,
-                         callbacks=[TargetNetworkCallback(self), EnvInteractionCallback(self),
-                                    HeldoutEvalCallback(self), *(callbacks or [])])
-        self.engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.max_context_tokens,
+        self.engine = RolloutEngine(network, self.protocol, self.env_adapter, args.max_context_tokens,
                                     self.pad_token_id, when_full="end")
         family = map_family(args.env_id, args.map_family)
         self.heldout_maps = heldout_maps(family, args.eval_maps, args.seed) \
@@ -145,7 +142,13 @@ class DQNTrainer(Trainer):
         self.collector = TrialCollector(
             self.engine, args.env_id, args.map_family, args.trials_per_rollout, args.episodes_per_trial,
             parse_schedules(args.exploration), exclude_maps=self.heldout_maps, seed=args.seed,
-            rank=self.args.process_index, is_slippery=args.is_slippery)
+            rank=args.process_index, is_slippery=args.is_slippery)
+        own = [TargetNetworkCallback(network), WallClockLimitCallback(),  # its clock starts before the replay fills
+               EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
+        if self.heldout_maps:
+            own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
+        super().__init__(model=network, args=args, processing_class=processing_class,
+                         callbacks=[*own, *(callbacks or [])])
 
     @property
     def q_network(self) -> QNetwork:
