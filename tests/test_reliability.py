@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from accelerate.utils import DistributedType
 
 from trl_icrl import (
     DQNConfig,
@@ -19,6 +20,7 @@ from trl_icrl import (
 )
 from trl_icrl.q_network import add_q_head, build_q_network, make_peft_config
 from trl_icrl.replay_store import collate_trials
+from trl_icrl.trainer.dqn_trainer import parameter_sharding
 
 
 def config(tmp_path, **overrides) -> DQNConfig:
@@ -98,3 +100,11 @@ def test_agent_from_a_missing_directory_names_it(tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match=f"local directory {name} does not exist"):
         ICRLAgent.from_pretrained(name)
+
+
+def test_parameter_sharding_backends_are_named():
+    """FSDP and ZeRO-3 shard parameters (DQNTrainer refuses them at init); DDP and ZeRO-2 keep them whole."""
+    assert parameter_sharding(DistributedType.FSDP) == "FSDP"
+    assert parameter_sharding(DistributedType.DEEPSPEED, zero_stage=3) == "DeepSpeed ZeRO-3"
+    assert parameter_sharding(DistributedType.DEEPSPEED, zero_stage=2) is None
+    assert parameter_sharding(DistributedType.MULTI_CPU) is None and parameter_sharding(DistributedType.NO) is None

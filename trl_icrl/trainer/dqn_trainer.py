@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate.utils import DistributedType
 from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, IterableDataset
@@ -65,6 +66,18 @@ def td_targets(rewards: torch.Tensor, dones: torch.Tensor, mask: torch.Tensor, n
         targets = targets + running * stop * gamma ** (k + 1) * next_value.gather(1, index)
         running = running * ~stop
     return targets * mask
+
+
+def parameter_sharding(distributed_type: DistributedType, zero_stage: int | None = None) -> str | None:
+    """The name of the backend when it shards parameters across processes (FSDP, DeepSpeed ZeRO-3), else ``None``.
+
+    ``DQNTrainer`` refuses those: its target update (``QNetwork.polyak_update``) reads whole parameters.
+    """
+    if distributed_type == DistributedType.FSDP:
+        return "FSDP"
+    if distributed_type == DistributedType.DEEPSPEED and zero_stage == 3:
+        return "DeepSpeed ZeRO-3"
+    return None
 
 
 class ReplayBatches(IterableDataset):
@@ -149,6 +162,12 @@ class DQNTrainer(Trainer):
             own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
         super().__init__(model=network, args=args, processing_class=processing_class,
                          callbacks=[*own, *(callbacks or [])])
+        deepspeed = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        sharding = parameter_sharding(self.accelerator.distributed_type, getattr(deepspeed, "zero_stage", None))
+        if sharding is not None:
+            raise ValueError(f"DQNTrainer does not support {sharding}: it shards parameters across processes, and the "
+                             "target update (Polyak or hard copy) reads whole parameters; use one GPU, DDP "
+                             "(recipes/accelerate/multi_gpu_ddp.yaml) or DeepSpeed ZeRO-2")
 
     @property
     def q_network(self) -> QNetwork:
@@ -252,7 +271,7 @@ class DQNTrainer(Trainer):
         self.create_model_card(output_dir)
 
     def create_model_card(self, output_dir: str | os.PathLike | None = None, **kwargs) -> None:
-        """Write README.md (the model card) into ``output_dir``, from the template in ``model_cards/``."""
+        """Write README.md (the model card) into ``output_dir``, from the template in ``trl_icrl/model_cards/``."""
         write_model_card(output_dir or self.args.output_dir, self.agent_config, self.args.to_dict(),
                          self.state.global_step, self.args.hub_model_id)
 
