@@ -1,7 +1,7 @@
 """The model card (README.md) of a directory written by ``DQNTrainer``, and its upload to the Hub.
 
-The card is rendered by ``huggingface_hub.ModelCard.from_template`` from ``model_cards/template.md`` at the
-root of the repository (found next to the package: install it from a checkout, e.g. ``pip install -e .``).
+The card is rendered by ``huggingface_hub.ModelCard.from_template`` from ``trl_icrl/model_cards/template.md``,
+package data read with ``importlib.resources`` (so an installed wheel writes cards too).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token, is_offline_mode
@@ -18,7 +19,7 @@ from huggingface_hub.utils import filter_repo_objects
 from .agent_config import ICRL_CONFIG, AgentConfig
 from .env_families import map_family
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "template.md"
+TEMPLATE_PATH = resources.files("trl_icrl") / "model_cards" / "template.md"
 CARD_NAME = "README.md"
 UPLOAD_PATTERNS = (
     "adapter_config.json", "adapter_model.safetensors", "config.json", "generation_config.json",
@@ -76,8 +77,8 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
     The usage snippet loads ``repo_id`` when given, else ``output_dir`` as written.
     """
     if not TEMPLATE_PATH.is_file():
-        raise FileNotFoundError(f"model card template {TEMPLATE_PATH} is missing: trl_icrl reads it from the "
-                                "model_cards/ folder of its source checkout; install with `pip install -e .`")
+        raise FileNotFoundError(f"model card template {TEMPLATE_PATH} is missing: it ships inside the trl_icrl "
+                                "package as trl_icrl/model_cards/template.md; reinstall trl_icrl")
     output_dir = Path(output_dir)
     model_id = repo_id or str(output_dir)
     results, agents, short_eval = _evaluations(output_dir)
@@ -95,7 +96,7 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
     training_curve = "training_curve.png" if (output_dir / "training_curve.png").is_file() else None
     family = map_family(config.env_id, config.map_family)
     return ModelCard.from_template(
-        card_data, template_path=str(TEMPLATE_PATH), model_name=model_name, model_id=model_id,
+        card_data, template_str=TEMPLATE_PATH.read_text(encoding="utf-8"), model_name=model_name, model_id=model_id,
         config=config.to_dict(), args=training_args, global_step=global_step,
         dtype=training_args.get("torch_dtype", "float32"), family=family, results=results, agents=agents,
         short_eval=short_eval, curves=curves, training_curve=training_curve)
