@@ -1,10 +1,17 @@
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from peft import PeftModel
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, TrainerControl, TrainerState
 
+import trl_icrl.callbacks
 from trl_icrl import DQNConfig, DQNTrainer, Episode, ExplorationSchedule, ReplayStore, RolloutEngine
+from trl_icrl.callbacks import EnvInteractionCallback, TargetNetworkCallback, WallClockLimitCallback
+from trl_icrl.collector import TrialCollector
+from trl_icrl.envs import ENV_ID
 from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
 from trl_icrl.q_network import (
     ONLINE,
@@ -267,9 +274,36 @@ def test_offline_training_from_scripted_behaviour(tiny_dir, tmp_path):
 
     args = small_config(tmp_path, online_collection=False, max_steps=2)
     probe = DQNTrainer(str(tiny_dir), args)
-    store = offline_store(probe.protocol, probe.env_adapter, "mixed", 4, probe.replay_store.protocol_signature,
-                          episodes_per_trial=3, progress=False)
+    store = offline_store(probe.protocol, probe.env_adapter, args.env_id, "mixed", 4,
+                          probe.replay_store.protocol_signature, episodes_per_trial=3, progress=False)
     assert sorted(set(store.dataset["policy"])) == ["epsilon_optimal_0.3", "epsilon_optimal_0.9"]
     trainer = DQNTrainer(str(tiny_dir), args, replay_store=store)
     trainer.train()
     assert trainer.state.global_step == 2 and len(trainer.replay_store) == 4  # learned, collected nothing
+
+
+def test_callbacks_run_on_what_they_are_given(tiny_lm, step_protocol, env_adapter, tmp_path):
+    """No trainer: a collector, a store and a network drive the callbacks; callbacks.py never imports the trainer."""
+    imported = [node.module or "" for node in ast.walk(ast.parse(Path(trl_icrl.callbacks.__file__).read_text()))
+                if isinstance(node, ast.ImportFrom)]
+    assert not any("trainer" in module for module in imported)
+    network = build_q_network(tiny_lm, 4, step_protocol.action_token_ids, "value_head", None)
+    engine = RolloutEngine(network, step_protocol, env_adapter, 256, step_protocol.pad_token_id, when_full="end")
+    collector = TrialCollector(engine, ENV_ID, "id", 2, 2, [ExplorationSchedule.parse("uniform")])
+    store, sizes = ReplayStore(10, "test"), []
+    args = DQNConfig(output_dir=str(tmp_path), learning_starts=3, rollout_interval=2, max_train_minutes=0.0,
+                     target_update="hard", target_update_interval=2, save_strategy="steps", report_to="none")
+    state, control = TrainerState(), TrainerControl()
+    callbacks = [TargetNetworkCallback(network), WallClockLimitCallback(),
+                 EnvInteractionCallback(collector, lambda: store, lambda result, size: sizes.append(size))]
+    for callback in callbacks:
+        callback.on_train_begin(args, state, control)
+    assert len(store) == 4 and sizes == [2, 4]  # filled up to learning_starts, two trials at a time
+    with torch.no_grad():
+        next(iter(network.weights(ONLINE).values())).add_(1.0)
+    state.global_step = 2
+    for callback in callbacks:
+        callback.on_step_end(args, state, control)
+    assert len(store) == 6 and sizes == [2, 4, 6]
+    assert control.should_training_stop and control.should_save  # 0 minutes allowed
+    assert all(torch.equal(p, network.weights(TARGET)[n]) for n, p in network.weights(ONLINE).items())

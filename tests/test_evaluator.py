@@ -11,6 +11,7 @@ from monte_carlo import random_walk_success  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from trl_icrl.agent import ICRLAgent  # noqa: E402
+from trl_icrl.agent_config import AgentConfig  # noqa: E402
 from trl_icrl.collector import TRAIN_SEED_LIMIT, TrialCollector, heldout_map_seeds, heldout_maps  # noqa: E402
 from trl_icrl.env_adapter import frozen_lake_adapter  # noqa: E402
 from trl_icrl.envs import ENV_ID, STITCHING_MAP, ParametricFrozenLake  # noqa: E402
@@ -127,11 +128,15 @@ def tiny_agent(tmp_path_factory) -> ICRLAgent:
     path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
     tokenizer = AutoTokenizer.from_pretrained(path)
     adapter = frozen_lake_adapter()
-    protocol = TokenProtocol(tokenizer, "compact", adapter.action_words, adapter.observation_texts(),
-                             adapter.reward_values)
+    config = AgentConfig(base_model=str(path), q_parameterisation="value_head", adapter_type="lora", env_id=ENV_ID,
+                         protocol_format="compact", observation_format=adapter.observation_format,
+                         action_words=adapter.action_words, reward_values=adapter.reward_values,
+                         n_actions=adapter.n_actions, n_observations=adapter.n_observations, episodes_per_trial=2,
+                         max_context_tokens=2048, gamma=0.9, reward_scale=1.0)
+    protocol = config.token_protocol(tokenizer)
     network = build_q_network(AutoModelForCausalLM.from_pretrained(path), 4, protocol.action_token_ids,
                                "value_head", make_peft_config("lora", "value_head"), with_target=False)
-    return ICRLAgent(network, tokenizer, protocol, adapter, config={"max_context_tokens": 2048})
+    return ICRLAgent(network, tokenizer, protocol, adapter, config)
 
 
 def test_write_report(tiny_agent, tmp_path):

@@ -13,6 +13,7 @@ from trl import TrlParser
 
 import trl_icrl.model_card as model_card
 from trl_icrl import DQNConfig, DQNTrainer
+from trl_icrl.agent_config import AgentConfig
 from trl_icrl.model_card import build_model_card, files_to_upload, push_folder_to_hub, write_model_card
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,8 +58,12 @@ def training_args(tmp_path):
     return DQNConfig(output_dir=str(tmp_path / "args"), report_to="none").to_dict()
 
 
+def _config(**changes) -> AgentConfig:
+    return AgentConfig.from_dict({**ICRL_CONFIG, **changes})
+
+
 def _write(output_dir, training_args, **kwargs) -> ModelCard:
-    return ModelCard.load(write_model_card(output_dir, ICRL_CONFIG, training_args, 123, **kwargs))
+    return ModelCard.load(write_model_card(output_dir, _config(), training_args, 123, **kwargs))
 
 
 def _python_block(text: str) -> str:
@@ -105,19 +110,19 @@ def test_card_without_evaluation(output_dir, training_args):
 
 
 def test_card_bf16_snippet_and_missing_template(output_dir, training_args, monkeypatch):
-    card = build_model_card(output_dir, {**ICRL_CONFIG, "adapter_type": "ia3"},
+    card = build_model_card(output_dir, _config(adapter_type="ia3"),
                             {**training_args, "torch_dtype": "bfloat16"}, 1)
     assert "dtype=torch.bfloat16" in _python_block(card.text) and "IA3" in card.text
     monkeypatch.setattr(model_card, "TEMPLATE_PATH", output_dir / "missing.md")
     with pytest.raises(FileNotFoundError, match="model_cards/"):
-        build_model_card(output_dir, ICRL_CONFIG, training_args, 1)
+        build_model_card(output_dir, _config(), training_args, 1)
 
 
 def test_card_names_a_hub_base_and_a_fully_fine_tuned_model(output_dir, training_args):
-    hub = build_model_card(output_dir, {**ICRL_CONFIG, "base_model": "meta-llama/Llama-3.1-8B-Instruct"},
+    hub = build_model_card(output_dir, _config(base_model="meta-llama/Llama-3.1-8B-Instruct"),
                            training_args, 1)
     assert hub.data.base_model == "meta-llama/Llama-3.1-8B-Instruct"
-    full = build_model_card(output_dir, {**ICRL_CONFIG, "adapter_type": "none"}, training_args, 1)
+    full = build_model_card(output_dir, _config(adapter_type="none"), training_args, 1)
     assert full.data.library_name == "transformers" and "all its weights fine-tuned" in full.text
 
 
@@ -135,7 +140,7 @@ def test_usage_snippet_runs_on_a_trained_folder(tiny_dir, tmp_path, adapter_type
     trainer = DQNTrainer(str(tiny_dir), args)
     trainer.train()
     trainer.save_model()
-    path = write_model_card(out, trainer.icrl_config(), trainer.args.to_dict(), trainer.state.global_step)
+    path = write_model_card(out, trainer.agent_config, trainer.args.to_dict(), trainer.state.global_step)
     namespace = {}
     exec(_python_block(path.read_text()), namespace)
     assert namespace["result"].successes.shape == (1, 30)  # the paper's 30 episodes in one context
@@ -183,7 +188,7 @@ def test_push_refuses_a_folder_without_an_agent(output_dir, online, monkeypatch)
 
 
 def test_push_uploads_exactly_the_shipped_files(output_dir, training_args, online, monkeypatch):
-    write_model_card(output_dir, ICRL_CONFIG, training_args, 123, repo_id="someone/icrl-agent")
+    write_model_card(output_dir, _config(), training_args, 123, repo_id="someone/icrl-agent")
     calls = {}
 
     def create_repo(self, repo_id, **kwargs):

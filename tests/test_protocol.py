@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -66,6 +68,21 @@ def test_llama3_format_pieces(tokenizer, env_adapter):
     """The paper's preset needs Llama-3 special tokens: a tokenizer without them is rejected clearly."""
     with pytest.raises(ProtocolError, match="lacks protocol token"):
         TokenProtocol(tokenizer, "llama3", env_adapter.action_words, env_adapter.observation_texts(), (1.0,))
+
+
+def test_pad_token_falls_back_to_eos_then_zero(tokenizer, env_adapter):
+    """Trainer batches and agent rollouts pad with ``TokenProtocol.pad_token_id``: pad, else eos, else 0."""
+    def pad_of(**tokens) -> int:
+        changed = copy.deepcopy(tokenizer)
+        for name, value in tokens.items():
+            setattr(changed, name, value)
+        return TokenProtocol(changed, "compact", env_adapter.action_words, env_adapter.observation_texts(),
+                             env_adapter.reward_values).pad_token_id
+
+    left, right = tokenizer.convert_tokens_to_ids(["left", "right"])
+    assert pad_of(pad_token="left", eos_token="right") == left
+    assert pad_of(pad_token=None, eos_token="right") == right
+    assert pad_of(pad_token=None, eos_token=None) == 0
 
 
 def test_bad_inputs(protocol):

@@ -4,11 +4,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from accelerate.utils import DistributedType
 
 from trl_icrl import (
     DQNConfig,
     DQNTrainer,
     ExplorationSchedule,
+    ICRLAgent,
     ProtocolError,
     ReplayStore,
     ReplayStoreError,
@@ -18,6 +20,7 @@ from trl_icrl import (
 )
 from trl_icrl.q_network import add_q_head, build_q_network, make_peft_config
 from trl_icrl.replay_store import collate_trials
+from trl_icrl.trainer.dqn_trainer import parameter_sharding
 
 
 def config(tmp_path, **overrides) -> DQNConfig:
@@ -90,3 +93,18 @@ def test_non_finite_q_stops_with_step_and_cause(tiny_dir, tmp_path):
     with pytest.raises(FloatingPointError, match="at step 0 .*lower learning_rate"):
         trainer.compute_loss(trainer.q_network, batch)
     assert not torch.isfinite(trainer.q_network(batch["input_ids"], batch["decision_positions"])[0]).all()
+
+
+@pytest.mark.parametrize("name", ["/no/such/dir", "./outputs/no_such_run", "no-such-user/no-such-agent"])
+def test_agent_from_a_missing_directory_names_it(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=f"local directory {name} does not exist"):
+        ICRLAgent.from_pretrained(name)
+
+
+def test_parameter_sharding_backends_are_named():
+    """FSDP and ZeRO-3 shard parameters (DQNTrainer refuses them at init); DDP and ZeRO-2 keep them whole."""
+    assert parameter_sharding(DistributedType.FSDP) == "FSDP"
+    assert parameter_sharding(DistributedType.DEEPSPEED, zero_stage=3) == "DeepSpeed ZeRO-3"
+    assert parameter_sharding(DistributedType.DEEPSPEED, zero_stage=2) is None
+    assert parameter_sharding(DistributedType.MULTI_CPU) is None and parameter_sharding(DistributedType.NO) is None

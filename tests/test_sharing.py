@@ -11,6 +11,7 @@ import torch
 from trl import TrlParser
 
 from trl_icrl import DQNConfig, DQNTrainer, ICRLAgent, build_tiny_model
+from trl_icrl.agent_config import AgentConfig
 from trl_icrl.replay_store import collate_trials
 from trl_icrl.tiny_model import llama3_tokenizer
 
@@ -81,7 +82,7 @@ def test_fresh_process_reload_gives_identical_q(tiny_dir, tmp_path):
     for path in paths:
         assert torch.equal(torch.tensor(reloaded[path]), expected[path]), path
     agent = ICRLAgent.from_pretrained(paths[0], base_model=str(tiny_dir))
-    assert agent.config["q_parameterisation"] == "value_head" and agent.env_adapter.n_actions == 4
+    assert agent.config.q_parameterisation == "value_head" and agent.env_adapter.n_actions == 4
 
 
 RESULTS_MODEL = Path(__file__).parent.parent / "results" / "tiny_results_adapter"
@@ -106,3 +107,13 @@ def test_committed_results_model_improves_in_context_in_a_fresh_process(tmp_path
                           text=True, check=True)
     success = json.loads(done.stdout.strip().splitlines()[-1])
     assert success["final10"] >= 0.8 and success["final10"] > success["first10"] + 0.3, success
+
+
+def test_agent_config_reads_and_writes_the_committed_keys(tmp_path):
+    """A folder saved before ``AgentConfig`` existed loads, and saves back the same JSON."""
+    saved = json.loads((RESULTS_MODEL / "icrl_config.json").read_text())
+    config = AgentConfig.load(RESULTS_MODEL)
+    assert config.action_words == ("left", "down", "right", "up") and config.max_context_tokens == 1280
+    assert json.loads(config.save(tmp_path).read_text()) == saved
+    with pytest.raises(ValueError, match=r"unknown keys \['colour'\], missing keys \['gamma'\]"):
+        AgentConfig.from_dict({**{k: v for k, v in saved.items() if k != "gamma"}, "colour": "blue"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,10 +10,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 from huggingface_hub import snapshot_download
+from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
+from huggingface_hub.utils import validate_repo_id
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
+from .agent_config import AgentConfig
 from .env_adapter import DiscreteEnvAdapter
 from .exploration import ExplorationSchedule
 from .protocol import TokenProtocol
@@ -22,20 +24,25 @@ from .q_network import QNetwork, add_q_head, load_q_head
 from .rollout import RolloutEngine, RolloutResult
 from .tiny_model import resolve_model_path
 
-ICRL_CONFIG = "icrl_config.json"
-
 
 def local_dir(path: str | os.PathLike) -> Path:
-    """A local dir as it is, a hub repo id downloaded (snapshot) to the local cache."""
-    return Path(path) if Path(path).exists() else Path(snapshot_download(str(path)))
+    """A local dir as it is, a hub repo id downloaded (snapshot) to the local cache.
 
-
-def read_icrl_config(path: str | os.PathLike) -> dict:
-    """``icrl_config.json`` of a local dir written by ``DQNTrainer``."""
-    local = Path(path) / ICRL_CONFIG
-    if not local.is_file():
-        raise FileNotFoundError(f"{path} has no {ICRL_CONFIG}: not a directory written by DQNTrainer")
-    return json.loads(local.read_text())
+    Raises ``FileNotFoundError`` naming the local directory when ``path`` does not exist and is no repo id
+    (``/no/such/dir``, ``./out``), or when no repo of that name can be loaded either.
+    """
+    if Path(path).exists():
+        return Path(path)
+    name = str(path)
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise FileNotFoundError(f"local directory {name} does not exist (and it is not a Hub repo id)") from None
+    try:
+        return Path(snapshot_download(name))
+    except (LocalEntryNotFoundError, RepositoryNotFoundError) as err:
+        raise FileNotFoundError(f"local directory {name} does not exist, and no Hub repo {name} could be "
+                                f"loaded: {err}") from err
 
 
 def _untrained_state(base_model: str, q_parameterisation: str, n_actions: int) -> dict[str, torch.Tensor]:
@@ -57,7 +64,7 @@ class ICRLAgent:
     """
 
     def __init__(self, network: QNetwork, tokenizer, protocol: TokenProtocol, env_adapter: DiscreteEnvAdapter,
-                 config: dict):
+                 config: AgentConfig):
         self.network, self.tokenizer, self.protocol = network, tokenizer, protocol
         self.env_adapter, self.config = env_adapter, config
 
@@ -65,9 +72,9 @@ class ICRLAgent:
     def from_pretrained(cls, path: str | os.PathLike, base_model: str | None = None,
                         dtype: torch.dtype = torch.float32) -> ICRLAgent:
         path = local_dir(path)
-        config = read_icrl_config(path)
-        value_head, full = config["q_parameterisation"] == "value_head", config["adapter_type"] == "none"
-        base_name, initial_state = base_model or config["base_model"], None
+        config = AgentConfig.load(path)
+        value_head, full = config.q_parameterisation == "value_head", config.adapter_type == "none"
+        base_name, initial_state = base_model or config.base_model, None
         if full:
             verbosity = transformers_logging.get_verbosity()
             transformers_logging.set_verbosity_error()  # the Q head's weights are loaded below, not "unexpected"
@@ -76,29 +83,26 @@ class ICRLAgent:
             finally:
                 transformers_logging.set_verbosity(verbosity)
             if value_head:
-                add_q_head(model, config["n_actions"])
+                add_q_head(model, config.n_actions)
                 load_q_head(model, path)
-            initial_state = lambda: _untrained_state(base_name, config["q_parameterisation"], config["n_actions"])  # noqa: E731
+            initial_state = lambda: _untrained_state(base_name, config.q_parameterisation, config.n_actions)  # noqa: E731
         else:
             base_path = path / base_name if (path / base_name / "config.json").is_file() else \
                 resolve_model_path(base_name)
             base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
             if value_head:
-                add_q_head(base, config["n_actions"])
+                add_q_head(base, config.n_actions)
             model = PeftModel.from_pretrained(base, str(path))
         model.eval()
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        env_adapter = DiscreteEnvAdapter(tuple(config["action_words"]), tuple(config["reward_values"]),
-                                         config["n_observations"], config["observation_format"])
-        protocol = TokenProtocol(tokenizer, config["protocol_format"], env_adapter.action_words,
-                                 env_adapter.observation_texts(), env_adapter.reward_values)
-        network = QNetwork(model, config["q_parameterisation"], protocol.action_token_ids, initial_state)
-        return cls(network, tokenizer, protocol, env_adapter, config)
+        protocol = config.token_protocol(tokenizer)
+        network = QNetwork(model, config.q_parameterisation, protocol.action_token_ids, initial_state)
+        return cls(network, tokenizer, protocol, config.env_adapter(), config)
 
     def engine(self, max_context_tokens: int | None = None, when_full: str = "drop") -> RolloutEngine:
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         return RolloutEngine(self.network, self.protocol, self.env_adapter,
-                             max_context_tokens or self.config["max_context_tokens"], pad, when_full)
+                             max_context_tokens or self.config.max_context_tokens, self.protocol.pad_token_id,
+                             when_full)
 
     def play(self, envs: gym.Env | Sequence[gym.Env], n_episodes: int = 30,
              schedule: ExplorationSchedule | str = "greedy", seed: int = 0) -> RolloutResult:

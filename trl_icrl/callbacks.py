@@ -1,38 +1,45 @@
-"""Trainer callbacks of in-context DQN: environment interaction and the target network update."""
+"""Trainer callbacks of in-context DQN: environment interaction, the target network update, a wall-clock limit and
+held-out evaluation while training. Each receives the objects it uses, never the trainer."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
-if TYPE_CHECKING:
-    from .trainer.dqn_trainer import DQNTrainer
+from .collector import TrialCollector
+from .q_network import QNetwork
+from .replay_store import ReplayStore
+from .rollout import RolloutResult
 
 
 class EnvInteractionCallback(TrainerCallback):
-    """Plays trials with the online adapter and appends them to the replay store.
+    """Plays trials with the online network and appends them to the replay store.
 
-    Before the first update it fills the store up to ``learning_starts`` trials (skipped when a resumed
-    store already holds them); afterwards it collects ``trials_per_rollout`` trials every
-    ``rollout_interval`` optimizer steps, and stops training after ``max_train_minutes``.
+    Before the first update it fills the store up to ``learning_starts`` trials (skipped when a resumed store
+    already holds them); afterwards it collects ``trials_per_rollout`` trials every ``rollout_interval``
+    optimizer steps.
+
+    Args:
+        collector: plays one batch of trials per ``collect()``.
+        replay_store: returns the store to fill (a resumed run swaps in its checkpoint's store).
+        record: called with each collection's result and the store's size after it (metrics).
     """
 
-    def __init__(self, trainer: DQNTrainer):
-        self.trainer = trainer
-        self.started = time.monotonic()
+    def __init__(self, collector: TrialCollector, replay_store: Callable[[], ReplayStore],
+                 record: Callable[[RolloutResult, int], None]):
+        self.collector, self.replay_store, self.record = collector, replay_store, record
 
     def collect(self) -> None:
-        trainer = self.trainer
-        rows, result = trainer.collector.collect()
-        trainer.replay_store.append(rows)
-        trainer.record_rollout(result, len(trainer.replay_store))
+        store = self.replay_store()
+        rows, result = self.collector.collect()
+        store.append(rows)
+        self.record(result, len(store))
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.monotonic()
-        store = self.trainer.replay_store
+        store = self.replay_store()
         if not args.online_collection:
             if len(store) == 0:
                 raise ValueError("online_collection=False needs a non-empty replay store (offline data)")
@@ -47,6 +54,20 @@ class EnvInteractionCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if args.online_collection and state.global_step % args.rollout_interval == 0:
             self.collect()
+
+
+class WallClockLimitCallback(TrainerCallback):
+    """Stops training after ``args.max_train_minutes`` of wall time from the start of training (filling the replay
+    store included, when this callback comes before ``EnvInteractionCallback``), with a final checkpoint when
+    the run saves checkpoints."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
         if args.max_train_minutes is not None and time.monotonic() - self.started > 60 * args.max_train_minutes:
             control.should_training_stop = True
             control.should_save = args.save_strategy != "no"
@@ -55,23 +76,27 @@ class EnvInteractionCallback(TrainerCallback):
 class TargetNetworkCallback(TrainerCallback):
     """After every optimizer step: Polyak-average the target adapter, or copy it every N steps."""
 
-    def __init__(self, trainer: DQNTrainer):
-        self.trainer = trainer
+    def __init__(self, network: QNetwork):
+        self.network = network
 
     def on_step_end(self, args, state, control, **kwargs):
-        network = self.trainer.q_network
         if args.target_update == "polyak":
-            network.polyak_update(args.tau)
+            self.network.polyak_update(args.tau)
         elif state.global_step % args.target_update_interval == 0:
-            network.polyak_update(1.0)
+            self.network.polyak_update(1.0)
 
 
 class HeldoutEvalCallback(TrainerCallback):
     """Every ``eval_every_minutes`` of training, plays the held-out maps in context and logs ``heldout_final10``
-    (final-10 success, paper's ramp) against ``train_minutes``: the learning curve."""
+    (final-10 success, paper's ramp) against ``train_minutes``: the learning curve.
 
-    def __init__(self, trainer: DQNTrainer):
-        self.trainer = trainer
+    Args:
+        evaluate: plays the held-out maps; returns ``summarize``'s dict.
+        log: logs a dict of metrics (``Trainer.log``).
+    """
+
+    def __init__(self, evaluate: Callable[[], dict], log: Callable[[dict[str, float]], None]):
+        self.evaluate, self.log = evaluate, log
         self.started = self.last = time.monotonic()
 
     def on_train_begin(self, args, state, control, **kwargs):
@@ -79,10 +104,10 @@ class HeldoutEvalCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         every = args.eval_every_minutes
-        if every is None or not self.trainer.heldout_maps or time.monotonic() - self.last < 60 * every:
+        if every is None or time.monotonic() - self.last < 60 * every:
             return
         minutes = (time.monotonic() - self.started) / 60
-        summary = self.trainer.evaluate_in_context()
+        summary = self.evaluate()
         self.last = time.monotonic()
-        self.trainer.log({"heldout_final10": summary["final10_success"], "heldout_success": summary["mean_success"],
-                          "train_minutes": minutes})
+        self.log({"heldout_final10": summary["final10_success"], "heldout_success": summary["mean_success"],
+                  "train_minutes": minutes})

@@ -242,7 +242,7 @@ def _play_model(agent: ICRLAgent, task: _Task, seed: int, use_adapter: bool = Tr
                     for m, demos in zip(task.maps, task.demonstrations, strict=True)]
     return evaluate_model(agent.engine(), task.maps, task.n_episodes, task.schedule, seed=seed,
                           use_adapter=use_adapter, reset_options=task.reset_options, prefixes=prefixes,
-                          wipe_context=wipe_context, is_slippery=bool(agent.config.get("is_slippery", False)),
+                          wipe_context=wipe_context, is_slippery=agent.config.is_slippery,
                           progress=progress)
 
 
@@ -314,7 +314,7 @@ def evaluate_condition(agent: ICRLAgent | None, condition: str, n_maps: int = 50
             models[UNTRAINED] = (agent, {"use_adapter": False})
         if include_wiped and condition in ("in_distribution", "out_of_distribution"):
             models[WIPED] = (agent, {"wipe_context": True})
-    is_slippery = bool(agent.config.get("is_slippery", False)) if agent is not None else False
+    is_slippery = agent.config.is_slippery if agent is not None else False
     return _evaluate(task, models, baselines, seed, is_slippery, progress)
 
 
@@ -327,7 +327,7 @@ def evaluate_data_quality(agents: Mapping[str, ICRLAgent], n_maps: int = 50, n_e
     schedule = ExplorationSchedule.parse(schedule) if isinstance(schedule, str) else schedule
     task = _make_task("in_distribution", n_maps, n_episodes, schedule, seed)
     task.condition = "data_quality"
-    is_slippery = any(bool(a.config.get("is_slippery", False)) for a in agents.values())
+    is_slippery = any(a.config.is_slippery for a in agents.values())
     models = {name: (agent, {}) for name, agent in agents.items()}
     return _evaluate(task, models, baselines, seed, is_slippery, progress)
 

@@ -1,7 +1,7 @@
 """The model card (README.md) of a directory written by ``DQNTrainer``, and its upload to the Hub.
 
-The card is rendered by ``huggingface_hub.ModelCard.from_template`` from ``model_cards/template.md`` at the
-root of the repository (found next to the package: install it from a checkout, e.g. ``pip install -e .``).
+The card is rendered by ``huggingface_hub.ModelCard.from_template`` from ``trl_icrl/model_cards/template.md``,
+package data read with ``importlib.resources`` (so an installed wheel writes cards too).
 """
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token, is_offline_mode
 from huggingface_hub.constants import ENV_VARS_TRUE_VALUES
 from huggingface_hub.utils import filter_repo_objects
 
-from .agent import ICRL_CONFIG
-from .envs import ENV_ID, FAMILIES
-from .evaluator import TRAINED
+from .agent_config import ICRL_CONFIG, AgentConfig
+from .env_families import map_family
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "template.md"
+TEMPLATE_PATH = resources.files("trl_icrl") / "model_cards" / "template.md"
 CARD_NAME = "README.md"
 UPLOAD_PATTERNS = (
     "adapter_config.json", "adapter_model.safetensors", "config.json", "generation_config.json",
@@ -51,60 +51,62 @@ def _evaluations(output_dir: Path) -> tuple[list[dict], list[str], dict]:
     return [], [], {name: short[name] for name in ("trained", "untrained") if name in short}
 
 
-def _eval_results(results: list[dict], short_eval: dict, icrl_config: Mapping) -> list[EvalResult]:
+def _eval_results(results: list[dict], short_eval: dict, config: AgentConfig) -> list[EvalResult]:
     """One model-index entry per evaluated condition: the saved model's final-10 success."""
     if results:
+        from .evaluator import TRAINED  # the evaluator (and matplotlib) only when there is a report to read
+
         scores = {r["condition"]: r["agents"][TRAINED] for r in results if TRAINED in r["agents"]}
     elif "trained" in short_eval:
-        condition = "in_distribution" if icrl_config.get("map_family", "id") == "id" else "out_of_distribution"
+        condition = "in_distribution" if config.map_family == "id" else "out_of_distribution"
         scores = {f"{condition}_short_eval": short_eval["trained"]["final10_success"]}
     else:
         scores = {}
     # the Hub keys results by task and dataset type/config (not name): the condition is the config
-    return [EvalResult(task_type="reinforcement-learning", dataset_type=icrl_config["env_id"], dataset_name=name,
+    return [EvalResult(task_type="reinforcement-learning", dataset_type=config.env_id, dataset_name=name,
                        dataset_config=name, metric_type="final10_success", metric_name="final-10 success rate",
                        metric_value=value)
             for name, value in scores.items()]
 
 
-def build_model_card(output_dir: str | os.PathLike, icrl_config: Mapping, training_args: Mapping,
+def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, training_args: Mapping,
                      global_step: int, repo_id: str | None = None) -> ModelCard:
-    """The model card of ``output_dir``, filled from its ``icrl_config``, the training arguments
+    """The model card of ``output_dir``, filled from its agent ``config``, the training arguments
     (``DQNConfig.to_dict()``) and the evaluation files found there (``results.json``, ``short_eval.json``).
 
     The usage snippet loads ``repo_id`` when given, else ``output_dir`` as written.
     """
     if not TEMPLATE_PATH.is_file():
-        raise FileNotFoundError(f"model card template {TEMPLATE_PATH} is missing: trl_icrl reads it from the "
-                                "model_cards/ folder of its source checkout; install with `pip install -e .`")
+        raise FileNotFoundError(f"model card template {TEMPLATE_PATH} is missing: it ships inside the trl_icrl "
+                                "package as trl_icrl/model_cards/template.md; reinstall trl_icrl")
     output_dir = Path(output_dir)
     model_id = repo_id or str(output_dir)
     results, agents, short_eval = _evaluations(output_dir)
-    eval_results = _eval_results(results, short_eval, icrl_config)
+    eval_results = _eval_results(results, short_eval, config)
     model_name = (repo_id or output_dir.resolve().name).split("/")[-1]
-    full = icrl_config["adapter_type"] == "none"
-    base_model = icrl_config["base_model"]
+    full = config.adapter_type == "none"
+    base_model = config.base_model
     hub_base = base_model if "/" in base_model and not (output_dir / base_model).exists() else None
     card_data = ModelCardData(
         base_model=hub_base, library_name="transformers" if full else "peft", pipeline_tag="reinforcement-learning",
-        tags=[*TAGS, "full-fine-tuning" if full else icrl_config["adapter_type"], icrl_config["env_id"]],
+        tags=[*TAGS, "full-fine-tuning" if full else config.adapter_type, config.env_id],
         model_name=model_name,
         eval_results=eval_results or None)
     curves = [f"{r['condition']}.png" for r in results if (output_dir / f"{r['condition']}.png").is_file()]
     training_curve = "training_curve.png" if (output_dir / "training_curve.png").is_file() else None
-    family = FAMILIES[icrl_config["map_family"]] if icrl_config["env_id"] == ENV_ID else None
+    family = map_family(config.env_id, config.map_family)
     return ModelCard.from_template(
-        card_data, template_path=str(TEMPLATE_PATH), model_name=model_name, model_id=model_id,
-        config=icrl_config, args=training_args, global_step=global_step,
+        card_data, template_str=TEMPLATE_PATH.read_text(encoding="utf-8"), model_name=model_name, model_id=model_id,
+        config=config.to_dict(), args=training_args, global_step=global_step,
         dtype=training_args.get("torch_dtype", "float32"), family=family, results=results, agents=agents,
         short_eval=short_eval, curves=curves, training_curve=training_curve)
 
 
-def write_model_card(output_dir: str | os.PathLike, icrl_config: Mapping, training_args: Mapping,
+def write_model_card(output_dir: str | os.PathLike, config: AgentConfig, training_args: Mapping,
                      global_step: int, repo_id: str | None = None) -> Path:
     """Write ``build_model_card(...)`` to ``output_dir/README.md``; returns its path."""
     path = Path(output_dir) / CARD_NAME
-    build_model_card(output_dir, icrl_config, training_args, global_step, repo_id).save(path)
+    build_model_card(output_dir, config, training_args, global_step, repo_id).save(path)
     return path
 
 

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .baselines import EpsilonOptimalAgent, QLearningAgent, play_agents
 from .collector import TRAIN_SEED_LIMIT, make_env
 from .env_adapter import DiscreteEnvAdapter
-from .envs import ENV_ID, FAMILIES
+from .env_families import map_family
 from .exploration import ExplorationSchedule
 from .protocol import TokenProtocol
 from .replay_store import ReplayStore
@@ -23,20 +23,24 @@ from .replay_store import ReplayStore
 QUALITIES = {"low": (0.3,), "high": (0.9,), "mixed": (0.3, 0.9), "q_learning": ()}
 
 
-def offline_trials(protocol: TokenProtocol, adapter: DiscreteEnvAdapter, quality: str, n_trials: int,
+def offline_trials(protocol: TokenProtocol, adapter: DiscreteEnvAdapter, env_id: str, quality: str, n_trials: int,
                    episodes_per_trial: int = 30, family: str = "id", seed: int = 0,
                    exclude_maps=frozenset(), batch: int = 32, progress: bool = True) -> list[dict]:
-    """Replay rows of ``n_trials`` trials played by the behaviour policy of ``quality``."""
+    """Replay rows of ``n_trials`` trials played by the behaviour policy of ``quality`` on fresh maps of ``family``
+    (``env_id`` must have generated maps: the policies read the map)."""
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {sorted(QUALITIES)}, got {quality!r}")
+    maps_of = map_family(env_id, family)
+    if maps_of is None:
+        raise ValueError(f"offline data needs an env with generated maps; {env_id} has none")
     rng = np.random.default_rng([seed, 2])
     rows: list[dict] = []
     with tqdm(total=n_trials, desc=f"offline data ({quality})", unit="trial", disable=not progress) as bar:
         while len(rows) < n_trials:
             n = min(batch, n_trials - len(rows))
             seeds = [int(s) for s in rng.integers(TRAIN_SEED_LIMIT, size=n)]
-            maps = [FAMILIES[family].generate(s, exclude=exclude_maps) for s in seeds]
-            envs = [make_env(ENV_ID, desc=m) for m in maps]
+            maps = [maps_of.generate(s, exclude=exclude_maps) for s in seeds]
+            envs = [make_env(env_id, desc=m) for m in maps]
             if quality == "q_learning":
                 agents = [QLearningAgent(env.observation_space.n, adapter.n_actions, init=1.0, rng=rng) for env in envs]
                 schedule = ExplorationSchedule.parse("paper_ramp")
@@ -49,14 +53,14 @@ def offline_trials(protocol: TokenProtocol, adapter: DiscreteEnvAdapter, quality
             result = play_agents(agents, envs, episodes_per_trial, schedule, rng, reset_seeds=seeds,
                                  protocol=protocol, adapter=adapter)
             for trial, m, s, tag in zip(result.trials, maps, seeds, tags):
-                rows.append(dict(trial.to_row(), env_id=ENV_ID, env_map="/".join(m), seed=s, policy=tag))
+                rows.append(dict(trial.to_row(), env_id=env_id, env_map="/".join(m), seed=s, policy=tag))
             bar.update(n)
     return rows
 
 
-def offline_store(protocol: TokenProtocol, adapter: DiscreteEnvAdapter, quality: str, n_trials: int,
+def offline_store(protocol: TokenProtocol, adapter: DiscreteEnvAdapter, env_id: str, quality: str, n_trials: int,
                   protocol_signature: str, **kwargs) -> ReplayStore:
     """A replay store holding ``offline_trials``."""
     store = ReplayStore(capacity=n_trials, protocol_signature=protocol_signature)
-    store.append(offline_trials(protocol, adapter, quality, n_trials, **kwargs))
+    store.append(offline_trials(protocol, adapter, env_id, quality, n_trials, **kwargs))
     return store

@@ -1,22 +1,25 @@
-"""Figures: training curves from ``Trainer`` logs and in-context curves (success vs episode index)."""
+"""Figures: training curves from ``Trainer`` logs and in-context curves (success vs episode index).
+
+Figures are drawn on ``matplotlib.figure.Figure`` objects and written with ``savefig``: no pyplot, so importing
+this module leaves the caller's matplotlib backend alone.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 
 def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike) -> None:
     """Rollout success (episodes 0-9 and 20-29 of each trial) and TD loss against optimizer step, and, when the
     run evaluated while training (``eval_every_minutes``), held-out final-10 success against minutes."""
     held_out = [(log["train_minutes"], log["heldout_final10"]) for log in log_history if "heldout_final10" in log]
-    fig, axes = plt.subplots(1, 3 if held_out else 2, figsize=(15 if held_out else 10, 3.6))
+    fig = Figure(figsize=(15 if held_out else 10, 3.6))
+    axes = fig.subplots(1, 3 if held_out else 2)
     ax_success, ax_loss = axes[0], axes[1]
     for key, label in (("success_rate", "all episodes"), ("success_episodes_0_9", "episodes 0-9"),
                        ("success_episodes_20_29", "episodes 20-29")):
@@ -33,7 +36,6 @@ def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike)
         plot_learning_curves({"held-out maps": held_out}, ax=axes[2])
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_learning_curves(curves: Mapping[str, Sequence[tuple[float, float]]], path: str | os.PathLike | None = None,
@@ -41,7 +43,8 @@ def plot_learning_curves(curves: Mapping[str, Sequence[tuple[float, float]]], pa
     """Final-10 success on held-out maps against training progress (``xlabel`` names it), one line per run."""
     own = ax is None
     if own:
-        fig, ax = plt.subplots(figsize=(6.4, 4))
+        fig = Figure(figsize=(6.4, 4))
+        ax = fig.subplots()
     for name, points in curves.items():
         ax.plot(*zip(*sorted(points)), marker="o", label=name)
     ax.set(xlabel=xlabel, ylabel="held-out final-10 success", ylim=(0, 1), title=title)
@@ -50,13 +53,13 @@ def plot_learning_curves(curves: Mapping[str, Sequence[tuple[float, float]]], pa
     if own:
         fig.tight_layout()
         fig.savefig(path, dpi=120)
-        plt.close(fig)
 
 
 def plot_icrl_curves(curves: Mapping[str, Mapping], path: str | os.PathLike, title: str = "",
                      metric: str = "success") -> None:
     """One line per agent: mean ``metric`` per episode index with its 95% band (from ``summarize``)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig = Figure(figsize=(6.4, 4))
+    ax = fig.subplots()
     for name, summary in curves.items():
         mean = np.asarray(summary[f"{metric}_per_episode"])
         band = np.asarray(summary[f"{metric}_ci95"])
@@ -70,7 +73,6 @@ def plot_icrl_curves(curves: Mapping[str, Mapping], path: str | os.PathLike, tit
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 _TILE_COLOURS = {"S": "#9ccc65", "F": "#dbeefa", "H": "#1f3b57", "G": "#ffca28"}
@@ -83,10 +85,11 @@ def plot_trajectories(desc: Sequence[str], paths: Mapping[str, Sequence[int]], p
     ``desc``: rows of the map; ``paths``: label -> tiles visited (``row * ncol + col``), in order.
     """
     nrow, ncol = len(desc), len(desc[0])
-    fig, ax = plt.subplots(figsize=(1 + 0.8 * ncol, 0.8 + 0.8 * nrow))
+    fig = Figure(figsize=(1 + 0.8 * ncol, 0.8 + 0.8 * nrow))
+    ax = fig.subplots()
     for r, row in enumerate(desc):
         for c, letter in enumerate(row):
-            ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor=_TILE_COLOURS[letter],
+            ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor=_TILE_COLOURS[letter],
                                        edgecolor="white"))
             if letter != "F":
                 ax.text(c, r, letter, ha="center", va="center", fontsize=9,
@@ -103,4 +106,3 @@ def plot_trajectories(desc: Sequence[str], paths: Mapping[str, Sequence[int]], p
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=1)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -193,6 +193,9 @@ class TokenProtocol:
         self._tokenizer_name = type(tokenizer).__name__
         self._unk = getattr(tokenizer, "unk_token_id", None)
         self._tokenizer = tokenizer
+        pad = getattr(tokenizer, "pad_token_id", None)
+        self.pad_token_id: int = pad if pad is not None else getattr(tokenizer, "eos_token_id", None) or 0
+        """Pads batches and rollouts (never attended to): the tokenizer's pad token, else its eos token, else 0."""
         f = self.format
         self.episode_start = self._ids(f.episode_start)
         self.episode_end = self._ids(f.episode_end)

@@ -3,6 +3,7 @@
 
 import gymnasium
 
+from trl_icrl.env_families import register_map_families
 from trl_icrl.envs.frozen_lake_maps import (
     FAMILIES,
     IN_DISTRIBUTION,
@@ -24,6 +25,7 @@ ENV_ID = "trl_icrl/ParametricFrozenLake-v0"
 # No max_episode_steps here: the environment truncates episodes itself.
 if ENV_ID not in gymnasium.registry:
     gymnasium.register(id=ENV_ID, entry_point="trl_icrl.envs.parametric_frozen_lake:ParametricFrozenLake")
+register_map_families(ENV_ID, FAMILIES)
 
 __all__ = [
     "ENV_ID",

@@ -11,21 +11,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate.utils import DistributedType
 from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, IterableDataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer, TrainerCallback, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
-from ..agent import ICRL_CONFIG
-from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback
+from ..agent_config import AgentConfig
+from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback, WallClockLimitCallback
 from ..collector import TrialCollector, heldout_maps
 from ..env_adapter import adapter_for
-from ..envs import ENV_ID
-from ..evaluation import evaluate_model, summarize
+from ..env_families import map_family
 from ..exploration import parse_schedules
 from ..model_card import push_folder_to_hub, write_model_card
-from ..protocol import CONTINUE, TERMINATED, TokenProtocol
+from ..protocol import CONTINUE, TERMINATED
 from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
 from ..replay_store import ReplayStore, collate_trials
 from ..rollout import RolloutEngine
@@ -66,6 +66,18 @@ def td_targets(rewards: torch.Tensor, dones: torch.Tensor, mask: torch.Tensor, n
         targets = targets + running * stop * gamma ** (k + 1) * next_value.gather(1, index)
         running = running * ~stop
     return targets * mask
+
+
+def parameter_sharding(distributed_type: DistributedType, zero_stage: int | None = None) -> str | None:
+    """The name of the backend when it shards parameters across processes (FSDP, DeepSpeed ZeRO-3), else ``None``.
+
+    ``DQNTrainer`` refuses those: its target update (``QNetwork.polyak_update``) reads whole parameters.
+    """
+    if distributed_type == DistributedType.FSDP:
+        return "FSDP"
+    if distributed_type == DistributedType.DEEPSPEED and zero_stage == 3:
+        return "DeepSpeed ZeRO-3"
+    return None
 
 
 class ReplayBatches(IterableDataset):
@@ -110,8 +122,8 @@ class DQNTrainer(Trainer):
         if processing_class is None:
             processing_class = AutoTokenizer.from_pretrained(model.name_or_path)
         self.env_adapter = adapter_for(args.env_id, args.observation_format)
-        self.protocol = TokenProtocol(processing_class, args.protocol_format, self.env_adapter.action_words,
-                                      self.env_adapter.observation_texts(), self.env_adapter.reward_values)
+        self.agent_config = self._agent_config(args)
+        self.protocol = self.agent_config.token_protocol(processing_class)
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
         for name in ("max_context_tokens", "eval_context_tokens"):  # checked before any work starts
             if max_positions is not None and getattr(args, name) > max_positions:
@@ -124,9 +136,7 @@ class DQNTrainer(Trainer):
                                        args.lora_dropout, args.lora_target_modules)
         network = build_q_network(model, self.env_adapter.n_actions, self.protocol.action_token_ids,
                                   args.q_parameterisation, peft_config)
-        self.pad_token_id = processing_class.pad_token_id
-        if self.pad_token_id is None:
-            self.pad_token_id = processing_class.eos_token_id or 0
+        self.pad_token_id = self.protocol.pad_token_id
         signature = self.protocol_signature(args, processing_class)
         if replay_store is not None and replay_store.protocol_signature != signature:
             raise ValueError(f"replay store protocol {replay_store.protocol_signature!r} != {signature!r}")
@@ -137,21 +147,27 @@ class DQNTrainer(Trainer):
         if args.device.type == "cpu":
             local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
             torch.set_num_threads(args.cpu_threads or max(1, len(os.sched_getaffinity(0)) // local_processes))
-        super().__init__(model=network, args=args, processing_class=processing_class,
-                         callbacks=[TargetNetworkCallback(self), EnvInteractionCallback(self),
-                                    HeldoutEvalCallback(self), *(callbacks or [])])
-        self.engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.max_context_tokens,
+        self.engine = RolloutEngine(network, self.protocol, self.env_adapter, args.max_context_tokens,
                                     self.pad_token_id, when_full="end")
-        self.heldout_maps = heldout_maps(args.map_family, args.eval_maps, args.seed) \
-            if self.collects_frozen_lake and args.eval_maps else []
+        family = map_family(args.env_id, args.map_family)
+        self.heldout_maps = heldout_maps(family, args.eval_maps, args.seed) \
+            if family is not None and args.eval_maps else []
         self.collector = TrialCollector(
             self.engine, args.env_id, args.map_family, args.trials_per_rollout, args.episodes_per_trial,
             parse_schedules(args.exploration), exclude_maps=self.heldout_maps, seed=args.seed,
-            rank=self.args.process_index, is_slippery=args.is_slippery)
-
-    @property
-    def collects_frozen_lake(self) -> bool:
-        return self.args.env_id == ENV_ID
+            rank=args.process_index, is_slippery=args.is_slippery)
+        own = [TargetNetworkCallback(network), WallClockLimitCallback(),  # its clock starts before the replay fills
+               EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
+        if self.heldout_maps:
+            own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
+        super().__init__(model=network, args=args, processing_class=processing_class,
+                         callbacks=[*own, *(callbacks or [])])
+        deepspeed = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        sharding = parameter_sharding(self.accelerator.distributed_type, getattr(deepspeed, "zero_stage", None))
+        if sharding is not None:
+            raise ValueError(f"DQNTrainer does not support {sharding}: it shards parameters across processes, and the "
+                             "target update (Polyak or hard copy) reads whole parameters; use one GPU, DDP "
+                             "(recipes/accelerate/multi_gpu_ddp.yaml) or DeepSpeed ZeRO-2")
 
     @property
     def q_network(self) -> QNetwork:
@@ -251,12 +267,12 @@ class DQNTrainer(Trainer):
                             ignore=shutil.ignore_patterns("tokenizer*", "special_tokens*"))
         self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, output_dir / "training_args.bin")
-        (output_dir / ICRL_CONFIG).write_text(json.dumps(self.icrl_config(), indent=2))
+        self.agent_config.save(output_dir)
         self.create_model_card(output_dir)
 
     def create_model_card(self, output_dir: str | os.PathLike | None = None, **kwargs) -> None:
-        """Write README.md (the model card) into ``output_dir``, from the template in ``model_cards/``."""
-        write_model_card(output_dir or self.args.output_dir, self.icrl_config(), self.args.to_dict(),
+        """Write README.md (the model card) into ``output_dir``, from the template in ``trl_icrl/model_cards/``."""
+        write_model_card(output_dir or self.args.output_dir, self.agent_config, self.args.to_dict(),
                          self.state.global_step, self.args.hub_model_id)
 
     def push_to_hub(self, commit_message: str = "End of training", blocking: bool = True, token: str | None = None,
@@ -270,19 +286,17 @@ class DQNTrainer(Trainer):
         return push_folder_to_hub(self.args.output_dir, repo_id, token=token or self.args.hub_token,
                                   private=self.args.hub_private_repo, commit_message=commit_message)
 
-    def icrl_config(self) -> dict:
-        """Everything needed to act with the saved adapter besides its weights."""
-        a = self.args
-        base = BASE_DIR if self.q_network.is_peft and self.base_is_local else str(self.base_model_name)
-        return {"base_model": base, "q_parameterisation": a.q_parameterisation,
-                "adapter_type": a.adapter_type, "env_id": a.env_id, "map_family": a.map_family,
-                "is_slippery": a.is_slippery, "protocol_format": a.protocol_format,
-                "observation_format": a.observation_format, "action_words": list(self.env_adapter.action_words),
-                "reward_values": list(self.env_adapter.reward_values), "n_actions": self.env_adapter.n_actions,
-                "n_observations": self.env_adapter.n_observations,
-                "episodes_per_trial": a.episodes_per_trial, "max_context_tokens": a.eval_context_tokens,
-                "training_context_tokens": a.max_context_tokens,
-                "gamma": a.gamma, "reward_scale": a.reward_scale}
+    def _agent_config(self, a: DQNConfig) -> AgentConfig:
+        """Everything needed to act with the saved weights besides them (``icrl_config.json``)."""
+        base = BASE_DIR if a.adapter_type != "none" and self.base_is_local else str(self.base_model_name)
+        adapter = self.env_adapter
+        return AgentConfig(
+            base_model=base, q_parameterisation=a.q_parameterisation, adapter_type=a.adapter_type, env_id=a.env_id,
+            map_family=a.map_family, is_slippery=a.is_slippery, protocol_format=a.protocol_format,
+            observation_format=a.observation_format, action_words=adapter.action_words,
+            reward_values=adapter.reward_values, n_actions=adapter.n_actions, n_observations=adapter.n_observations,
+            episodes_per_trial=a.episodes_per_trial, max_context_tokens=a.eval_context_tokens,
+            training_context_tokens=a.max_context_tokens, gamma=a.gamma, reward_scale=a.reward_scale)
 
     def _get_output_dir(self, trial) -> str:
         return str(self._checkpoint_root) if self._checkpoint_root else super()._get_output_dir(trial)
@@ -337,6 +351,8 @@ class DQNTrainer(Trainer):
         """The short evaluation: the held-out maps, ``eval_episodes`` in one context each, the (first) training
         exploration schedule; a context ends when ``eval_context_tokens`` are full, and the episodes it never
         reached count as failures. Returns ``summarize``'s dict."""
+        from ..evaluation import evaluate_model, summarize  # not at import: ``import trl_icrl`` stays light
+
         args = self.args
         engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.eval_context_tokens,
                                self.pad_token_id, when_full="end")

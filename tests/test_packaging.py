@@ -1,0 +1,76 @@
+"""What an installed trl_icrl costs to import, and that a wheel installed without the source tree works."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+IMPORTED = """
+import json, sys
+import trl_icrl
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib"
+                        or m.startswith(("trl_icrl.evaluator", "trl_icrl.evaluation")))))
+"""
+
+
+def test_import_loads_no_plotting_and_no_evaluator():
+    done = subprocess.run([sys.executable, "-c", IMPORTED], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+PLAY_FROM_WHEEL = """
+import json, sys
+from pathlib import Path
+import gymnasium as gym
+import trl_icrl
+from trl_icrl import DQNConfig, DQNTrainer, ICRLAgent
+args = DQNConfig(output_dir="out", max_steps=2, trials_per_rollout=2, episodes_per_trial=2, learning_starts=2,
+                 per_device_train_batch_size=2, eval_maps=0, max_context_tokens=256, disable_tqdm=True,
+                 report_to="none")
+trainer = DQNTrainer("tiny", args)
+trainer.train()
+trainer.save_model()
+agent = ICRLAgent.from_pretrained("out")
+result = agent.play(gym.make("trl_icrl/ParametricFrozenLake-v0", seed=3), n_episodes=3, schedule="paper_ramp")
+print(json.dumps({"file": trl_icrl.__file__, "step": trainer.state.global_step,
+                  "card": Path("out/README.md").read_text(), "successes": list(result.successes.shape)}))
+"""
+
+
+@pytest.mark.slow
+def test_wheel_installed_outside_the_checkout_trains_saves_and_plays(tmp_path):
+    """``pip install .`` (not editable): the wheel alone carries what training, the model card and playing need."""
+    source = tmp_path / "source"  # a copy, so the build leaves nothing in the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source)
+    shutil.copytree(REPO / "trl_icrl", source / "trl_icrl", ignore=shutil.ignore_patterns("__pycache__"))
+    run = dict(capture_output=True, text=True, check=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source),
+                    "-w", str(tmp_path / "wheels")], **run)
+    (wheel,) = (tmp_path / "wheels").glob("trl_icrl-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], **run)
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
+                    str(wheel)], **run)
+    venv_site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               **run).stdout.strip()
+    # the dependencies come from this interpreter's site-packages, after the venv's own (where the wheel went)
+    here = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    Path(venv_site, "zz_dependencies.pth").write_text("".join(f"{path}\n" for path in here))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TRL_ICRL_HOME=str(tmp_path / "home"))
+    (tmp_path / "elsewhere").mkdir()
+    done = subprocess.run([str(python), "-c", PLAY_FROM_WHEEL], cwd=tmp_path / "elsewhere", env=env, **run)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert Path(report["file"]).is_relative_to(venv)
+    assert report["step"] == 2 and report["successes"] == [1, 3]
+    assert 'ICRLAgent.from_pretrained("out")' in report["card"] and "## Training hyperparameters" in report["card"]

@@ -1,0 +1,90 @@
+"""``icrl_config.json``: what acting with saved weights needs besides them, written by ``DQNTrainer`` and read by
+``ICRLAgent``, and the token protocol built from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .env_adapter import DiscreteEnvAdapter
+from .protocol import TokenProtocol
+
+ICRL_CONFIG = "icrl_config.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentConfig:
+    """The saved agent's settings; the fields are the keys of ``icrl_config.json``.
+
+    Args:
+        base_model: hub id or dir of the base (``"base"``: the folder saved beside an adapter).
+        q_parameterisation, adapter_type: as in ``DQNConfig``.
+        env_id, map_family, is_slippery: the env trained on (``map_family`` names a family of generated maps
+            when the env has them).
+        protocol_format, observation_format, action_words, reward_values, n_actions, n_observations: how the
+            env is written as tokens.
+        episodes_per_trial: most episodes in one training context.
+        max_context_tokens: most tokens in one context when playing; ``training_context_tokens``: in training.
+        gamma, reward_scale: the TD settings the Q-values were trained with.
+    """
+
+    base_model: str
+    q_parameterisation: str
+    adapter_type: str
+    env_id: str
+    map_family: str = "id"
+    is_slippery: bool = False
+    protocol_format: str
+    observation_format: str
+    action_words: tuple[str, ...]
+    reward_values: tuple[float, ...]
+    n_actions: int
+    n_observations: int
+    episodes_per_trial: int
+    max_context_tokens: int
+    training_context_tokens: int | None = None
+    gamma: float
+    reward_scale: float
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> AgentConfig:
+        """From the keys of ``icrl_config.json``; raises ``ValueError`` naming unknown or missing keys."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+        unknown, missing = set(values) - names, required - set(values)
+        if unknown or missing:
+            raise ValueError(f"{ICRL_CONFIG}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+        return cls(**{**values, "action_words": tuple(values["action_words"]),
+                      "reward_values": tuple(float(r) for r in values["reward_values"])})
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "action_words": list(self.action_words),
+                "reward_values": list(self.reward_values)}
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``directory/icrl_config.json``; returns its path."""
+        path = Path(directory) / ICRL_CONFIG
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> AgentConfig:
+        """Read ``directory/icrl_config.json`` of a local dir written by ``DQNTrainer``."""
+        path = Path(directory) / ICRL_CONFIG
+        if not path.is_file():
+            raise FileNotFoundError(f"{directory} has no {ICRL_CONFIG}: not a directory written by DQNTrainer")
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def env_adapter(self) -> DiscreteEnvAdapter:
+        """How the env's observations, actions and rewards are written as text."""
+        return DiscreteEnvAdapter(self.action_words, self.reward_values, self.n_observations, self.observation_format)
+
+    def token_protocol(self, tokenizer) -> TokenProtocol:
+        """The token protocol of this agent over ``tokenizer`` (its ``pad_token_id`` pads batches)."""
+        adapter = self.env_adapter()
+        return TokenProtocol(tokenizer, self.protocol_format, adapter.action_words, adapter.observation_texts(),
+                             adapter.reward_values)

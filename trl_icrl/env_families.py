@@ -1,0 +1,33 @@
+"""Families of generated maps, keyed by env id: what generic code (trainer, offline data, model card) asks of an
+env beyond gymnasium.
+
+An env whose tasks are generated maps registers its families here when its package is imported (``trl_icrl.envs``
+does for the parametric Frozen Lake). Such an env takes ``family=<name>`` (and ``desc=<map>``) in ``gym.make`` and
+``reset(options={"desc": <map>})``; held-out evaluation maps and offline data are drawn from its families. Any
+other gymnasium env has none and is played as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .envs import MapFamily
+
+_MAP_FAMILIES: dict[str, Mapping[str, MapFamily]] = {}
+
+
+def register_map_families(env_id: str, families: Mapping[str, MapFamily]) -> None:
+    """Declare that ``env_id`` plays generated maps drawn from ``families`` (family name -> family)."""
+    _MAP_FAMILIES[env_id] = families
+
+
+def map_family(env_id: str, name: str) -> MapFamily | None:
+    """The family ``name`` of generated maps of ``env_id``; ``None`` when the env has no generated maps."""
+    families = _MAP_FAMILIES.get(env_id)
+    if families is None:
+        return None
+    if name not in families:
+        raise ValueError(f"map_family must be one of {sorted(families)} for {env_id}, got {name!r}")
+    return families[name]
