@@ -66,8 +66,10 @@ def _bfs(tiles: str, nrow: int, ncol: int) -> list[int]:
     return dist
 
 
-def _rows(desc: str | Sequence[str]) -> Map:
+def _rows(desc: str | Sequence[str] | np.ndarray) -> Map:
     """Checks the shape and letters of a map and returns it as a tuple of rows."""
+    if isinstance(desc, np.ndarray):  # bytes (nrow, ncol), as gymnasium's FrozenLakeEnv.desc
+        desc = [b"".join(row).decode() for row in np.asarray(desc, dtype="c").tolist()]
     rows = tuple(desc.split("/")) if isinstance(desc, str) else tuple(desc)
     if not all(isinstance(row, str) for row in rows):
         raise TypeError(f"map rows must be strings, got {rows!r}")
@@ -87,10 +89,11 @@ def _rows(desc: str | Sequence[str]) -> Map:
     return rows
 
 
-def validate_map(desc: str | Sequence[str]) -> Map:
+def validate_map(desc: str | Sequence[str] | np.ndarray) -> Map:
     """Returns the map as a tuple of rows, or raises ``ValueError`` naming what is wrong with it.
 
-    ``desc`` is a sequence of row strings or one string with ``/`` between rows ("SFF/FHF/FFG"). A valid
+    ``desc`` is a sequence of row strings, one string with ``/`` between rows ("SFF/FHF/FFG") or a bytes
+    array ``(nrow, ncol)`` as gymnasium's ``FrozenLakeEnv.desc``. A valid
     map is rectangular, 1..MAX_MAP_SIZE per side, uses only S, F, H, G, and has at least one start and
     one goal, with some goal reachable from every start.
     """
