@@ -15,7 +15,7 @@ from trl_icrl.baselines import (
     UniformRandomAgent,
     play_agents,
 )
-from trl_icrl.env_adapter import frozen_lake_adapter
+from trl_icrl.env_codec import frozen_lake_codec
 from trl_icrl.envs import IN_DISTRIBUTION, ParametricFrozenLake
 from trl_icrl.exploration import ExplorationSchedule
 from trl_icrl.protocol import TokenProtocol
@@ -57,9 +57,9 @@ class Recorder(gym.Wrapper):
 
 
 def make_protocol():
-    adapter = frozen_lake_adapter()
-    return TokenProtocol(build_tokenizer(), "compact", adapter.action_words, adapter.observation_texts(),
-                         adapter.reward_values), adapter
+    codec = frozen_lake_codec()
+    return TokenProtocol(build_tokenizer(), "compact", codec.action_words, codec.observation_texts(),
+                         codec.reward_values), codec
 
 
 @pytest.fixture(scope="module")
@@ -167,12 +167,12 @@ def test_optimistic_q_learning_solves_fixed_map():
 
 
 def test_trials_parse_back_to_played_episodes():
-    protocol, adapter = make_protocol()
+    protocol, codec = make_protocol()
     envs = [Recorder(ParametricFrozenLake(desc=m, max_episode_steps=6)) for m in ID_MAPS[:4]]
     agents = [EpsilonOptimalAgent(env, 0.5, np.random.default_rng(i)) for i, env in enumerate(envs)]
     schedule = ExplorationSchedule.parse("paper_ramp")
     result = play_agents(agents, envs, 8, schedule, np.random.default_rng(0), reset_seeds=range(4),
-                         protocol=protocol, adapter=adapter)
+                         protocol=protocol, codec=codec)
     assert len(result.trials) == 4
     truncations = 0
     for i, (env, trial) in enumerate(zip(envs, result.trials, strict=True)):
@@ -180,7 +180,7 @@ def test_trials_parse_back_to_played_episodes():
         assert len(episodes) == 8
         assert trial.actions == [a for actions in env.actions for a in actions]
         for e, episode in enumerate(episodes):
-            assert episode.observations[0] == adapter.observation_text(env, env.starts[e])
+            assert episode.observations[0] == codec.observation_text(env, env.starts[e])
             assert episode.actions == env.actions[e] and episode.rewards == env.rewards[e]
             assert len(episode.actions) == result.lengths[i, e]
             assert sum(episode.rewards) == result.returns[i, e]
@@ -191,7 +191,7 @@ def test_trials_parse_back_to_played_episodes():
 
 def test_play_agents_mirrors_rollout_engine():
     """Under the uniform schedule the greedy action is never taken, so the two loops must agree exactly."""
-    protocol, adapter = make_protocol()
+    protocol, codec = make_protocol()
     tokenizer = build_tokenizer()
     config = tiny_llama_config(len(tokenizer), tokenizer.pad_token_id, hidden_size=32, intermediate_size=64,
                                num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
@@ -206,11 +206,11 @@ def test_play_agents_mirrors_rollout_engine():
     kwargs = dict(n_episodes=4, schedule=ExplorationSchedule.parse("uniform"), reset_seeds=[10, 11, 12],
                   reset_options=switch)
     envs = [ParametricFrozenLake(desc=m, max_episode_steps=8) for m in maps]
-    expected = RolloutEngine(network, protocol, adapter).play(envs, rng=np.random.default_rng(7), **kwargs)
+    expected = RolloutEngine(network, protocol, codec).play(envs, rng=np.random.default_rng(7), **kwargs)
     envs = [ParametricFrozenLake(desc=m, max_episode_steps=8) for m in maps]
     rng = np.random.default_rng(0)
     result = play_agents([BASELINES["q_learning_zero_init"](env, rng) for env in envs], envs,
-                         rng=np.random.default_rng(7), protocol=protocol, adapter=adapter, **kwargs)
+                         rng=np.random.default_rng(7), protocol=protocol, codec=codec, **kwargs)
     for name in ("returns", "successes", "lengths"):
         np.testing.assert_array_equal(getattr(result, name), getattr(expected, name))
     assert result.env_steps == expected.env_steps
@@ -222,7 +222,7 @@ def test_rejects_mismatched_arguments():
     protocol, _ = make_protocol()
     with pytest.raises(ValueError, match="one agent per env"):
         play_agents([], [env], 1, GREEDY, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="protocol and adapter"):
+    with pytest.raises(ValueError, match="protocol and codec"):
         play_agents([OracleAgent(env)], [env], 1, GREEDY, np.random.default_rng(0), protocol=protocol)
     with pytest.raises(ValueError, match="quality"):
         EpsilonOptimalAgent(env, 1.5, np.random.default_rng(0))

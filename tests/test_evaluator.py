@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from trl_icrl.agent import ICRLAgent  # noqa: E402
 from trl_icrl.collector import TRAIN_SEED_LIMIT, TrialCollector, heldout_map_seeds, heldout_maps  # noqa: E402
-from trl_icrl.env_adapter import frozen_lake_adapter  # noqa: E402
+from trl_icrl.env_codec import frozen_lake_codec  # noqa: E402
 from trl_icrl.envs import ENV_ID, STITCHING_MAP, ParametricFrozenLake  # noqa: E402
 from trl_icrl.evaluator import (  # noqa: E402
     CONDITIONS,
@@ -92,10 +92,10 @@ def test_heldout_maps_never_overlap_training(seed):
 @pytest.mark.parametrize("observation_format", ["coords", "index"])
 def test_stitching_prefixes_round_trip(observation_format):
     """Demonstrations render and parse back whole in the step format, which writes where each one ended."""
-    adapter = frozen_lake_adapter(observation_format)
-    protocol = TokenProtocol(build_tokenizer(), "step", adapter.action_words, adapter.observation_texts(),
-                             adapter.reward_values)
-    reach, die = (d.episode(STITCHING_MAP, adapter) for d in PAPER_STITCHING_DEMOS)
+    codec = frozen_lake_codec(observation_format)
+    protocol = TokenProtocol(build_tokenizer(), "step", codec.action_words, codec.observation_texts(),
+                             codec.reward_values)
+    reach, die = (d.episode(STITCHING_MAP, codec) for d in PAPER_STITCHING_DEMOS)
     if observation_format == "coords":
         assert reach.observations == ["r0 c2", "r1 c2", "r2 c2", "r3 c2", "r4 c2"]
         assert die.observations == ["r2 c0", "r2 c1", "r2 c2"]
@@ -104,7 +104,7 @@ def test_stitching_prefixes_round_trip(observation_format):
     assert reach.rewards == [0.0] * 4 + [1.0] and die.rewards == [0.0] * 3 and reach.terminated and die.terminated
     assert reach.final_observation == ("r5 c2" if observation_format == "coords" else "22")  # the goal tile
     family = stitching_family(5)
-    episodes = [reach, die] + [d.episode(m, adapter) for m, demos in family for d in demos]
+    episodes = [reach, die] + [d.episode(m, codec) for m, demos in family for d in demos]
     assert protocol.parse(protocol.render(episodes).input_ids) == episodes
 
 
@@ -126,12 +126,12 @@ def test_stitching_family_construction():
 def tiny_agent(tmp_path_factory) -> ICRLAgent:
     path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
     tokenizer = AutoTokenizer.from_pretrained(path)
-    adapter = frozen_lake_adapter()
-    protocol = TokenProtocol(tokenizer, "compact", adapter.action_words, adapter.observation_texts(),
-                             adapter.reward_values)
+    codec = frozen_lake_codec()
+    protocol = TokenProtocol(tokenizer, "compact", codec.action_words, codec.observation_texts(),
+                             codec.reward_values)
     network = build_q_network(AutoModelForCausalLM.from_pretrained(path), 4, protocol.action_token_ids,
                                "value_head", make_peft_config("lora", "value_head"), with_target=False)
-    return ICRLAgent(network, tokenizer, protocol, adapter, config={"max_context_tokens": 2048})
+    return ICRLAgent(network, tokenizer, protocol, codec, config={"max_context_tokens": 2048})
 
 
 def test_write_report(tiny_agent, tmp_path):

@@ -62,10 +62,10 @@ def test_trial_bookkeeping(protocol, tokenizer):
     assert window.decision_positions == [2] and window.next_positions == [5] and window.episode_index == [0]
 
 
-def test_llama3_format_pieces(tokenizer, env_adapter):
+def test_llama3_format_pieces(tokenizer, env_codec):
     """The paper's preset needs Llama-3 special tokens: a tokenizer without them is rejected clearly."""
     with pytest.raises(ProtocolError, match="lacks protocol token"):
-        TokenProtocol(tokenizer, "llama3", env_adapter.action_words, env_adapter.observation_texts(), (1.0,))
+        TokenProtocol(tokenizer, "llama3", env_codec.action_words, env_codec.observation_texts(), (1.0,))
 
 
 def test_bad_inputs(protocol):
@@ -115,3 +115,14 @@ def test_step_words_start_from_their_parts(tiny_lm, tokenizer):
     vocab, embeddings = tokenizer.get_vocab(), tiny_lm.get_input_embeddings().weight
     parts = embeddings[[vocab["r2"], vocab["c3"], vocab["right"], vocab["1.0"], vocab["end"]]].sum(0)
     assert torch.allclose(embeddings[vocab["r2_c3:right:1.0:end"]], parts)
+
+
+def test_renamed_codec_exports_warn_and_resolve():
+    import trl_icrl
+
+    for old, new in (("DiscreteEnvAdapter", "EnvCodec"), ("adapter_for", "codec_for"),
+                     ("frozen_lake_adapter", "frozen_lake_codec")):
+        with pytest.warns(DeprecationWarning, match=f"use trl_icrl.{new}"):
+            assert getattr(trl_icrl, old) is getattr(trl_icrl, new)
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        trl_icrl.no_such_name  # noqa: B018

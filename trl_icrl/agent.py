@@ -15,7 +15,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from .env_adapter import DiscreteEnvAdapter
+from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule
 from .protocol import TokenProtocol
 from .q_network import QNetwork, add_q_head, load_q_head
@@ -56,7 +56,7 @@ class ICRLAgent:
     head attached when the adapter has one.
     """
 
-    def __init__(self, network: QNetwork, tokenizer, protocol: TokenProtocol, env_adapter: DiscreteEnvAdapter,
+    def __init__(self, network: QNetwork, tokenizer, protocol: TokenProtocol, env_adapter: EnvCodec,
                  config: dict):
         self.network, self.tokenizer, self.protocol = network, tokenizer, protocol
         self.env_adapter, self.config = env_adapter, config
@@ -88,7 +88,7 @@ class ICRLAgent:
             model = PeftModel.from_pretrained(base, str(path))
         model.eval()
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        env_adapter = DiscreteEnvAdapter(tuple(config["action_words"]), tuple(config["reward_values"]),
+        env_adapter = EnvCodec(tuple(config["action_words"]), tuple(config["reward_values"]),
                                          config["n_observations"], config["observation_format"])
         protocol = TokenProtocol(tokenizer, config["protocol_format"], env_adapter.action_words,
                                  env_adapter.observation_texts(), env_adapter.reward_values)

@@ -3,7 +3,7 @@
 :func:`play_agents` is the loop of :meth:`~trl_icrl.rollout.RolloutEngine.play` with an agent in place
 of the model: the same resets, the same per-episode exploration schedule and the same results. An agent
 keeps what it learned across the episodes of a trial, the tabular analogue of in-context learning. Given a
-protocol and an adapter it also writes each env's history as a :class:`~trl_icrl.protocol.Trial`, which is
+protocol and an codec it also writes each env's history as a :class:`~trl_icrl.protocol.Trial`, which is
 how offline datasets from scripted behaviour policies are made.
 """
 
@@ -16,7 +16,7 @@ from typing import Protocol
 import gymnasium as gym
 import numpy as np
 
-from .env_adapter import DiscreteEnvAdapter
+from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule, exploration_streams
 from .protocol import TokenProtocol, TrialWriter
 from .rollout import RolloutResult
@@ -150,7 +150,7 @@ def play_agents(agents: Sequence[Agent], envs: Sequence[gym.Env], n_episodes: in
                 reset_seeds: Sequence[int] | None = None,
                 reset_options: Callable[[int, int], dict | None] | None = None, first_episode: int = 0,
                 protocol: TokenProtocol | None = None,
-                adapter: DiscreteEnvAdapter | None = None) -> RolloutResult:
+                codec: EnvCodec | None = None) -> RolloutResult:
     """Each agent plays ``n_episodes`` consecutive episodes of its env, as ``RolloutEngine.play`` does.
 
     The envs step in lockstep; at each step, with probability ``schedule.greedy_probability(first_episode +
@@ -158,7 +158,7 @@ def play_agents(agents: Sequence[Agent], envs: Sequence[gym.Env], n_episodes: in
     ``rng``, as the rollout engine does), and the agent observes
     the transition. Resets, seeds, success (terminated with reward > 0) and the returned arrays, (n_envs,
     n_episodes), are those of ``RolloutEngine.play``. ``trials`` holds each env's history written with
-    ``protocol`` and ``adapter`` when both are given, else is empty.
+    ``protocol`` and ``codec`` when both are given, else is empty.
 
     Args:
         agents: one agent per env; it keeps what it learned across episodes.
@@ -168,8 +168,8 @@ def play_agents(agents: Sequence[Agent], envs: Sequence[gym.Env], n_episodes: in
     """
     if len(agents) != len(envs):
         raise ValueError(f"one agent per env: got {len(agents)} agents for {len(envs)} envs")
-    if (protocol is None) != (adapter is None):
-        raise ValueError("give both protocol and adapter to write trials, or neither")
+    if (protocol is None) != (codec is None):
+        raise ValueError("give both protocol and codec to write trials, or neither")
     runs = [_Run(agent, env, protocol.new_trial() if protocol else None)
             for agent, env in zip(agents, envs, strict=True)]
 
@@ -177,11 +177,11 @@ def play_agents(agents: Sequence[Agent], envs: Sequence[gym.Env], n_episodes: in
         obs, _ = run.env.reset(seed=seed, options=reset_options(i, run.episode) if reset_options else None)
         run.obs = int(obs)
         if run.writer:
-            run.writer.begin_episode(adapter.observation_text(run.env, run.obs))
+            run.writer.begin_episode(codec.observation_text(run.env, run.obs))
 
     for i, run in enumerate(runs):
-        if adapter:
-            adapter.check_env(run.env)
+        if codec:
+            codec.check_env(run.env)
         reset(i, run, None if reset_seeds is None else int(reset_seeds[i]))
     n = len(envs)
     returns, lengths = np.zeros((n, n_episodes)), np.zeros((n, n_episodes), dtype=np.int64)
@@ -203,7 +203,7 @@ def play_agents(agents: Sequence[Agent], envs: Sequence[gym.Env], n_episodes: in
             run.episode_return += reward
             run.episode_length += 1
             if run.writer:
-                run.writer.step(action, reward, adapter.observation_text(run.env, obs), terminated=terminated,
+                run.writer.step(action, reward, codec.observation_text(run.env, obs), terminated=terminated,
                                 truncated=truncated)
             if terminated or truncated:
                 e = run.episode

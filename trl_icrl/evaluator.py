@@ -37,7 +37,7 @@ import numpy as np
 from .agent import ICRLAgent
 from .baselines import BASELINES, play_agents
 from .collector import heldout_maps
-from .env_adapter import DiscreteEnvAdapter
+from .env_codec import EnvCodec
 from .envs import STITCHING_MAP, Map, ParametricFrozenLake, optimal_actions
 from .envs.frozen_lake_maps import _moves
 from .evaluation import evaluate_model, frozen_lake_envs, summarize
@@ -78,13 +78,13 @@ class Demonstration:
         return [(tiles[t], a, float(letters[tiles[t + 1]] == "G"), tiles[t + 1], t == len(self.actions) - 1,
                  False) for t, a in enumerate(self.actions)]
 
-    def episode(self, desc: Map, adapter: DiscreteEnvAdapter) -> Episode:
-        """The demonstration as a protocol ``Episode``, observations written by ``adapter``."""
+    def episode(self, desc: Map, codec: EnvCodec) -> Episode:
+        """The demonstration as a protocol ``Episode``, observations written by ``codec``."""
         env = ParametricFrozenLake(desc=desc)
         steps = self.transitions(desc)
-        return Episode(observations=[adapter.observation_text(env, s[0]) for s in steps],
+        return Episode(observations=[codec.observation_text(env, s[0]) for s in steps],
                        actions=[s[1] for s in steps], rewards=[s[2] for s in steps], terminated=True,
-                       final_observation=adapter.observation_text(env, steps[-1][3]))
+                       final_observation=codec.observation_text(env, steps[-1][3]))
 
 
 PAPER_STITCHING_DEMOS = (Demonstration(2, (1,) * 5), Demonstration(8, (2,) * 3))

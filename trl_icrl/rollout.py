@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .env_adapter import DiscreteEnvAdapter
+from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule, exploration_streams
 from .kv_cache import buffered_cache
 from .protocol import Episode, TokenProtocol, Trial, TrialWriter
@@ -66,19 +66,19 @@ class RolloutEngine:
     Args:
         network: the Q network (its active adapter acts).
         protocol: the token protocol of the env family.
-        adapter: writes the env's observations as text.
+        codec: writes the env's observations as text.
         max_context_tokens: the most tokens one context may hold.
         pad_token_id: id used for padding (never attended to).
         when_full: ``"drop"`` oldest episodes or ``"end"`` the trial when a context is full.
     """
 
-    def __init__(self, network: QNetwork, protocol: TokenProtocol, adapter: DiscreteEnvAdapter,
+    def __init__(self, network: QNetwork, protocol: TokenProtocol, codec: EnvCodec,
                  max_context_tokens: int = 4096, pad_token_id: int = 0, when_full: str = "drop"):
         if when_full not in ("drop", "end"):
             raise ValueError(f"when_full must be 'drop' or 'end', got {when_full!r}")
-        self.network, self.protocol, self.adapter = network, protocol, adapter
+        self.network, self.protocol, self.codec = network, protocol, codec
         self.max_context_tokens, self.pad_token_id, self.when_full = max_context_tokens, pad_token_id, when_full
-        self.step_budget = protocol.step_token_budget(adapter.observation_texts(), adapter.reward_values)
+        self.step_budget = protocol.step_token_budget(codec.observation_texts(), codec.reward_values)
         """The most tokens one step can add: its outcome, the end of its episode and the next one's start."""
 
     @property
@@ -108,12 +108,12 @@ class RolloutEngine:
             torch.set_num_threads(1)  # one step's matmuls are tiny: thread start-up costs more than it saves
         contexts = [_Context(self.protocol.new_trial(), n_episodes) for _ in envs]
         for i, (env, ctx) in enumerate(zip(envs, contexts)):
-            self.adapter.check_env(env)
+            self.codec.check_env(env)
             for episode in (prefixes[i] if prefixes else ()):
                 ctx.writer.write_episode(episode)
             seed = None if reset_seeds is None else int(reset_seeds[i])
             obs, _ = env.reset(seed=seed, options=reset_options(i, 0) if reset_options else None)
-            ctx.writer.begin_episode(self.adapter.observation_text(env, obs))
+            ctx.writer.begin_episode(self.codec.observation_text(env, obs))
             self._fit_context(ctx)
         n = len(envs)
         returns, successes = np.full((n, n_episodes), np.nan), np.full((n, n_episodes), np.nan)
@@ -138,7 +138,7 @@ class RolloutEngine:
                 ctx.episode_return += float(reward)
                 ctx.episode_length += 1
                 ended = terminated or truncated
-                ctx.pending = ctx.writer.step(action, float(reward), self.adapter.observation_text(env, obs),
+                ctx.pending = ctx.writer.step(action, float(reward), self.codec.observation_text(env, obs),
                                               terminated=terminated, truncated=truncated)
                 if ended:
                     e = ctx.episode
@@ -152,7 +152,7 @@ class RolloutEngine:
                         continue
                     options = reset_options(i, ctx.episode) if reset_options else None
                     obs, _ = env.reset(options=options)
-                    ctx.pending = ctx.pending + ctx.writer.begin_episode(self.adapter.observation_text(env, obs))
+                    ctx.pending = ctx.pending + ctx.writer.begin_episode(self.codec.observation_text(env, obs))
                 if self._fit_context(ctx):
                     refit.append(i)
             if not any(ctx.active for ctx in contexts):

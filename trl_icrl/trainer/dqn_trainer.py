@@ -20,7 +20,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 from ..agent import ICRL_CONFIG
 from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback
 from ..collector import TrialCollector, heldout_maps
-from ..env_adapter import adapter_for
+from ..env_codec import codec_for
 from ..envs import ENV_ID
 from ..evaluation import evaluate_model, summarize
 from ..exploration import parse_schedules
@@ -109,7 +109,7 @@ class DQNTrainer(Trainer):
             processing_class = processing_class or AutoTokenizer.from_pretrained(path)
         if processing_class is None:
             processing_class = AutoTokenizer.from_pretrained(model.name_or_path)
-        self.env_adapter = adapter_for(args.env_id, args.observation_format)
+        self.env_adapter = codec_for(args.env_id, args.observation_format)
         self.protocol = TokenProtocol(processing_class, args.protocol_format, self.env_adapter.action_words,
                                       self.env_adapter.observation_texts(), self.env_adapter.reward_values)
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
