@@ -334,6 +334,11 @@ def test_non_stationary_schedule():
     first, second = IN_DISTRIBUTION.generate_many(2, seed=0)
     schedule = NonStationarySchedule(first, second, switch_after=30)
     assert [schedule.map_for_episode(e) for e in (0, 29, 30, 59)] == [first, first, second, second]
+    assert [schedule.reset_options(e) for e in (0, 29, 30, 31)] == [None, None, {"desc": second}, None]
+    env = ParametricFrozenLake(desc=first)
+    for episode in range(32):  # the switch as a play loop makes it, from the env's reset options
+        env.reset(seed=episode, options=schedule.reset_options(episode))
+        assert env.map == schedule.map_for_episode(episode)
     assert NonStationarySchedule("SG", "GS").first == ("SG",)
     with pytest.raises(ValueError, match="no goal tile"):
         NonStationarySchedule(first, ("SF",))

@@ -11,15 +11,23 @@ from monte_carlo import random_walk_success  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from trl_icrl.agent import ICRLAgent  # noqa: E402
-from trl_icrl.collector import TRAIN_SEED_LIMIT, TrialCollector, heldout_map_seeds, heldout_maps  # noqa: E402
+from trl_icrl.collector import TrialCollector  # noqa: E402
 from trl_icrl.env_codec import frozen_lake_codec  # noqa: E402
-from trl_icrl.envs import ENV_ID, STITCHING_MAP, ParametricFrozenLake  # noqa: E402
+from trl_icrl.envs import (  # noqa: E402
+    ENV_ID,
+    PAPER_STITCHING_DEMOS,
+    STITCHING_MAP,
+    TRAIN_SEED_LIMIT,
+    ParametricFrozenLake,
+    heldout_map_seeds,
+    heldout_maps,
+    stitching_family,
+)
 from trl_icrl.evaluator import (  # noqa: E402
     CONDITIONS,
-    PAPER_STITCHING_DEMOS,
+    demonstration_episode,
     evaluate_condition,
     evaluate_data_quality,
-    stitching_family,
     write_report,
 )
 from trl_icrl.exploration import ExplorationSchedule  # noqa: E402
@@ -95,7 +103,7 @@ def test_stitching_prefixes_round_trip(observation_format):
     codec = frozen_lake_codec(observation_format)
     protocol = TokenProtocol(build_tokenizer(), "step", codec.action_words, codec.observation_texts(),
                              codec.reward_values)
-    reach, die = (d.episode(STITCHING_MAP, codec) for d in PAPER_STITCHING_DEMOS)
+    reach, die = (demonstration_episode(d, STITCHING_MAP, codec) for d in PAPER_STITCHING_DEMOS)
     if observation_format == "coords":
         assert reach.observations == ["r0 c2", "r1 c2", "r2 c2", "r3 c2", "r4 c2"]
         assert die.observations == ["r2 c0", "r2 c1", "r2 c2"]
@@ -104,7 +112,7 @@ def test_stitching_prefixes_round_trip(observation_format):
     assert reach.rewards == [0.0] * 4 + [1.0] and die.rewards == [0.0] * 3 and reach.terminated and die.terminated
     assert reach.final_observation == ("r5 c2" if observation_format == "coords" else "22")  # the goal tile
     family = stitching_family(5)
-    episodes = [reach, die] + [d.episode(m, codec) for m, demos in family for d in demos]
+    episodes = [reach, die] + [demonstration_episode(d, m, codec) for m, demos in family for d in demos]
     assert protocol.parse(protocol.render(episodes).input_ids) == episodes
 
 

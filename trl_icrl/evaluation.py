@@ -7,16 +7,10 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .collector import make_env
-from .envs import ENV_ID
+from .envs import frozen_lake_envs
 from .exploration import ExplorationSchedule
 from .protocol import Episode
 from .rollout import RolloutEngine, RolloutResult
-
-
-def frozen_lake_envs(maps: Sequence[tuple[str, ...]], is_slippery: bool = False) -> list:
-    """One parametric Frozen Lake env per map."""
-    return [make_env(ENV_ID, is_slippery=is_slippery, desc=m) for m in maps]
 
 
 def evaluate_model(engine: RolloutEngine, maps: Sequence[tuple[str, ...]], n_episodes: int = 30,

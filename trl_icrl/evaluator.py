@@ -36,9 +36,17 @@ import numpy as np
 
 from .agent import ICRLAgent
 from .baselines import BASELINES, play_agents
-from .collector import heldout_maps
 from .env_codec import EnvCodec
-from .envs import STITCHING_MAP, Map, ParametricFrozenLake, optimal_actions
+from .envs import (
+    PAPER_STITCHING_DEMOS,
+    STITCHING_MAP,
+    Demonstration,
+    Map,
+    NonStationarySchedule,
+    ParametricFrozenLake,
+    heldout_maps,
+    stitching_family,
+)
 from .envs.frozen_lake_maps import _moves
 from .evaluation import evaluate_model, frozen_lake_envs, summarize
 from .exploration import ExplorationSchedule
@@ -54,97 +62,13 @@ TRAINED, UNTRAINED, WIPED = "icrl", "untrained", "icrl_wiped"
 GREEDY = ExplorationSchedule.parse("greedy")
 
 
-@dataclass(frozen=True)
-class Demonstration:
-    """A hand-written episode: from tile ``start`` the ``actions`` (T,), without slipping; it must end on
-    its last step in a goal (reward 1) or a hole (reward 0)."""
-
-    start: int
-    actions: tuple[int, ...]
-
-    def tiles(self, desc: Map) -> list[int]:
-        """Tiles visited on ``desc``, (T + 1,)."""
-        moves = _moves(len(desc), len(desc[0]))
-        tiles = [self.start]
-        for action in self.actions:
-            tiles.append(moves[tiles[-1]][action])
-        return tiles
-
-    def transitions(self, desc: Map) -> list[tuple[int, int, float, int, bool, bool]]:
-        """``(obs, action, reward, next_obs, terminated, truncated)`` per step, as an agent observes them."""
-        letters, tiles = "".join(desc), self.tiles(desc)
-        if not self.actions or letters[tiles[-1]] not in "GH" or any(letters[t] in "GH" for t in tiles[:-1]):
-            raise ValueError(f"demonstration {self} on {desc} must end, and only end, in a goal or a hole")
-        return [(tiles[t], a, float(letters[tiles[t + 1]] == "G"), tiles[t + 1], t == len(self.actions) - 1,
-                 False) for t, a in enumerate(self.actions)]
-
-    def episode(self, desc: Map, codec: EnvCodec) -> Episode:
-        """The demonstration as a protocol ``Episode``, observations written by ``codec``."""
-        env = ParametricFrozenLake(desc=desc)
-        steps = self.transitions(desc)
-        return Episode(observations=[codec.observation_text(env, s[0]) for s in steps],
-                       actions=[s[1] for s in steps], rewards=[s[2] for s in steps], terminated=True,
-                       final_observation=codec.observation_text(env, steps[-1][3]))
-
-
-PAPER_STITCHING_DEMOS = (Demonstration(2, (1,) * 5), Demonstration(8, (2,) * 3))
-"""On ``STITCHING_MAP``: from tile 2 down x5 to the goal 22 (reward 1); from the start 8 right x3 into the
-hole 11."""
-
-
-def _oracle_walk(desc: str, moves, actions, tile: int, stop: Callable[[int], bool]) -> tuple[list, list]:
-    """Tiles and actions of the lowest-numbered oracle path from ``tile`` until ``stop(tile)`` or a goal."""
-    tiles, taken = [tile], []
-    while not stop(tiles[-1]) and desc[tiles[-1]] != "G":
-        taken.append(actions[tiles[-1]][0])
-        tiles.append(moves[tiles[-1]][taken[-1]])
-    return tiles, taken
-
-
-def stitching_task(desc: Map) -> tuple[Map, tuple[Demonstration, Demonstration]] | None:
-    """A stitching task built on a map, or ``None`` when the map allows none.
-
-    Construction: keep one start ``s`` (other ``S`` become ``F``, so the start is forced) and take its oracle
-    path ``s = p_0 .. p_k`` (goal). Pick the first junction ``p_j``, ``0 < j < k``, next to a hole ``h``, and
-    a tile ``t`` off the path whose oracle path first meets ``s``'s path at ``p_j``. Demonstration 1 goes
-    from ``t`` to the goal (through ``p_j``, then along ``p_j .. p_k``); demonstration 2 goes from ``s``
-    along ``p_0 .. p_j`` and steps into ``h``. The path from ``s`` is never shown whole: solving the task
-    means joining the second demonstration's prefix to the first one's suffix, as on the paper's map (which
-    this rule does not rebuild: its lowest-numbered oracle path turns down at tile 9, not at 10).
-    """
-    nrow, ncol = len(desc), len(desc[0])
-    moves = _moves(nrow, ncol)
-    letters = "".join(desc)
-    for start in [i for i, letter in enumerate(letters) if letter == "S"]:
-        flat = "".join("F" if letter == "S" and i != start else letter for i, letter in enumerate(letters))
-        task_map = tuple(flat[r * ncol:(r + 1) * ncol] for r in range(nrow))
-        actions = optimal_actions(task_map)
-        path, path_actions = _oracle_walk(flat, moves, actions, start, lambda _: False)
-        on_path = set(path)
-        for j in range(1, len(path) - 1):
-            holes = [a for a in range(4) if flat[moves[path[j]][a]] == "H"]
-            if not holes:
-                continue
-            for tile in range(len(flat)):
-                if tile in on_path or not actions[tile]:
-                    continue
-                walk, walk_actions = _oracle_walk(flat, moves, actions, tile, on_path.__contains__)
-                if walk[-1] == path[j]:
-                    reach = Demonstration(tile, tuple(walk_actions + path_actions[j:]))
-                    die = Demonstration(start, tuple(path_actions[:j] + [holes[0]]))
-                    return task_map, (reach, die)
-    return None
-
-
-def stitching_family(n_tasks: int, seed: int = 0) -> list[tuple[Map, tuple[Demonstration, Demonstration]]]:
-    """``n_tasks`` stitching tasks (:func:`stitching_task`) from the held-out ID maps of ``seed``, in order,
-    skipping maps that allow none."""
-    n_maps = 2 * n_tasks
-    while True:
-        tasks = [task for m in heldout_maps("id", n_maps, seed) if (task := stitching_task(m)) is not None]
-        if len(tasks) >= n_tasks:
-            return tasks[:n_tasks]
-        n_maps *= 2
+def demonstration_episode(demo: Demonstration, desc: Map, codec: EnvCodec) -> Episode:
+    """A demonstration as a protocol ``Episode``, observations written by ``codec``."""
+    env = ParametricFrozenLake(desc=desc)
+    steps = demo.transitions(desc)
+    return Episode(observations=[codec.observation_text(env, s[0]) for s in steps],
+                   actions=[s[1] for s in steps], rewards=[s[2] for s in steps], terminated=True,
+                   final_observation=codec.observation_text(env, steps[-1][3]))
 
 
 @dataclass
@@ -181,10 +105,11 @@ def _make_task(condition: str, n_maps: int, n_episodes: int, schedule: Explorati
         twice = ExplorationSchedule([schedule.greedy_probability(e) for e in range(n_episodes)] * 2)
         optimal = np.concatenate([_optimal_returns(first, n_episodes), _optimal_returns(second, n_episodes)],
                                  axis=1)
+        switches = [NonStationarySchedule(a, b, switch_after=n_episodes) for a, b in zip(first, second)]
         return _Task(condition, first, 2 * n_episodes, twice, optimal,
                      {"maps_a": ["/".join(m) for m in first], "maps_b": ["/".join(m) for m in second],
                       "switch_after": n_episodes}, (second[0], n_episodes, 2 * n_episodes),
-                     reset_options=lambda i, e: {"desc": second[i]} if e == n_episodes else None)
+                     reset_options=lambda i, e: switches[i].reset_options(e))
     if condition == "stitching":
         family = stitching_family(n_maps, seed)
         maps = [STITCHING_MAP] + [m for m, _ in family]
@@ -238,7 +163,7 @@ def _play_model(agent: ICRLAgent, task: _Task, seed: int, use_adapter: bool = Tr
     """The model on the task's maps, the demonstrations written into each context first."""
     prefixes = None
     if task.demonstrations:
-        prefixes = [[d.episode(m, agent.env_adapter) for d in demos]
+        prefixes = [[demonstration_episode(d, m, agent.env_adapter) for d in demos]
                     for m, demos in zip(task.maps, task.demonstrations, strict=True)]
     return evaluate_model(agent.engine(), task.maps, task.n_episodes, task.schedule, seed=seed,
                           use_adapter=use_adapter, reset_options=task.reset_options, prefixes=prefixes,

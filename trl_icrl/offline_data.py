@@ -13,9 +13,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .baselines import EpsilonOptimalAgent, QLearningAgent, play_agents
-from .collector import TRAIN_SEED_LIMIT, make_env
 from .env_codec import EnvCodec
-from .envs import ENV_ID, FAMILIES
+from .envs import ENV_ID, FAMILIES, TRAIN_SEED_LIMIT, make_env
 from .exploration import ExplorationSchedule
 from .protocol import TokenProtocol
 from .replay_store import ReplayStore

@@ -20,9 +20,6 @@ TILES = "SFHG"
 
 Map = tuple[str, ...]
 
-#: The stitching probe of the paper (4 wide, 6 high): start 8, goal 22, reachable from 8 in 5 moves.
-STITCHING_MAP: Map = ("HHFF", "FFFF", "SFFH", "HFFF", "HFFF", "HFGF")
-
 # Tile letters indexed by the number of sampling thresholds a uniform draw reaches (see generate_map).
 _SAMPLED_LETTERS = np.frombuffer(b"SGHF", dtype=np.uint8)
 # Translation tables that turn tiles into the bit strings of starts, goals and passable (S, F) tiles.
@@ -292,7 +289,7 @@ FAMILIES = {family.name: family for family in (IN_DISTRIBUTION, OUT_OF_DISTRIBUT
 
 @dataclass(frozen=True)
 class NonStationarySchedule:
-    """The non-stationary protocol: map ``first`` for ``switch_after`` episodes, then map ``second``."""
+    """A non-stationary task: map ``first`` for ``switch_after`` episodes, then map ``second``, in one trial."""
 
     first: Map
     second: Map
@@ -309,3 +306,8 @@ class NonStationarySchedule:
         if episode < 0:
             raise ValueError(f"episode must be non-negative, got {episode}")
         return self.first if episode < self.switch_after else self.second
+
+    def reset_options(self, episode: int) -> dict[str, Map] | None:
+        """``env.reset`` options at the start of episode ``episode`` of an env made on ``first``: the switch
+        to ``second`` at ``switch_after``, else none."""
+        return {"desc": self.second} if episode == self.switch_after else None

@@ -19,9 +19,9 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from ..agent import ICRL_CONFIG
 from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback
-from ..collector import TrialCollector, heldout_maps
+from ..collector import TrialCollector
 from ..env_codec import codec_for
-from ..envs import ENV_ID
+from ..envs import ENV_ID, heldout_maps
 from ..evaluation import evaluate_model, summarize
 from ..exploration import parse_schedules
 from ..model_card import push_folder_to_hub, write_model_card
