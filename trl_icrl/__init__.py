@@ -6,10 +6,11 @@ from . import envs  # noqa: F401  (registers trl_icrl/ParametricFrozenLake-v0 wi
 from .agent import ICRLAgent
 from .env_codec import EnvCodec, codec_for, frozen_lake_codec
 from .exploration import PAPER_RAMP, ExplorationSchedule
+from .play import RolloutResult
 from .protocol import COMPACT, LLAMA3, Episode, ProtocolError, ProtocolFormat, TokenProtocol, Trial
 from .q_network import QNetwork, add_q_head, build_q_network, make_peft_config
 from .replay_store import ReplayStore, ReplayStoreError
-from .rollout import RolloutEngine, RolloutResult
+from .rollout import RolloutEngine
 from .tiny_model import build_tiny_model, build_tokenizer
 from .trainer import DQNConfig, DQNTrainer
 

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import torch
 from huggingface_hub import snapshot_download
 from peft import PeftModel
@@ -17,6 +16,7 @@ from transformers.utils import logging as transformers_logging
 
 from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule
+from .play import play_seeds
 from .protocol import TokenProtocol
 from .q_network import QNetwork, add_q_head, load_q_head
 from .rollout import RolloutEngine, RolloutResult
@@ -105,5 +105,5 @@ class ICRLAgent:
         """Play ``n_episodes`` in each env, all in one growing context per env."""
         envs = [envs] if isinstance(envs, gym.Env) else list(envs)
         schedule = ExplorationSchedule.parse(schedule) if isinstance(schedule, str) else schedule
-        return self.engine().play(envs, n_episodes, schedule, np.random.default_rng(seed),
-                                  reset_seeds=[seed + i for i in range(len(envs))])
+        rng, reset_seeds = play_seeds(seed, len(envs))
+        return self.engine().play(envs, n_episodes, schedule, rng, reset_seeds=reset_seeds)

@@ -8,7 +8,8 @@ import numpy as np
 
 from .envs import ENV_ID, FAMILIES, TRAIN_SEED_LIMIT, make_env
 from .exploration import ExplorationSchedule
-from .rollout import RolloutEngine, RolloutResult
+from .play import RolloutResult
+from .rollout import RolloutEngine
 
 
 class TrialCollector:

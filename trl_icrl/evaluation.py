@@ -9,8 +9,9 @@ import numpy as np
 
 from .envs import frozen_lake_envs
 from .exploration import ExplorationSchedule
+from .play import RolloutResult, play_seeds
 from .protocol import Episode
-from .rollout import RolloutEngine, RolloutResult
+from .rollout import RolloutEngine
 
 
 def evaluate_model(engine: RolloutEngine, maps: Sequence[tuple[str, ...]], n_episodes: int = 30,
@@ -22,12 +23,11 @@ def evaluate_model(engine: RolloutEngine, maps: Sequence[tuple[str, ...]], n_epi
 
     ``use_adapter=False`` plays the untrained model: the base with the adapter (and its Q head) at init, or,
     with full fine-tuning, the initial weights.
-    Seeds: map ``i`` starts from reset seed ``seed + i``; the exploration stream is ``default_rng(seed)``.
+    Seeds: :func:`~trl_icrl.play.play_seeds` of ``seed``.
     """
     schedule = ExplorationSchedule.parse(schedule) if isinstance(schedule, str) else schedule
     envs = frozen_lake_envs(maps, is_slippery)
-    rng = np.random.default_rng(seed)
-    seeds = [seed + i for i in range(len(maps))]
+    rng, seeds = play_seeds(seed, len(maps))
     adapter_off = engine.network.untrained() if not use_adapter else nullcontext()
     with adapter_off:
         if not wipe_context:

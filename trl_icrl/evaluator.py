@@ -50,9 +50,9 @@ from .envs import (
 from .envs.frozen_lake_maps import _moves
 from .evaluation import evaluate_model, frozen_lake_envs, summarize
 from .exploration import ExplorationSchedule
+from .play import RolloutResult, play_seeds
 from .plotting import plot_icrl_curves, plot_trajectories
 from .protocol import Episode
-from .rollout import RolloutResult
 
 CONDITIONS = ("in_distribution", "out_of_distribution", "non_stationary", "stitching")
 DEFAULT_BASELINES = ("random", "q_learning_zero_init", "q_learning_optimistic", "oracle")
@@ -153,9 +153,9 @@ def _play_baseline(name: str, task: _Task, seed: int, is_slippery: bool) -> Roll
         for demo in demos:
             for transition in demo.transitions(m):
                 agent.observe(*transition)
-    return play_agents(agents, envs, task.n_episodes, GREEDY if name == "oracle" else task.schedule,
-                       np.random.default_rng(seed), reset_seeds=[seed + i for i in range(len(envs))],
-                       reset_options=task.reset_options)
+    rng, reset_seeds = play_seeds(seed, len(envs))
+    return play_agents(agents, envs, task.n_episodes, GREEDY if name == "oracle" else task.schedule, rng,
+                       reset_seeds=reset_seeds, reset_options=task.reset_options)
 
 
 def _play_model(agent: ICRLAgent, task: _Task, seed: int, use_adapter: bool = True,

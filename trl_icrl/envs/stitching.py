@@ -15,10 +15,6 @@ from trl_icrl.envs.splits import heldout_maps
 STITCHING_MAP: Map = ("HHFF", "FFFF", "SFFH", "HFFF", "HFFF", "HFGF")
 """The stitching probe of the paper (4 wide, 6 high): start 8, goal 22, reachable from 8 in 5 moves."""
 
-Transition = tuple[int, int, float, int, bool, bool]
-"""``(obs, action, reward, next_obs, terminated, truncated)``, as an agent observes a step."""
-
-
 @dataclass(frozen=True)
 class Demonstration:
     """A hand-written episode: from tile ``start`` the ``actions`` (T,), without slipping; it must end on
@@ -35,8 +31,8 @@ class Demonstration:
             tiles.append(moves[tiles[-1]][action])
         return tiles
 
-    def transitions(self, desc: Map) -> list[Transition]:
-        """The steps on ``desc``, (T,) transitions."""
+    def transitions(self, desc: Map) -> list[tuple[int, int, float, int, bool, bool]]:
+        """``(obs, action, reward, next_obs, terminated, truncated)`` per step, as an agent observes them."""
         letters, tiles = "".join(desc), self.tiles(desc)
         if not self.actions or letters[tiles[-1]] not in "GH" or any(letters[t] in "GH" for t in tiles[:-1]):
             raise ValueError(f"demonstration {self} on {desc} must end, and only end, in a goal or a hole")
