@@ -17,7 +17,7 @@ from huggingface_hub.utils import filter_repo_objects
 
 from .agent import ICRL_CONFIG
 from .envs import ENV_ID, FAMILIES
-from .evaluator import TRAINED
+from .evaluation import TRAINED
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "template.md"
 CARD_NAME = "README.md"

@@ -1,4 +1,4 @@
-"""Tests for trl_icrl.evaluator: the paper's evaluation protocol and its report."""
+"""Tests for trl_icrl.evaluation: the paper's evaluation suite and its report."""
 
 import json
 import os
@@ -23,7 +23,7 @@ from trl_icrl.envs import (  # noqa: E402
     heldout_maps,
     stitching_family,
 )
-from trl_icrl.evaluator import (  # noqa: E402
+from trl_icrl.evaluation import (  # noqa: E402
     CONDITIONS,
     demonstration_episode,
     evaluate_condition,
