@@ -1,4 +1,4 @@
-"""Evaluate a trained in-context RL agent with the paper's protocol, against baselines on the same maps.
+"""Evaluate a trained in-context RL agent on the paper's evaluation suite, against baselines on the same maps.
 
     python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --output_dir results/
     python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution stitching \
@@ -8,7 +8,7 @@
         --conditions in_distribution --output_dir results/data_quality
 
 Writes ``results.json``, one ``<condition>.png`` per condition, ``<condition>_trajectories.png`` and
-``summary.md`` to ``output_dir`` (see ``trl_icrl.evaluator.write_report``).
+``summary.md`` to ``output_dir`` (see ``trl_icrl.evaluation.write_report``).
 """
 
 import argparse
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from trl_icrl.agent import ICRLAgent
-from trl_icrl.evaluator import CONDITIONS, DEFAULT_BASELINES, evaluate_condition, evaluate_data_quality, write_report
+from trl_icrl.evaluation import CONDITIONS, DEFAULT_BASELINES, evaluate_condition, evaluate_data_quality, write_report
 
 
 def load_agent(path: str, device: str) -> ICRLAgent:

@@ -8,7 +8,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from trl_icrl import TokenProtocol, build_tiny_model, frozen_lake_adapter  # noqa: E402
+from trl_icrl import TokenProtocol, build_tiny_model, frozen_lake_codec  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -27,17 +27,17 @@ def tiny_lm(tiny_dir):
 
 
 @pytest.fixture(scope="session")
-def env_adapter():
-    return frozen_lake_adapter("coords")
+def env_codec():
+    return frozen_lake_codec("coords")
 
 
 @pytest.fixture(scope="session")
-def protocol(tokenizer, env_adapter):
-    return TokenProtocol(tokenizer, "compact", env_adapter.action_words, env_adapter.observation_texts(),
-                         env_adapter.reward_values)
+def protocol(tokenizer, env_codec):
+    return TokenProtocol(tokenizer, "compact", env_codec.action_words, env_codec.observation_texts(),
+                         env_codec.reward_values)
 
 
 @pytest.fixture(scope="session")
-def step_protocol(tokenizer, env_adapter):
-    return TokenProtocol(tokenizer, "step", env_adapter.action_words, env_adapter.observation_texts(),
-                         env_adapter.reward_values)
+def step_protocol(tokenizer, env_codec):
+    return TokenProtocol(tokenizer, "step", env_codec.action_words, env_codec.observation_texts(),
+                         env_codec.reward_values)

@@ -1,11 +1,9 @@
-"""Tests for trl_icrl.baselines: tabular and scripted agents played like the in-context agent."""
+"""Tests for trl_icrl.baselines: tabular and scripted agents, played through the loop the in-context agent uses."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 from monte_carlo import random_walk_success
-from transformers import LlamaForCausalLM
 
 from trl_icrl.baselines import (
     BASELINES,
@@ -15,13 +13,11 @@ from trl_icrl.baselines import (
     UniformRandomAgent,
     play_agents,
 )
-from trl_icrl.env_adapter import frozen_lake_adapter
+from trl_icrl.env_codec import frozen_lake_codec
 from trl_icrl.envs import IN_DISTRIBUTION, ParametricFrozenLake
 from trl_icrl.exploration import ExplorationSchedule
 from trl_icrl.protocol import TokenProtocol
-from trl_icrl.q_network import build_q_network, make_peft_config
-from trl_icrl.rollout import RolloutEngine
-from trl_icrl.tiny_model import build_tokenizer, tiny_llama_config
+from trl_icrl.tiny_model import build_tokenizer
 
 GREEDY = ExplorationSchedule.parse("greedy")
 ID_MAPS = IN_DISTRIBUTION.generate_many(20, seed=2024)
@@ -57,9 +53,9 @@ class Recorder(gym.Wrapper):
 
 
 def make_protocol():
-    adapter = frozen_lake_adapter()
-    return TokenProtocol(build_tokenizer(), "compact", adapter.action_words, adapter.observation_texts(),
-                         adapter.reward_values), adapter
+    codec = frozen_lake_codec()
+    return TokenProtocol(build_tokenizer(), "compact", codec.action_words, codec.observation_texts(),
+                         codec.reward_values), codec
 
 
 @pytest.fixture(scope="module")
@@ -167,12 +163,12 @@ def test_optimistic_q_learning_solves_fixed_map():
 
 
 def test_trials_parse_back_to_played_episodes():
-    protocol, adapter = make_protocol()
+    protocol, codec = make_protocol()
     envs = [Recorder(ParametricFrozenLake(desc=m, max_episode_steps=6)) for m in ID_MAPS[:4]]
     agents = [EpsilonOptimalAgent(env, 0.5, np.random.default_rng(i)) for i, env in enumerate(envs)]
     schedule = ExplorationSchedule.parse("paper_ramp")
     result = play_agents(agents, envs, 8, schedule, np.random.default_rng(0), reset_seeds=range(4),
-                         protocol=protocol, adapter=adapter)
+                         protocol=protocol, codec=codec)
     assert len(result.trials) == 4
     truncations = 0
     for i, (env, trial) in enumerate(zip(envs, result.trials, strict=True)):
@@ -180,7 +176,7 @@ def test_trials_parse_back_to_played_episodes():
         assert len(episodes) == 8
         assert trial.actions == [a for actions in env.actions for a in actions]
         for e, episode in enumerate(episodes):
-            assert episode.observations[0] == adapter.observation_text(env, env.starts[e])
+            assert episode.observations[0] == codec.observation_text(env, env.starts[e])
             assert episode.actions == env.actions[e] and episode.rewards == env.rewards[e]
             assert len(episode.actions) == result.lengths[i, e]
             assert sum(episode.rewards) == result.returns[i, e]
@@ -189,40 +185,12 @@ def test_trials_parse_back_to_played_episodes():
     assert truncations > 0  # the step cap of 6 cut some episodes
 
 
-def test_play_agents_mirrors_rollout_engine():
-    """Under the uniform schedule the greedy action is never taken, so the two loops must agree exactly."""
-    protocol, adapter = make_protocol()
-    tokenizer = build_tokenizer()
-    config = tiny_llama_config(len(tokenizer), tokenizer.pad_token_id, hidden_size=32, intermediate_size=64,
-                               num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
-    torch.manual_seed(0)
-    network = build_q_network(LlamaForCausalLM(config), 4, protocol.action_token_ids, "value_head",
-                              make_peft_config("lora", "value_head", r=4), with_target=False)
-    maps = ID_MAPS[:3]
-
-    def switch(i: int, episode: int) -> dict | None:
-        return {"desc": maps[(i + 1) % 3]} if episode == 2 else None
-
-    kwargs = dict(n_episodes=4, schedule=ExplorationSchedule.parse("uniform"), reset_seeds=[10, 11, 12],
-                  reset_options=switch)
-    envs = [ParametricFrozenLake(desc=m, max_episode_steps=8) for m in maps]
-    expected = RolloutEngine(network, protocol, adapter).play(envs, rng=np.random.default_rng(7), **kwargs)
-    envs = [ParametricFrozenLake(desc=m, max_episode_steps=8) for m in maps]
-    rng = np.random.default_rng(0)
-    result = play_agents([BASELINES["q_learning_zero_init"](env, rng) for env in envs], envs,
-                         rng=np.random.default_rng(7), protocol=protocol, adapter=adapter, **kwargs)
-    for name in ("returns", "successes", "lengths"):
-        np.testing.assert_array_equal(getattr(result, name), getattr(expected, name))
-    assert result.env_steps == expected.env_steps
-    assert [t.to_row() for t in result.trials] == [t.to_row() for t in expected.trials]
-
-
 def test_rejects_mismatched_arguments():
     env = ParametricFrozenLake(desc=Q_MAP)
     protocol, _ = make_protocol()
     with pytest.raises(ValueError, match="one agent per env"):
         play_agents([], [env], 1, GREEDY, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="protocol and adapter"):
+    with pytest.raises(ValueError, match="protocol and codec"):
         play_agents([OracleAgent(env)], [env], 1, GREEDY, np.random.default_rng(0), protocol=protocol)
     with pytest.raises(ValueError, match="quality"):
         EpsilonOptimalAgent(env, 1.5, np.random.default_rng(0))

@@ -110,19 +110,19 @@ def test_target_moves_by_tau_and_base_is_frozen(tiny_lm, protocol, adapter_type)
 
 
 @pytest.mark.parametrize("fmt,adapter_type", [("compact", "lora"), ("step", "none")])
-def test_kv_cached_rollout_matches_full_forward(tiny_lm, tokenizer, env_adapter, fmt, adapter_type):
+def test_kv_cached_rollout_matches_full_forward(tiny_lm, tokenizer, env_codec, fmt, adapter_type):
     """The Q-values that chose greedy actions equal those of one forward over the finished trial."""
     import gymnasium as gym
 
     from trl_icrl import TokenProtocol
 
-    protocol = TokenProtocol(tokenizer, fmt, env_adapter.action_words, env_adapter.observation_texts(),
-                             env_adapter.reward_values)
+    protocol = TokenProtocol(tokenizer, fmt, env_codec.action_words, env_codec.observation_texts(),
+                             env_codec.reward_values)
     net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head",
                           make_peft_config(adapter_type, "value_head"))
     for p in net.weights(ONLINE).values():
         p.data.add_(torch.randn_like(p) * 0.05)
-    engine = RolloutEngine(net, protocol, env_adapter, max_context_tokens=4096)
+    engine = RolloutEngine(net, protocol, env_codec, max_context_tokens=4096)
     envs = [gym.make("trl_icrl/ParametricFrozenLake-v0", desc=d) for d in (["SFF", "FHF", "FFG"], ["SFFF", "FFHG"])]
     result = engine.play(envs, 4, ExplorationSchedule.parse("greedy"), np.random.default_rng(0), reset_seeds=[0, 1])
     for trial in result.trials:
@@ -131,12 +131,12 @@ def test_kv_cached_rollout_matches_full_forward(tiny_lm, tokenizer, env_adapter,
         assert len(trial.episode_offsets) == 4
 
 
-def test_context_window_drops_whole_episodes(tiny_lm, protocol, env_adapter):
+def test_context_window_drops_whole_episodes(tiny_lm, protocol, env_codec):
     import gymnasium as gym
 
     net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head",
                           make_peft_config("lora", "value_head"))
-    engine = RolloutEngine(net, protocol, env_adapter, max_context_tokens=200)
+    engine = RolloutEngine(net, protocol, env_codec, max_context_tokens=200)
     envs = [gym.make("trl_icrl/ParametricFrozenLake-v0", desc=["SFF", "FHF", "FFG"])]
     result = engine.play(envs, 12, ExplorationSchedule.parse("uniform"), np.random.default_rng(0), reset_seeds=[0])
     trial = result.trials[0]
@@ -253,15 +253,15 @@ def test_writes_demonstrations_into_context(protocol):
 def test_any_discrete_env_speaks_the_protocol(tiny_lm, tokenizer, env_id):
     import gymnasium as gym
 
-    from trl_icrl import TokenProtocol, adapter_for
+    from trl_icrl import TokenProtocol, codec_for
 
-    adapter = adapter_for(env_id)
-    protocol = TokenProtocol(tokenizer, "compact", adapter.action_words, adapter.observation_texts(),
-                             adapter.reward_values)
-    net = build_q_network(tiny_lm, adapter.n_actions, protocol.action_token_ids, "value_head",
+    codec = codec_for(env_id)
+    protocol = TokenProtocol(tokenizer, "compact", codec.action_words, codec.observation_texts(),
+                             codec.reward_values)
+    net = build_q_network(tiny_lm, codec.n_actions, protocol.action_token_ids, "value_head",
                           make_peft_config("lora", "value_head"))
     envs = [gym.make(env_id, max_episode_steps=15) for _ in range(2)]
-    result = RolloutEngine(net, protocol, adapter).play(envs, 2, ExplorationSchedule.parse("uniform"),
+    result = RolloutEngine(net, protocol, codec).play(envs, 2, ExplorationSchedule.parse("uniform"),
                                                         np.random.default_rng(0), reset_seeds=[0, 1])
     for trial, returns in zip(result.trials, result.returns):
         episodes = protocol.parse(trial.input_ids)
@@ -274,7 +274,7 @@ def test_offline_training_from_scripted_behaviour(tiny_dir, tmp_path):
 
     args = small_config(tmp_path, online_collection=False, max_steps=2)
     probe = DQNTrainer(str(tiny_dir), args)
-    store = offline_store(probe.protocol, probe.env_adapter, args.env_id, "mixed", 4,
+    store = offline_store(probe.protocol, probe.env_codec, args.env_id, "mixed", 4,
                           probe.replay_store.protocol_signature, episodes_per_trial=3, progress=False)
     assert sorted(set(store.dataset["policy"])) == ["epsilon_optimal_0.3", "epsilon_optimal_0.9"]
     trainer = DQNTrainer(str(tiny_dir), args, replay_store=store)
@@ -282,13 +282,13 @@ def test_offline_training_from_scripted_behaviour(tiny_dir, tmp_path):
     assert trainer.state.global_step == 2 and len(trainer.replay_store) == 4  # learned, collected nothing
 
 
-def test_callbacks_run_on_what_they_are_given(tiny_lm, step_protocol, env_adapter, tmp_path):
+def test_callbacks_run_on_what_they_are_given(tiny_lm, step_protocol, env_codec, tmp_path):
     """No trainer: a collector, a store and a network drive the callbacks; callbacks.py never imports the trainer."""
     imported = [node.module or "" for node in ast.walk(ast.parse(Path(trl_icrl.callbacks.__file__).read_text()))
                 if isinstance(node, ast.ImportFrom)]
     assert not any("trainer" in module for module in imported)
     network = build_q_network(tiny_lm, 4, step_protocol.action_token_ids, "value_head", None)
-    engine = RolloutEngine(network, step_protocol, env_adapter, 256, step_protocol.pad_token_id, when_full="end")
+    engine = RolloutEngine(network, step_protocol, env_codec, 256, step_protocol.pad_token_id, when_full="end")
     collector = TrialCollector(engine, ENV_ID, "id", 2, 2, [ExplorationSchedule.parse("uniform")])
     store, sizes = ReplayStore(10, "test"), []
     args = DQNConfig(output_dir=str(tmp_path), learning_starts=3, rollout_interval=2, max_train_minutes=0.0,

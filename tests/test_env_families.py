@@ -5,9 +5,9 @@ import pytest
 from gymnasium.envs.registration import EnvSpec
 
 import trl_icrl.env_families as env_families
-from trl_icrl import DQNConfig, DQNTrainer, frozen_lake_adapter
+from trl_icrl import DQNConfig, DQNTrainer, frozen_lake_codec
 from trl_icrl.agent_config import AgentConfig
-from trl_icrl.env_adapter import ADAPTERS
+from trl_icrl.env_codec import CODECS
 from trl_icrl.env_families import map_family, register_map_families
 from trl_icrl.envs import MapFamily
 from trl_icrl.model_card import build_model_card
@@ -22,7 +22,7 @@ def wide_lake(monkeypatch):
     """The parametric Frozen Lake under another env id, whose only family is 8x3 maps."""
     spec = EnvSpec(WIDE_LAKE, entry_point="trl_icrl.envs.parametric_frozen_lake:ParametricFrozenLake")
     monkeypatch.setitem(gym.registry, WIDE_LAKE, spec)
-    monkeypatch.setitem(ADAPTERS, WIDE_LAKE, frozen_lake_adapter)
+    monkeypatch.setitem(CODECS, WIDE_LAKE, frozen_lake_codec)
     monkeypatch.setattr(env_families, "_MAP_FAMILIES", dict(env_families._MAP_FAMILIES))
     register_map_families(WIDE_LAKE, {"wide": WIDE})
 
@@ -34,7 +34,7 @@ def test_heldout_maps_offline_data_and_card_come_from_the_registered_family(wide
     trainer = DQNTrainer(str(tiny_dir), args)
     assert len(trainer.heldout_maps) == 3
     assert all(len(m) == 3 and len(m[0]) == 8 for m in trainer.heldout_maps)
-    rows = offline_trials(trainer.protocol, trainer.env_adapter, WIDE_LAKE, "high", 2, episodes_per_trial=2,
+    rows = offline_trials(trainer.protocol, trainer.env_codec, WIDE_LAKE, "high", 2, episodes_per_trial=2,
                           family="wide", progress=False)
     assert [r["env_id"] for r in rows] == [WIDE_LAKE] * 2
     assert all(len(r["env_map"].split("/")) == 3 and len(r["env_map"].split("/")[0]) == 8 for r in rows)

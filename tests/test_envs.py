@@ -5,6 +5,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.envs.toy_text.frozen_lake import FrozenLakeEnv, generate_random_map
 from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -42,9 +43,9 @@ def test_make_with_seed_resets_and_passes_check_env():
     env = gym.make(ENV_ID, seed=0)
     obs, info = env.reset(seed=0)
     lake = env.unwrapped
-    assert lake.desc == IN_DISTRIBUTION.generate(0)
+    assert lake.map == IN_DISTRIBUTION.generate(0)
     assert lake.map_seed == 0
-    assert "".join(lake.desc)[obs] == "S"
+    assert "".join(lake.map)[obs] == "S"
     assert obs in env.observation_space and env.observation_space.n == lake.nrow * lake.ncol
     assert info == {"prob": 1}
     assert "TimeLimit" not in str(env)  # the environment truncates episodes itself
@@ -52,8 +53,29 @@ def test_make_with_seed_resets_and_passes_check_env():
     check_env(ParametricFrozenLake(map_seed=1, family="ood"))
 
 
+@pytest.mark.filterwarnings("ignore:.*not having a spec:UserWarning")
+def test_gymnasium_frozen_lake_idioms_work_on_our_env():
+    """``desc`` is what gymnasium's FrozenLakeEnv holds, so code written for FrozenLake-v1 reads our map."""
+    rows = generate_random_map(size=5, p=0.7, seed=3)
+    env, reference = gym.make(ENV_ID, desc=rows), gym.make("FrozenLake-v1", desc=rows, is_slippery=False)
+    lake, reference_lake = env.unwrapped, reference.unwrapped
+    assert lake.desc.dtype == reference_lake.desc.dtype == np.dtype("S1")
+    np.testing.assert_array_equal(lake.desc, reference_lake.desc)
+    assert ["".join(c.decode("utf-8") for c in line) for line in lake.desc.tolist()] == rows
+    holes = [(r, c) for r in range(lake.nrow) for c in range(lake.ncol) if lake.desc[r, c] == b"H"]
+    assert holes and holes == [tuple(int(i) for i in rc) for rc in np.argwhere(reference_lake.desc == b"H")]
+    assert lake.desc[lake.nrow - 1, lake.ncol - 1] == b"G" and lake.map == tuple(rows)
+    # A bytes array passes both ways: gymnasium's desc builds our env, ours builds gymnasium's.
+    assert ParametricFrozenLake(desc=reference_lake.desc).map == tuple(rows)
+    np.testing.assert_array_equal(FrozenLakeEnv(desc=lake.desc).desc, lake.desc)
+    assert env.reset(seed=1, options={"desc": reference_lake.desc})[0] == 0
+    obs, _ = env.reset(seed=0, options={"desc": ("SFF", "FHF", "FFG")})
+    assert lake.desc.shape == (3, 3) and lake.desc[1, 1] == b"H" and lake.desc.flat[obs] == b"S"
+    check_env(lake)
+
+
 def test_same_reset_seed_gives_same_start_and_map_seed_alias_fixes_the_map():
-    maps = {gym.make(ENV_ID, seed=5).unwrapped.desc for _ in range(3)}
+    maps = {gym.make(ENV_ID, seed=5).unwrapped.map for _ in range(3)}
     assert maps == {IN_DISTRIBUTION.generate(5)}
     env = ParametricFrozenLake(desc=("SFFS", "FFFF", "SFGS"))
     starts = {env.reset(seed=s)[0] for s in range(40)}
@@ -145,7 +167,7 @@ def test_environment_rejects_bad_maps_with_the_validation_error():
     env = ParametricFrozenLake(desc=SMALL_MAP)
     with pytest.raises(ValueError, match="ragged map"):
         env.reset(options={"desc": ("SF", "G")})
-    assert env.desc == SMALL_MAP  # a failed switch leaves the map as it was
+    assert env.map == SMALL_MAP  # a failed switch leaves the map as it was
 
 
 @pytest.mark.parametrize(
@@ -273,8 +295,8 @@ def test_reset_options_switch_the_map_and_observation_space():
     assert env.observation_space.n == 3 and env.unwrapped.map_seed is None
     obs, _ = env.reset(seed=0, options={"map_seed": 7})
     lake = env.unwrapped
-    assert lake.desc == IN_DISTRIBUTION.generate(7) and lake.map_seed == 7
-    assert env.observation_space.n == lake.nrow * lake.ncol == len("".join(lake.desc))
+    assert lake.map == IN_DISTRIBUTION.generate(7) and lake.map_seed == 7
+    assert env.observation_space.n == lake.nrow * lake.ncol == lake.desc.size
     assert obs in env.observation_space
     obs, _ = env.reset(options={"desc": ("SF", "FF", "FG")})
     assert env.observation_space == gym.spaces.Discrete(6) and obs == 0
@@ -296,7 +318,7 @@ def test_constructor_rejects_conflicting_arguments():
 
 def test_family_is_used_for_generated_maps():
     env = ParametricFrozenLake(family="ood", map_seed=3)
-    assert env.desc == OUT_OF_DISTRIBUTION.generate(3) and 6 <= env.nrow <= 7
+    assert env.map == OUT_OF_DISTRIBUTION.generate(3) and 6 <= env.nrow <= 7
     assert ParametricFrozenLake().map_seed is not None
 
 
@@ -312,6 +334,11 @@ def test_non_stationary_schedule():
     first, second = IN_DISTRIBUTION.generate_many(2, seed=0)
     schedule = NonStationarySchedule(first, second, switch_after=30)
     assert [schedule.map_for_episode(e) for e in (0, 29, 30, 59)] == [first, first, second, second]
+    assert [schedule.reset_options(e) for e in (0, 29, 30, 31)] == [None, None, {"desc": second}, None]
+    env = ParametricFrozenLake(desc=first)
+    for episode in range(32):  # the switch as a play loop makes it, from the env's reset options
+        env.reset(seed=episode, options=schedule.reset_options(episode))
+        assert env.map == schedule.map_for_episode(episode)
     assert NonStationarySchedule("SG", "GS").first == ("SG",)
     with pytest.raises(ValueError, match="no goal tile"):
         NonStationarySchedule(first, ("SF",))

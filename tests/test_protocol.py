@@ -64,20 +64,20 @@ def test_trial_bookkeeping(protocol, tokenizer):
     assert window.decision_positions == [2] and window.next_positions == [5] and window.episode_index == [0]
 
 
-def test_llama3_format_pieces(tokenizer, env_adapter):
+def test_llama3_format_pieces(tokenizer, env_codec):
     """The paper's preset needs Llama-3 special tokens: a tokenizer without them is rejected clearly."""
     with pytest.raises(ProtocolError, match="lacks protocol token"):
-        TokenProtocol(tokenizer, "llama3", env_adapter.action_words, env_adapter.observation_texts(), (1.0,))
+        TokenProtocol(tokenizer, "llama3", env_codec.action_words, env_codec.observation_texts(), (1.0,))
 
 
-def test_pad_token_falls_back_to_eos_then_zero(tokenizer, env_adapter):
+def test_pad_token_falls_back_to_eos_then_zero(tokenizer, env_codec):
     """Trainer batches and agent rollouts pad with ``TokenProtocol.pad_token_id``: pad, else eos, else 0."""
     def pad_of(**tokens) -> int:
         changed = copy.deepcopy(tokenizer)
         for name, value in tokens.items():
             setattr(changed, name, value)
-        return TokenProtocol(changed, "compact", env_adapter.action_words, env_adapter.observation_texts(),
-                             env_adapter.reward_values).pad_token_id
+        return TokenProtocol(changed, "compact", env_codec.action_words, env_codec.observation_texts(),
+                             env_codec.reward_values).pad_token_id
 
     left, right = tokenizer.convert_tokens_to_ids(["left", "right"])
     assert pad_of(pad_token="left", eos_token="right") == left
@@ -132,3 +132,14 @@ def test_step_words_start_from_their_parts(tiny_lm, tokenizer):
     vocab, embeddings = tokenizer.get_vocab(), tiny_lm.get_input_embeddings().weight
     parts = embeddings[[vocab["r2"], vocab["c3"], vocab["right"], vocab["1.0"], vocab["end"]]].sum(0)
     assert torch.allclose(embeddings[vocab["r2_c3:right:1.0:end"]], parts)
+
+
+def test_renamed_codec_exports_warn_and_resolve():
+    import trl_icrl
+
+    for old, new in (("DiscreteEnvAdapter", "EnvCodec"), ("adapter_for", "codec_for"),
+                     ("frozen_lake_adapter", "frozen_lake_codec")):
+        with pytest.warns(DeprecationWarning, match=f"use trl_icrl.{new}"):
+            assert getattr(trl_icrl, old) is getattr(trl_icrl, new)
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        trl_icrl.no_such_name  # noqa: B018

@@ -34,19 +34,19 @@ def test_context_longer_than_model_positions(tiny_dir, tmp_path):
         DQNTrainer(str(tiny_dir), config(tmp_path, max_context_tokens=9000))
 
 
-def test_env_with_other_action_count(tiny_lm, protocol, env_adapter):
+def test_env_with_other_action_count(tiny_lm, protocol, env_codec):
     net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head", make_peft_config("lora", "value_head"))
-    engine = RolloutEngine(net, protocol, env_adapter)
-    with pytest.raises(ValueError, match="env has 6 actions but the adapter \\(and Q head\\) has 4"):
+    engine = RolloutEngine(net, protocol, env_codec)
+    with pytest.raises(ValueError, match="env has 6 actions but the codec \\(and Q head\\) has 4"):
         engine.play([gym.make("Taxi-v4")], 1, ExplorationSchedule.parse("greedy"), np.random.default_rng(0))
     with pytest.raises(ValueError, match="the model's Q head has 4 actions, the env has 6"):
         add_q_head(net.causal_lm, 6)
 
 
-def test_tokenizer_without_protocol_tokens(env_adapter):
+def test_tokenizer_without_protocol_tokens(env_codec):
     tokenizer = build_tokenizer(["<ep>", "</ep>", "<trunc>", "left", "down", "right", "up"])
     with pytest.raises(ProtocolError, match="lacks protocol token\\(s\\) in 'r0 c0'"):
-        TokenProtocol(tokenizer, "compact", env_adapter.action_words, env_adapter.observation_texts(), (1.0,))
+        TokenProtocol(tokenizer, "compact", env_codec.action_words, env_codec.observation_texts(), (1.0,))
 
 
 def test_unknown_parameterisation_and_adapter():

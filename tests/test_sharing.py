@@ -90,7 +90,7 @@ PLAY_HELDOUT = """
 import json, sys
 import numpy as np
 from trl_icrl import ICRLAgent
-from trl_icrl.collector import heldout_maps
+from trl_icrl.envs import heldout_maps
 from trl_icrl.evaluation import evaluate_model
 agent = ICRLAgent.from_pretrained(sys.argv[1])
 result = evaluate_model(agent.engine(), heldout_maps("id", 20), 30, "paper_ramp", seed=0)

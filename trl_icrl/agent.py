@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import torch
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
@@ -17,8 +16,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from .agent_config import AgentConfig
-from .env_adapter import DiscreteEnvAdapter
+from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule
+from .play import play_seeds
 from .protocol import TokenProtocol
 from .q_network import QNetwork, add_q_head, load_q_head
 from .rollout import RolloutEngine, RolloutResult
@@ -63,10 +63,10 @@ class ICRLAgent:
     head attached when the adapter has one.
     """
 
-    def __init__(self, network: QNetwork, tokenizer, protocol: TokenProtocol, env_adapter: DiscreteEnvAdapter,
+    def __init__(self, network: QNetwork, tokenizer, protocol: TokenProtocol, env_codec: EnvCodec,
                  config: AgentConfig):
         self.network, self.tokenizer, self.protocol = network, tokenizer, protocol
-        self.env_adapter, self.config = env_adapter, config
+        self.env_codec, self.config = env_codec, config
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, base_model: str | None = None,
@@ -97,10 +97,10 @@ class ICRLAgent:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         protocol = config.token_protocol(tokenizer)
         network = QNetwork(model, config.q_parameterisation, protocol.action_token_ids, initial_state)
-        return cls(network, tokenizer, protocol, config.env_adapter(), config)
+        return cls(network, tokenizer, protocol, config.env_codec(), config)
 
     def engine(self, max_context_tokens: int | None = None, when_full: str = "drop") -> RolloutEngine:
-        return RolloutEngine(self.network, self.protocol, self.env_adapter,
+        return RolloutEngine(self.network, self.protocol, self.env_codec,
                              max_context_tokens or self.config.max_context_tokens, self.protocol.pad_token_id,
                              when_full)
 
@@ -109,5 +109,5 @@ class ICRLAgent:
         """Play ``n_episodes`` in each env, all in one growing context per env."""
         envs = [envs] if isinstance(envs, gym.Env) else list(envs)
         schedule = ExplorationSchedule.parse(schedule) if isinstance(schedule, str) else schedule
-        return self.engine().play(envs, n_episodes, schedule, np.random.default_rng(seed),
-                                  reset_seeds=[seed + i for i in range(len(envs))])
+        rng, reset_seeds = play_seeds(seed, len(envs))
+        return self.engine().play(envs, n_episodes, schedule, rng, reset_seeds=reset_seeds)

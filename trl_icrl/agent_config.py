@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .env_adapter import DiscreteEnvAdapter
+from .env_codec import EnvCodec
 from .protocol import TokenProtocol
 
 ICRL_CONFIG = "icrl_config.json"
@@ -79,12 +79,12 @@ class AgentConfig:
             raise FileNotFoundError(f"{directory} has no {ICRL_CONFIG}: not a directory written by DQNTrainer")
         return cls.from_dict(json.loads(path.read_text()))
 
-    def env_adapter(self) -> DiscreteEnvAdapter:
+    def env_codec(self) -> EnvCodec:
         """How the env's observations, actions and rewards are written as text."""
-        return DiscreteEnvAdapter(self.action_words, self.reward_values, self.n_observations, self.observation_format)
+        return EnvCodec(self.action_words, self.reward_values, self.n_observations, self.observation_format)
 
     def token_protocol(self, tokenizer) -> TokenProtocol:
         """The token protocol of this agent over ``tokenizer`` (its ``pad_token_id`` pads batches)."""
-        adapter = self.env_adapter()
-        return TokenProtocol(tokenizer, self.protocol_format, adapter.action_words, adapter.observation_texts(),
-                             adapter.reward_values)
+        codec = self.env_codec()
+        return TokenProtocol(tokenizer, self.protocol_format, codec.action_words, codec.observation_texts(),
+                             codec.reward_values)

@@ -1,47 +1,41 @@
-"""Tabular and scripted baselines on Discrete envs, played exactly as the in-context agent is.
+"""Tabular and scripted baselines on Discrete envs, played through the same loop as the in-context agent.
 
-:func:`play_agents` is the loop of :meth:`~trl_icrl.rollout.RolloutEngine.play` with an agent in place
-of the model: the same resets, the same per-episode exploration schedule and the same results. An agent
-keeps what it learned across the episodes of a trial, the tabular analogue of in-context learning. Given a
-protocol and an adapter it also writes each env's history as a :class:`~trl_icrl.protocol.Trial`, which is
+One :class:`TabularAgent` per env acts on its integer observations and keeps what it learned across the
+episodes of a trial, the tabular analogue of in-context learning; :class:`TabularAgents` puts one per row
+behind the play loop's :class:`~trl_icrl.play.Agent` interface, and :func:`play_agents` plays them. Given a
+protocol and a codec the loop also writes each env's history as a :class:`~trl_icrl.protocol.Trial`, which is
 how offline datasets from scripted behaviour policies are made.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 import gymnasium as gym
 import numpy as np
 
-from .env_adapter import DiscreteEnvAdapter
-from .exploration import ExplorationSchedule, exploration_streams
-from .protocol import TokenProtocol, TrialWriter
-from .rollout import RolloutResult
+from .env_codec import EnvCodec
+from .exploration import ExplorationSchedule
+from .play import Agent, RolloutResult, Transition, play
+from .protocol import TokenProtocol
 
 
-class Agent(Protocol):
-    """Acts on the integer observations of a Discrete env and learns from its transitions."""
+class TabularAgent(ABC):
+    """Acts on the integer observations of one Discrete env and learns from its transitions."""
 
     name: str
 
-    def greedy_action(self, obs: int) -> int: ...
+    @abstractmethod
+    def greedy_action(self, obs: int) -> int:
+        """The action this agent takes at ``obs`` when acting greedily."""
 
-    def observe(self, obs: int, action: int, reward: float, next_obs: int, terminated: bool,
-                truncated: bool) -> None: ...
-
-
-class _FixedPolicy:
-    """An agent that learns nothing."""
-
-    def observe(self, obs: int, action: int, reward: float, next_obs: int, terminated: bool,
+    def observe(self, obs: int, action: int, reward: float, next_obs: int, terminated: bool,  # noqa: B027
                 truncated: bool) -> None:
-        """No learning."""
+        """Learn from one transition (by default: nothing)."""
 
 
-class UniformRandomAgent(_FixedPolicy):
+class UniformRandomAgent(TabularAgent):
     """Uniformly random actions, also when asked for its greedy one."""
 
     name = "random"
@@ -53,7 +47,7 @@ class UniformRandomAgent(_FixedPolicy):
         return int(self.rng.integers(self.n_actions))
 
 
-class OracleAgent(_FixedPolicy):
+class OracleAgent(TabularAgent):
     """The shortest-path action of the env's oracle, ``env.unwrapped.optimal_action`` (the lowest-numbered
     optimal action, so ties are broken deterministically); it follows the env's current map."""
 
@@ -85,7 +79,7 @@ class EpsilonOptimalAgent(OracleAgent):
         return int(self.rng.integers(self.n_actions))
 
 
-class QLearningAgent:
+class QLearningAgent(TabularAgent):
     """Tabular Q-learning: ``Q[s, a] += lr * (r + gamma * max_a' Q[s', a'] - Q[s, a])``.
 
     A terminating transition has no bootstrap term; a truncated one keeps it. Greedy ties are broken
@@ -120,7 +114,7 @@ class QLearningAgent:
         row[action] += self.lr * (target - row[action])
 
 
-BASELINES: dict[str, Callable[[gym.Env, np.random.Generator], Agent]] = {
+BASELINES: dict[str, Callable[[gym.Env, np.random.Generator], TabularAgent]] = {
     "random": lambda env, rng: UniformRandomAgent(int(env.action_space.n), rng),
     "q_learning_zero_init": lambda env, rng: QLearningAgent(
         int(env.observation_space.n), int(env.action_space.n), lr=0.5, gamma=0.9, init=0.0, rng=rng),
@@ -132,86 +126,28 @@ BASELINES: dict[str, Callable[[gym.Env, np.random.Generator], Agent]] = {
 discount), from a table of zeros or of optimistic ones."""
 
 
-@dataclass
-class _Run:
-    """One env's trial in progress."""
+class TabularAgents(Agent):
+    """One tabular agent per row of the play loop."""
 
-    agent: Agent
-    env: gym.Env
-    writer: TrialWriter | None
-    obs: int = 0
-    episode: int = 0  # index among the played episodes
-    episode_return: float = 0.0
-    episode_length: int = 0
+    def __init__(self, agents: Sequence[TabularAgent]):
+        self.agents = list(agents)
+
+    def greedy_actions(self, rows: Sequence[int], observations: Sequence[int]) -> list[int]:
+        return [self.agents[i].greedy_action(obs) for i, obs in zip(rows, observations, strict=True)]
+
+    def observe(self, row: int, transition: Transition, new_ids: Sequence[int], playing: bool) -> None:
+        self.agents[row].observe(*transition)
 
 
-def play_agents(agents: Sequence[Agent], envs: Sequence[gym.Env], n_episodes: int,
+def play_agents(agents: Sequence[TabularAgent], envs: Sequence[gym.Env], n_episodes: int,
                 schedule: ExplorationSchedule, rng: np.random.Generator,
                 reset_seeds: Sequence[int] | None = None,
                 reset_options: Callable[[int, int], dict | None] | None = None, first_episode: int = 0,
-                protocol: TokenProtocol | None = None,
-                adapter: DiscreteEnvAdapter | None = None) -> RolloutResult:
-    """Each agent plays ``n_episodes`` consecutive episodes of its env, as ``RolloutEngine.play`` does.
-
-    The envs step in lockstep; at each step, with probability ``schedule.greedy_probability(first_episode +
-    episode)`` the agent's greedy action is taken, else a uniform one (each env draws from its own stream of
-    ``rng``, as the rollout engine does), and the agent observes
-    the transition. Resets, seeds, success (terminated with reward > 0) and the returned arrays, (n_envs,
-    n_episodes), are those of ``RolloutEngine.play``. ``trials`` holds each env's history written with
-    ``protocol`` and ``adapter`` when both are given, else is empty.
-
-    Args:
-        agents: one agent per env; it keeps what it learned across episodes.
-        envs: Discrete envs, reset at every episode start.
-        reset_seeds: seed of each env's first reset (later resets continue its own stream).
-        reset_options: ``(env_index, episode) -> options`` for ``env.reset`` (e.g. switch the map).
-    """
+                protocol: TokenProtocol | None = None, codec: EnvCodec | None = None) -> RolloutResult:
+    """Each agent plays ``n_episodes`` consecutive episodes of its env: :func:`~trl_icrl.play.play` with
+    :class:`TabularAgents` (see there for the arguments). ``trials`` holds each env's history written with
+    ``protocol`` and ``codec`` when both are given, else is empty."""
     if len(agents) != len(envs):
         raise ValueError(f"one agent per env: got {len(agents)} agents for {len(envs)} envs")
-    if (protocol is None) != (adapter is None):
-        raise ValueError("give both protocol and adapter to write trials, or neither")
-    runs = [_Run(agent, env, protocol.new_trial() if protocol else None)
-            for agent, env in zip(agents, envs, strict=True)]
-
-    def reset(i: int, run: _Run, seed: int | None) -> None:
-        obs, _ = run.env.reset(seed=seed, options=reset_options(i, run.episode) if reset_options else None)
-        run.obs = int(obs)
-        if run.writer:
-            run.writer.begin_episode(adapter.observation_text(run.env, run.obs))
-
-    for i, run in enumerate(runs):
-        if adapter:
-            adapter.check_env(run.env)
-        reset(i, run, None if reset_seeds is None else int(reset_seeds[i]))
-    n = len(envs)
-    returns, lengths = np.zeros((n, n_episodes)), np.zeros((n, n_episodes), dtype=np.int64)
-    successes = np.zeros((n, n_episodes), dtype=bool)
-    env_steps = 0
-    streams = exploration_streams(rng, n)
-    while any(run.episode < n_episodes for run in runs):
-        for i, run in enumerate(runs):
-            if run.episode >= n_episodes:
-                continue
-            p_greedy = schedule.greedy_probability(first_episode + run.episode)
-            action = (run.agent.greedy_action(run.obs) if streams[i].random() < p_greedy
-                      else int(streams[i].integers(run.env.action_space.n)))
-            obs, reward, terminated, truncated, _ = run.env.step(action)
-            obs, reward = int(obs), float(reward)
-            run.agent.observe(run.obs, action, reward, obs, terminated, truncated)
-            run.obs = obs
-            env_steps += 1
-            run.episode_return += reward
-            run.episode_length += 1
-            if run.writer:
-                run.writer.step(action, reward, adapter.observation_text(run.env, obs), terminated=terminated,
-                                truncated=truncated)
-            if terminated or truncated:
-                e = run.episode
-                returns[i, e], lengths[i, e] = run.episode_return, run.episode_length
-                successes[i, e] = bool(terminated and reward > 0)
-                run.episode += 1
-                run.episode_return, run.episode_length = 0.0, 0
-                if run.episode < n_episodes:
-                    reset(i, run, None)
-    trials = [run.writer.trial for run in runs if run.writer]
-    return RolloutResult(trials, returns, successes, lengths, env_steps)
+    return play(TabularAgents(agents), envs, n_episodes, schedule, rng, reset_seeds=reset_seeds,
+                reset_options=reset_options, first_episode=first_episode, protocol=protocol, codec=codec)

@@ -4,36 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import gymnasium as gym
 import numpy as np
 
-from .envs import ENV_ID, FAMILIES, MapFamily
+from .envs import ENV_ID, FAMILIES, TRAIN_SEED_LIMIT, make_env
 from .exploration import ExplorationSchedule
-from .rollout import RolloutEngine, RolloutResult
-
-TRAIN_SEED_LIMIT = 2**31
-"""Training map seeds lie in [0, 2^31); held-out (evaluation) map seeds in [2^31, 2^32)."""
-
-
-def heldout_map_seeds(n: int, seed: int = 0) -> list[int]:
-    """Seeds of ``n`` held-out maps: in [2^31, 2^32), so they never overlap a training seed."""
-    return [int(s) for s in np.random.default_rng([seed, 1]).integers(TRAIN_SEED_LIMIT, 2 * TRAIN_SEED_LIMIT, n)]
-
-
-def heldout_maps(family: MapFamily | str, n: int, seed: int = 0) -> list[tuple[str, ...]]:
-    """``n`` distinct held-out maps of a family, from ``heldout_map_seeds``."""
-    family = FAMILIES[family] if isinstance(family, str) else family
-    maps: list[tuple[str, ...]] = []
-    for map_seed in heldout_map_seeds(n, seed):
-        maps.append(family.generate(map_seed, exclude=frozenset(maps)))
-    return maps
-
-
-def make_env(env_id: str, is_slippery: bool = False, **kwargs) -> gym.Env:
-    """One env of the family; Frozen Lake settings apply to the parametric Frozen Lake only."""
-    if env_id == ENV_ID:
-        return gym.make(env_id, is_slippery=is_slippery, **kwargs)
-    return gym.make(env_id, **kwargs)
+from .play import RolloutResult
+from .rollout import RolloutEngine
 
 
 class TrialCollector:

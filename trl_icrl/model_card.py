@@ -54,7 +54,7 @@ def _evaluations(output_dir: Path) -> tuple[list[dict], list[str], dict]:
 def _eval_results(results: list[dict], short_eval: dict, config: AgentConfig) -> list[EvalResult]:
     """One model-index entry per evaluated condition: the saved model's final-10 success."""
     if results:
-        from .evaluator import TRAINED  # the evaluator (and matplotlib) only when there is a report to read
+        from .evaluation import TRAINED  # the evaluator (and matplotlib) only when there is a report to read
 
         scores = {r["condition"]: r["agents"][TRAINED] for r in results if TRAINED in r["agents"]}
     elif "trained" in short_eval:

@@ -13,9 +13,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .baselines import EpsilonOptimalAgent, QLearningAgent, play_agents
-from .collector import TRAIN_SEED_LIMIT, make_env
-from .env_adapter import DiscreteEnvAdapter
+from .env_codec import EnvCodec
 from .env_families import map_family
+from .envs import TRAIN_SEED_LIMIT, make_env
 from .exploration import ExplorationSchedule
 from .protocol import TokenProtocol
 from .replay_store import ReplayStore
@@ -23,7 +23,7 @@ from .replay_store import ReplayStore
 QUALITIES = {"low": (0.3,), "high": (0.9,), "mixed": (0.3, 0.9), "q_learning": ()}
 
 
-def offline_trials(protocol: TokenProtocol, adapter: DiscreteEnvAdapter, env_id: str, quality: str, n_trials: int,
+def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, quality: str, n_trials: int,
                    episodes_per_trial: int = 30, family: str = "id", seed: int = 0,
                    exclude_maps=frozenset(), batch: int = 32, progress: bool = True) -> list[dict]:
     """Replay rows of ``n_trials`` trials played by the behaviour policy of ``quality`` on fresh maps of ``family``
@@ -42,7 +42,7 @@ def offline_trials(protocol: TokenProtocol, adapter: DiscreteEnvAdapter, env_id:
             maps = [maps_of.generate(s, exclude=exclude_maps) for s in seeds]
             envs = [make_env(env_id, desc=m) for m in maps]
             if quality == "q_learning":
-                agents = [QLearningAgent(env.observation_space.n, adapter.n_actions, init=1.0, rng=rng) for env in envs]
+                agents = [QLearningAgent(env.observation_space.n, codec.n_actions, init=1.0, rng=rng) for env in envs]
                 schedule = ExplorationSchedule.parse("paper_ramp")
                 tags = ["q_learning_optimistic"] * n
             else:
@@ -51,16 +51,16 @@ def offline_trials(protocol: TokenProtocol, adapter: DiscreteEnvAdapter, env_id:
                 schedule = ExplorationSchedule.parse("greedy")
                 tags = [f"epsilon_optimal_{q:g}" for q in levels]
             result = play_agents(agents, envs, episodes_per_trial, schedule, rng, reset_seeds=seeds,
-                                 protocol=protocol, adapter=adapter)
+                                 protocol=protocol, codec=codec)
             for trial, m, s, tag in zip(result.trials, maps, seeds, tags):
                 rows.append(dict(trial.to_row(), env_id=env_id, env_map="/".join(m), seed=s, policy=tag))
             bar.update(n)
     return rows
 
 
-def offline_store(protocol: TokenProtocol, adapter: DiscreteEnvAdapter, env_id: str, quality: str, n_trials: int,
+def offline_store(protocol: TokenProtocol, codec: EnvCodec, env_id: str, quality: str, n_trials: int,
                   protocol_signature: str, **kwargs) -> ReplayStore:
     """A replay store holding ``offline_trials``."""
     store = ReplayStore(capacity=n_trials, protocol_signature=protocol_signature)
-    store.append(offline_trials(protocol, adapter, env_id, quality, n_trials, **kwargs))
+    store.append(offline_trials(protocol, codec, env_id, quality, n_trials, **kwargs))
     return store

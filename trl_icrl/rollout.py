@@ -1,169 +1,129 @@
-"""Batched, KV-cached in-context rollouts: N envs in lockstep, one growing multi-episode context each.
+"""The in-context agent of the play loop: batched, KV-cached contexts, one growing multi-episode context per env.
 
-Each step feeds only the new tokens of every env (action word, reward, next observation) through the
-model with the cache of everything before, so a step costs its new tokens, not the whole context. Every
-row feeds the same number of tokens per forward, so the cache holds no padding between a row's tokens.
-When a context would exceed ``max_context_tokens``, either whole oldest episodes are dropped and that
-env's row of the cache is re-encoded (``when_full="drop"``, never a cut inside an episode), or the current episode is
-truncated and the trial ends there (``when_full="end"``: fixed-budget training trials).
+:func:`~trl_icrl.play.play` steps the envs and writes each trial; the engine feeds what was written. Each step
+feeds only the new tokens of every env (action word, reward, next observation) through the model with the cache
+of everything before, so a step costs its new tokens, not the whole context. Every row feeds the same number of
+tokens per forward, so the cache holds no padding between a row's tokens. When a context would exceed
+``max_context_tokens``, either whole oldest episodes are dropped and that env's row of the cache is re-encoded
+(``when_full="drop"``, never a cut inside an episode), or the current episode is truncated and the trial ends
+there (``when_full="end"``: fixed-budget training trials).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from .env_adapter import DiscreteEnvAdapter
-from .exploration import ExplorationSchedule, exploration_streams
+from .env_codec import EnvCodec
+from .exploration import ExplorationSchedule
 from .kv_cache import buffered_cache
+from .play import Agent, RolloutResult, Transition, play
 from .protocol import Episode, TokenProtocol, Trial, TrialWriter
 from .q_network import QNetwork
 
 
-@dataclass
-class RolloutResult:
-    """What ``RolloutEngine.play`` returns; arrays are (n_envs, n_episodes) over the played episodes
-    (NaN returns and successes for episodes a full context never reached)."""
-
-    trials: list[Trial]
-    returns: np.ndarray
-    successes: np.ndarray
-    lengths: np.ndarray
-    env_steps: int
-
-
 class _Context:
-    """One env's growing trial and the part of it the model currently sees."""
+    """One row's growing trial and the part of it the model currently sees."""
 
-    def __init__(self, writer: TrialWriter, n_episodes: int):
-        self.writer, self.n_episodes = writer, n_episodes
+    def __init__(self, writer: TrialWriter):
+        self.writer = writer
         self.start = 0  # token index in the trial where the visible context starts
-        self.episode = 0  # index among the played episodes
-        self.pending: list[int] = []
-        self.episode_return = 0.0
-        self.episode_length = 0
+        self.pending: list[int] = []  # written, not yet fed to the model
+        self.playing = True
 
     @property
     def trial(self) -> Trial:
         return self.writer.trial
 
-    @property
-    def active(self) -> bool:
-        return self.episode < self.n_episodes
-
     def visible(self) -> list[int]:
         return self.trial.input_ids[self.start:]
 
 
-class RolloutEngine:
-    """Plays trials with a ``QNetwork`` acting epsilon-greedily on in-context Q-values.
+class RolloutEngine(Agent):
+    """The in-context agent: a ``QNetwork`` acting greedily on the Q-values of its batched, KV-cached contexts.
 
     Args:
         network: the Q network (its active adapter acts).
         protocol: the token protocol of the env family.
-        adapter: writes the env's observations as text.
+        codec: writes the env's observations as text.
         max_context_tokens: the most tokens one context may hold.
         pad_token_id: id used for padding (never attended to).
         when_full: ``"drop"`` oldest episodes or ``"end"`` the trial when a context is full.
     """
 
-    def __init__(self, network: QNetwork, protocol: TokenProtocol, adapter: DiscreteEnvAdapter,
+    def __init__(self, network: QNetwork, protocol: TokenProtocol, codec: EnvCodec,
                  max_context_tokens: int = 4096, pad_token_id: int = 0, when_full: str = "drop"):
         if when_full not in ("drop", "end"):
             raise ValueError(f"when_full must be 'drop' or 'end', got {when_full!r}")
-        self.network, self.protocol, self.adapter = network, protocol, adapter
+        self.network, self.protocol, self.codec = network, protocol, codec
         self.max_context_tokens, self.pad_token_id, self.when_full = max_context_tokens, pad_token_id, when_full
-        self.step_budget = protocol.step_token_budget(adapter.observation_texts(), adapter.reward_values)
+        self.step_budget = protocol.step_token_budget(codec.observation_texts(), codec.reward_values)
         """The most tokens one step can add: its outcome, the end of its episode and the next one's start."""
 
     @property
     def device(self) -> torch.device:
         return self.network.action_token_ids.device
 
-    @torch.no_grad()
     def play(self, envs: Sequence[gym.Env], n_episodes: int, schedule: ExplorationSchedule,
              rng: np.random.Generator, reset_seeds: Sequence[int] | None = None,
              reset_options: Callable[[int, int], dict | None] | None = None,
              prefixes: Sequence[Sequence[Episode]] | None = None, first_episode: int = 0,
              progress: bool = False) -> RolloutResult:
-        """Play ``n_episodes`` consecutive episodes in each env, all in one context per env.
+        """Play ``n_episodes`` consecutive episodes in each env, all in one context per env: :func:`~trl_icrl.play.play`
+        with this engine as the agent and its protocol and codec writing the trials (see there for the arguments)."""
+        return play(self, envs, n_episodes, schedule, rng, reset_seeds=reset_seeds, reset_options=reset_options,
+                    prefixes=prefixes, first_episode=first_episode, protocol=self.protocol, codec=self.codec,
+                    progress=progress)
 
-        Args:
-            envs: one env per trial; reset at every episode start.
-            n_episodes: episodes per trial.
-            schedule: P(greedy action) per episode index (offset by ``first_episode``).
-            rng: source of exploration randomness (one stream per env is drawn from it).
-            reset_seeds: seed of each env's first reset (later resets continue its own stream).
-            reset_options: ``(env_index, episode) -> options`` for ``env.reset`` (e.g. switch the map).
-            prefixes: episodes written into each context before play (e.g. demonstrations).
-        """
-        training, threads = self.network.training, torch.get_num_threads()
+    def start(self, trials: Sequence[TrialWriter | None]) -> None:
+        if any(writer is None for writer in trials):
+            raise ValueError("the rollout engine reads the trials play() writes: pass its protocol and codec")
+        self._training, self._threads = self.network.training, torch.get_num_threads()
         self.network.eval()
         if self.device.type == "cpu":
             torch.set_num_threads(1)  # one step's matmuls are tiny: thread start-up costs more than it saves
-        contexts = [_Context(self.protocol.new_trial(), n_episodes) for _ in envs]
-        for i, (env, ctx) in enumerate(zip(envs, contexts)):
-            self.adapter.check_env(env)
-            for episode in (prefixes[i] if prefixes else ()):
-                ctx.writer.write_episode(episode)
-            seed = None if reset_seeds is None else int(reset_seeds[i])
-            obs, _ = env.reset(seed=seed, options=reset_options(i, 0) if reset_options else None)
-            ctx.writer.begin_episode(self.adapter.observation_text(env, obs))
+        self._contexts = [_Context(writer) for writer in trials]
+        for ctx in self._contexts:
             self._fit_context(ctx)
-        n = len(envs)
-        returns, successes = np.full((n, n_episodes), np.nan), np.full((n, n_episodes), np.nan)
-        lengths = np.zeros((n, n_episodes), dtype=np.int64)
-        env_steps = 0
-        bar = tqdm(total=n * n_episodes, disable=not progress, desc="rollout", unit="episode", leave=False)
-        streams = exploration_streams(rng, n)
-        q = self._rebuild(contexts)
-        while True:
-            greedy_actions = q.argmax(-1).tolist()
-            refit = []
-            for i, (env, ctx) in enumerate(zip(envs, contexts)):
-                if not ctx.active or ctx.pending:  # only a row whose last fed token is a decision acts
-                    continue
-                p_greedy = schedule.greedy_probability(first_episode + ctx.episode)
-                action = greedy_actions[i] if streams[i].random() < p_greedy else int(streams[i].integers(len(q[i])))
-                obs, reward, terminated, truncated, _ = env.step(action)
-                full = self.when_full == "end" and \
-                    len(ctx.trial.input_ids) - ctx.start + self.step_budget > self.max_context_tokens
-                truncated = truncated or (full and not terminated)
-                env_steps += 1
-                ctx.episode_return += float(reward)
-                ctx.episode_length += 1
-                ended = terminated or truncated
-                ctx.pending = ctx.writer.step(action, float(reward), self.adapter.observation_text(env, obs),
-                                              terminated=terminated, truncated=truncated)
-                if ended:
-                    e = ctx.episode
-                    returns[i, e], lengths[i, e] = ctx.episode_return, ctx.episode_length
-                    successes[i, e] = float(terminated and reward > 0)
-                    ctx.episode = n_episodes if full else ctx.episode + 1
-                    ctx.episode_return, ctx.episode_length = 0.0, 0
-                    bar.update(1)
-                    if not ctx.active:
-                        ctx.pending = []
-                        continue
-                    options = reset_options(i, ctx.episode) if reset_options else None
-                    obs, _ = env.reset(options=options)
-                    ctx.pending = ctx.pending + ctx.writer.begin_episode(self.adapter.observation_text(env, obs))
-                if self._fit_context(ctx):
-                    refit.append(i)
-            if not any(ctx.active for ctx in contexts):
-                break
-            self._reencode_rows(contexts, refit)
-            q = self._extend(contexts)
-        bar.close()
-        self.network.train(training)
-        torch.set_num_threads(threads)
-        trials = [ctx.trial.window(ctx.start) if ctx.start else ctx.trial for ctx in contexts]
-        return RolloutResult(trials, returns, successes, lengths, env_steps)
+        self._refit: list[int] = []
+        self._q: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def decision_rows(self, rows: Sequence[int]) -> list[int]:
+        """Feed what the rows wrote since the last call (the whole visible contexts the first time); the rows
+        whose fed tokens end at a decision."""
+        if self._q is None:
+            self._q = self._rebuild(self._contexts)
+        else:
+            self._reencode_rows(self._contexts, self._refit)
+            self._q = self._extend(self._contexts)
+        self._refit = []
+        return [i for i in rows if not self._contexts[i].pending]
+
+    def greedy_actions(self, rows: Sequence[int], observations: Sequence[int]) -> list[int]:
+        """The argmax of the in-context Q-values at each row's last fed token."""
+        return self._q[list(rows)].argmax(-1).tolist()
+
+    def context_full(self, row: int) -> bool:
+        """With ``when_full="end"``, True when the next step may not fit in the context."""
+        ctx = self._contexts[row]
+        return self.when_full == "end" and \
+            len(ctx.trial.input_ids) - ctx.start + self.step_budget > self.max_context_tokens
+
+    def observe(self, row: int, transition: Transition, new_ids: Sequence[int], playing: bool) -> None:
+        ctx = self._contexts[row]
+        ctx.pending, ctx.playing = (list(new_ids), True) if playing else ([], False)
+        if playing and self._fit_context(ctx):
+            self._refit.append(row)
+
+    def finish(self, trials: list[Trial]) -> list[Trial]:
+        """Restore the network's mode and threads; each trial as far as it is still in context."""
+        self.network.train(self._training)
+        torch.set_num_threads(self._threads)
+        return [ctx.trial.window(ctx.start) if ctx.start else ctx.trial for ctx in self._contexts]
 
     def _fit_context(self, ctx: _Context) -> bool:
         """Drop whole oldest episodes until the visible context fits with room to spare; True if any was dropped."""
@@ -225,11 +185,11 @@ class RolloutEngine:
         """Feed the same number of pending tokens of every active row (the fewest any has) on top of the cache,
         so no row is padded; Q at each row's last fed token, (N, n_actions). A row whose pending tokens are all
         fed sits at a decision; one with tokens left (e.g. an episode's end and the next one's start) waits."""
-        width = min(len(ctx.pending) for ctx in contexts if ctx.active)
+        width = min(len(ctx.pending) for ctx in contexts if ctx.playing)
         ids = torch.full((len(contexts), width), self.pad_token_id, dtype=torch.long)
         fed = torch.ones(len(contexts), dtype=torch.long)
         for i, ctx in enumerate(contexts):
-            if ctx.active:
+            if ctx.playing:
                 ids[i] = torch.tensor(ctx.pending[:width], dtype=torch.long)
                 ctx.pending = ctx.pending[width:]
             else:

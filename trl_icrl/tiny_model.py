@@ -16,7 +16,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from .env_adapter import ADAPTERS, frozen_lake_adapter
+from .env_codec import CODECS, frozen_lake_codec
 from .protocol import COMPACT, END, LLAMA3, START, reward_text, step_words
 
 TINY_MODEL_NAME = "trl-icrl-tiny-llama"
@@ -28,15 +28,15 @@ def protocol_vocabulary() -> list[str]:
     """The words of the compact format for every known env (both observation formats), then the ``step``
     format's words of Frozen Lake (both observation formats), in a fixed order."""
     words: list[str] = [*SPECIAL_TOKENS.values(), *COMPACT.marker_words(), START, END]
-    for make in ADAPTERS.values():
+    for make in CODECS.values():
         for fmt in ("index", "coords"):
-            adapter = make(fmt)
-            words += adapter.action_words
-            words += [reward_text(r) for r in adapter.reward_values]
-            words += [w for text in adapter.observation_texts() for w in text.split()]
+            codec = make(fmt)
+            words += codec.action_words
+            words += [reward_text(r) for r in codec.reward_values]
+            words += [w for text in codec.observation_texts() for w in text.split()]
     for fmt in ("coords", "index"):
-        adapter = frozen_lake_adapter(fmt)
-        words += step_words(adapter.action_words, adapter.observation_texts(), adapter.reward_values)
+        codec = frozen_lake_codec(fmt)
+        words += step_words(codec.action_words, codec.observation_texts(), codec.reward_values)
     return list(dict.fromkeys(words))
 
 

@@ -1,7 +1,6 @@
-"""Frozen Lake environments for in-context RL; importing this module registers
-``trl_icrl/ParametricFrozenLake-v0`` with gymnasium."""
-
-import gymnasium
+"""The parametric Frozen Lake env family for in-context RL: maps and their generator, the env, held-out maps,
+stitching tasks and non-stationary switches; importing this module registers ``trl_icrl/ParametricFrozenLake-v0``
+with gymnasium."""
 
 from trl_icrl.env_families import register_map_families
 from trl_icrl.envs.frozen_lake_maps import (
@@ -9,7 +8,6 @@ from trl_icrl.envs.frozen_lake_maps import (
     IN_DISTRIBUTION,
     MAX_MAP_SIZE,
     OUT_OF_DISTRIBUTION,
-    STITCHING_MAP,
     Map,
     MapFamily,
     NonStationarySchedule,
@@ -19,12 +17,17 @@ from trl_icrl.envs.frozen_lake_maps import (
     validate_map,
 )
 from trl_icrl.envs.parametric_frozen_lake import ParametricFrozenLake
+from trl_icrl.envs.registration import ENV_ID, frozen_lake_envs, make_env
+from trl_icrl.envs.splits import TRAIN_SEED_LIMIT, heldout_map_seeds, heldout_maps
+from trl_icrl.envs.stitching import (
+    PAPER_STITCHING_DEMOS,
+    STITCHING_MAP,
+    Demonstration,
+    StitchingTask,
+    stitching_family,
+    stitching_task,
+)
 
-ENV_ID = "trl_icrl/ParametricFrozenLake-v0"
-
-# No max_episode_steps here: the environment truncates episodes itself.
-if ENV_ID not in gymnasium.registry:
-    gymnasium.register(id=ENV_ID, entry_point="trl_icrl.envs.parametric_frozen_lake:ParametricFrozenLake")
 register_map_families(ENV_ID, FAMILIES)
 
 __all__ = [
@@ -33,13 +36,23 @@ __all__ = [
     "IN_DISTRIBUTION",
     "MAX_MAP_SIZE",
     "OUT_OF_DISTRIBUTION",
+    "PAPER_STITCHING_DEMOS",
     "STITCHING_MAP",
+    "TRAIN_SEED_LIMIT",
+    "Demonstration",
     "Map",
     "MapFamily",
     "NonStationarySchedule",
     "ParametricFrozenLake",
+    "StitchingTask",
+    "frozen_lake_envs",
     "generate_map",
     "goal_distances",
+    "heldout_map_seeds",
+    "heldout_maps",
+    "make_env",
     "optimal_actions",
+    "stitching_family",
+    "stitching_task",
     "validate_map",
 ]

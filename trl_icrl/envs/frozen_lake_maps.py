@@ -20,9 +20,6 @@ TILES = "SFHG"
 
 Map = tuple[str, ...]
 
-#: The stitching probe of the paper (4 wide, 6 high): start 8, goal 22, reachable from 8 in 5 moves.
-STITCHING_MAP: Map = ("HHFF", "FFFF", "SFFH", "HFFF", "HFFF", "HFGF")
-
 # Tile letters indexed by the number of sampling thresholds a uniform draw reaches (see generate_map).
 _SAMPLED_LETTERS = np.frombuffer(b"SGHF", dtype=np.uint8)
 # Translation tables that turn tiles into the bit strings of starts, goals and passable (S, F) tiles.
@@ -66,8 +63,10 @@ def _bfs(tiles: str, nrow: int, ncol: int) -> list[int]:
     return dist
 
 
-def _rows(desc: str | Sequence[str]) -> Map:
+def _rows(desc: str | Sequence[str] | np.ndarray) -> Map:
     """Checks the shape and letters of a map and returns it as a tuple of rows."""
+    if isinstance(desc, np.ndarray):  # bytes (nrow, ncol), as gymnasium's FrozenLakeEnv.desc
+        desc = [b"".join(row).decode() for row in np.asarray(desc, dtype="c").tolist()]
     rows = tuple(desc.split("/")) if isinstance(desc, str) else tuple(desc)
     if not all(isinstance(row, str) for row in rows):
         raise TypeError(f"map rows must be strings, got {rows!r}")
@@ -87,10 +86,11 @@ def _rows(desc: str | Sequence[str]) -> Map:
     return rows
 
 
-def validate_map(desc: str | Sequence[str]) -> Map:
+def validate_map(desc: str | Sequence[str] | np.ndarray) -> Map:
     """Returns the map as a tuple of rows, or raises ``ValueError`` naming what is wrong with it.
 
-    ``desc`` is a sequence of row strings or one string with ``/`` between rows ("SFF/FHF/FFG"). A valid
+    ``desc`` is a sequence of row strings, one string with ``/`` between rows ("SFF/FHF/FFG") or a bytes
+    array ``(nrow, ncol)`` as gymnasium's ``FrozenLakeEnv.desc``. A valid
     map is rectangular, 1..MAX_MAP_SIZE per side, uses only S, F, H, G, and has at least one start and
     one goal, with some goal reachable from every start.
     """
@@ -289,7 +289,7 @@ FAMILIES = {family.name: family for family in (IN_DISTRIBUTION, OUT_OF_DISTRIBUT
 
 @dataclass(frozen=True)
 class NonStationarySchedule:
-    """The non-stationary protocol: map ``first`` for ``switch_after`` episodes, then map ``second``."""
+    """A non-stationary task: map ``first`` for ``switch_after`` episodes, then map ``second``, in one trial."""
 
     first: Map
     second: Map
@@ -306,3 +306,8 @@ class NonStationarySchedule:
         if episode < 0:
             raise ValueError(f"episode must be non-negative, got {episode}")
         return self.first if episode < self.switch_after else self.second
+
+    def reset_options(self, episode: int) -> dict[str, Map] | None:
+        """``env.reset`` options at the start of episode ``episode`` of an env made on ``first``: the switch
+        to ``second`` at ``switch_after``, else none."""
+        return {"desc": self.second} if episode == self.switch_after else None

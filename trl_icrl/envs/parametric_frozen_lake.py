@@ -53,7 +53,8 @@ class ParametricFrozenLake(gym.Env):
     ``{"prob": p}``: the probability of the transition taken, as in ``FrozenLakeEnv``.
 
     ## Arguments
-    - ``desc``: the map (see :func:`~trl_icrl.envs.frozen_lake_maps.validate_map`); if ``None`` it is
+    - ``desc``: the map (see :func:`~trl_icrl.envs.frozen_lake_maps.validate_map`: row strings, one
+      ``/``-joined string, or a bytes array such as another Frozen Lake's ``desc``); if ``None`` it is
       generated from ``family`` with ``map_seed``.
     - ``family``: a :class:`~trl_icrl.envs.frozen_lake_maps.MapFamily` or its name, "id" or "ood".
     - ``map_seed``: the seed of the generated map; if it and ``desc`` are ``None``, a fresh random seed
@@ -67,15 +68,17 @@ class ParametricFrozenLake(gym.Env):
     ``reset(options={"desc": map})`` or ``reset(options={"map_seed": seed})`` switches the map.
 
     ## Attributes
-    ``desc`` (the map, a tuple of rows), ``nrow``, ``ncol``, ``map_seed`` (``None`` for a given map),
-    ``family`` and ``start_tile`` (this episode's start, ``None`` before the first reset).
+    ``desc`` (the map as ``FrozenLakeEnv`` holds it: a bytes array ``(nrow, ncol)`` of dtype ``"c"``, so
+    ``desc[r, c] == b"H"``), ``map`` (the same map as a tuple of row strings), ``nrow``, ``ncol``,
+    ``map_seed`` (``None`` for a given map), ``family`` and ``start_tile`` (this episode's start, ``None``
+    before the first reset).
     """
 
     metadata = {"render_modes": _RENDER_MODES, "render_fps": 4}
 
     def __init__(
         self,
-        desc: str | Sequence[str] | None = None,
+        desc: str | Sequence[str] | np.ndarray | None = None,
         family: str | MapFamily = "id",
         map_seed: int | None = None,
         is_slippery: bool = False,
@@ -108,24 +111,25 @@ class ParametricFrozenLake(gym.Env):
         self._elapsed_steps = 0
         self._set_map(desc, map_seed)
 
-    def _set_map(self, desc: str | Sequence[str] | None, map_seed: int | None) -> None:
+    def _set_map(self, desc: str | Sequence[str] | np.ndarray | None, map_seed: int | None) -> None:
         """Loads a map (generated if ``desc`` is None) and a FrozenLakeEnv that runs it."""
         if desc is None:
             if map_seed is None:
                 map_seed = int(np.random.default_rng().integers(2**32))
             desc = self.family.generate(map_seed)
-        self.desc: Map = validate_map(desc)
+        self.map: Map = validate_map(desc)
+        self.desc: np.ndarray = np.asarray(self.map, dtype="c")
         self.map_seed = map_seed
-        self.nrow, self.ncol = len(self.desc), len(self.desc[0])
+        self.nrow, self.ncol = self.desc.shape
         self._lake = FrozenLakeEnv(
             render_mode=self.render_mode,
-            desc=list(self.desc),
+            desc=list(self.map),
             is_slippery=self.is_slippery,
             success_rate=self.success_rate,
         )
         self.observation_space = self._lake.observation_space
-        self._goal_distances = goal_distances(self.desc)
-        self._optimal_actions = optimal_actions(self.desc)
+        self._goal_distances = goal_distances(self.map)
+        self._optimal_actions = optimal_actions(self.map)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -175,7 +179,7 @@ class ParametricFrozenLake(gym.Env):
         ``max_episode_steps`` moves."""
         if not 0 <= gamma <= 1:
             raise ValueError(f"gamma must be in [0, 1], got {gamma}")
-        hops = [self._goal_distances[i] for i, letter in enumerate("".join(self.desc)) if letter == "S"]
+        hops = [self._goal_distances[i] for i, letter in enumerate("".join(self.map)) if letter == "S"]
         return float(np.mean([gamma ** (h - 1) if h <= self.max_episode_steps else 0.0 for h in hops]))
 
     def optimal_action(self, tile: int) -> int:

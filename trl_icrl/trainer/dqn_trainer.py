@@ -20,9 +20,10 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from ..agent_config import AgentConfig
 from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback, WallClockLimitCallback
-from ..collector import TrialCollector, heldout_maps
-from ..env_adapter import adapter_for
+from ..collector import TrialCollector
+from ..env_codec import codec_for
 from ..env_families import map_family
+from ..envs import heldout_maps
 from ..exploration import parse_schedules
 from ..model_card import push_folder_to_hub, write_model_card
 from ..protocol import CONTINUE, TERMINATED
@@ -121,7 +122,7 @@ class DQNTrainer(Trainer):
             processing_class = processing_class or AutoTokenizer.from_pretrained(path)
         if processing_class is None:
             processing_class = AutoTokenizer.from_pretrained(model.name_or_path)
-        self.env_adapter = adapter_for(args.env_id, args.observation_format)
+        self.env_codec = codec_for(args.env_id, args.observation_format)
         self.agent_config = self._agent_config(args)
         self.protocol = self.agent_config.token_protocol(processing_class)
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
@@ -134,7 +135,7 @@ class DQNTrainer(Trainer):
             p.requires_grad_(False)  # with full fine-tuning, build_q_network makes them trainable again
         peft_config = make_peft_config(args.adapter_type, args.q_parameterisation, args.lora_r, args.lora_alpha,
                                        args.lora_dropout, args.lora_target_modules)
-        network = build_q_network(model, self.env_adapter.n_actions, self.protocol.action_token_ids,
+        network = build_q_network(model, self.env_codec.n_actions, self.protocol.action_token_ids,
                                   args.q_parameterisation, peft_config)
         self.pad_token_id = self.protocol.pad_token_id
         signature = self.protocol_signature(args, processing_class)
@@ -147,7 +148,7 @@ class DQNTrainer(Trainer):
         if args.device.type == "cpu":
             local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
             torch.set_num_threads(args.cpu_threads or max(1, len(os.sched_getaffinity(0)) // local_processes))
-        self.engine = RolloutEngine(network, self.protocol, self.env_adapter, args.max_context_tokens,
+        self.engine = RolloutEngine(network, self.protocol, self.env_codec, args.max_context_tokens,
                                     self.pad_token_id, when_full="end")
         family = map_family(args.env_id, args.map_family)
         self.heldout_maps = heldout_maps(family, args.eval_maps, args.seed) \
@@ -289,12 +290,12 @@ class DQNTrainer(Trainer):
     def _agent_config(self, a: DQNConfig) -> AgentConfig:
         """Everything needed to act with the saved weights besides them (``icrl_config.json``)."""
         base = BASE_DIR if a.adapter_type != "none" and self.base_is_local else str(self.base_model_name)
-        adapter = self.env_adapter
+        codec = self.env_codec
         return AgentConfig(
             base_model=base, q_parameterisation=a.q_parameterisation, adapter_type=a.adapter_type, env_id=a.env_id,
             map_family=a.map_family, is_slippery=a.is_slippery, protocol_format=a.protocol_format,
-            observation_format=a.observation_format, action_words=adapter.action_words,
-            reward_values=adapter.reward_values, n_actions=adapter.n_actions, n_observations=adapter.n_observations,
+            observation_format=a.observation_format, action_words=codec.action_words,
+            reward_values=codec.reward_values, n_actions=codec.n_actions, n_observations=codec.n_observations,
             episodes_per_trial=a.episodes_per_trial, max_context_tokens=a.eval_context_tokens,
             training_context_tokens=a.max_context_tokens, gamma=a.gamma, reward_scale=a.reward_scale)
 
@@ -354,7 +355,7 @@ class DQNTrainer(Trainer):
         from ..evaluation import evaluate_model, summarize  # not at import: ``import trl_icrl`` stays light
 
         args = self.args
-        engine = RolloutEngine(self.q_network, self.protocol, self.env_adapter, args.eval_context_tokens,
+        engine = RolloutEngine(self.q_network, self.protocol, self.env_codec, args.eval_context_tokens,
                                self.pad_token_id, when_full="end")
         schedule = parse_schedules(args.exploration)[0]
         result = evaluate_model(engine, self.heldout_maps, args.eval_episodes, schedule, seed=args.seed,

@@ -1,4 +1,4 @@
-"""Tests for trl_icrl.evaluator: the paper's evaluation protocol and its report."""
+"""Tests for trl_icrl.evaluation: the paper's evaluation suite and its report."""
 
 import json
 import os
@@ -12,15 +12,23 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from trl_icrl.agent import ICRLAgent  # noqa: E402
 from trl_icrl.agent_config import AgentConfig  # noqa: E402
-from trl_icrl.collector import TRAIN_SEED_LIMIT, TrialCollector, heldout_map_seeds, heldout_maps  # noqa: E402
-from trl_icrl.env_adapter import frozen_lake_adapter  # noqa: E402
-from trl_icrl.envs import ENV_ID, STITCHING_MAP, ParametricFrozenLake  # noqa: E402
-from trl_icrl.evaluator import (  # noqa: E402
-    CONDITIONS,
+from trl_icrl.collector import TrialCollector  # noqa: E402
+from trl_icrl.env_codec import frozen_lake_codec  # noqa: E402
+from trl_icrl.envs import (  # noqa: E402
+    ENV_ID,
     PAPER_STITCHING_DEMOS,
+    STITCHING_MAP,
+    TRAIN_SEED_LIMIT,
+    ParametricFrozenLake,
+    heldout_map_seeds,
+    heldout_maps,
+    stitching_family,
+)
+from trl_icrl.evaluation import (  # noqa: E402
+    CONDITIONS,
+    demonstration_episode,
     evaluate_condition,
     evaluate_data_quality,
-    stitching_family,
     write_report,
 )
 from trl_icrl.exploration import ExplorationSchedule  # noqa: E402
@@ -93,10 +101,10 @@ def test_heldout_maps_never_overlap_training(seed):
 @pytest.mark.parametrize("observation_format", ["coords", "index"])
 def test_stitching_prefixes_round_trip(observation_format):
     """Demonstrations render and parse back whole in the step format, which writes where each one ended."""
-    adapter = frozen_lake_adapter(observation_format)
-    protocol = TokenProtocol(build_tokenizer(), "step", adapter.action_words, adapter.observation_texts(),
-                             adapter.reward_values)
-    reach, die = (d.episode(STITCHING_MAP, adapter) for d in PAPER_STITCHING_DEMOS)
+    codec = frozen_lake_codec(observation_format)
+    protocol = TokenProtocol(build_tokenizer(), "step", codec.action_words, codec.observation_texts(),
+                             codec.reward_values)
+    reach, die = (demonstration_episode(d, STITCHING_MAP, codec) for d in PAPER_STITCHING_DEMOS)
     if observation_format == "coords":
         assert reach.observations == ["r0 c2", "r1 c2", "r2 c2", "r3 c2", "r4 c2"]
         assert die.observations == ["r2 c0", "r2 c1", "r2 c2"]
@@ -105,7 +113,7 @@ def test_stitching_prefixes_round_trip(observation_format):
     assert reach.rewards == [0.0] * 4 + [1.0] and die.rewards == [0.0] * 3 and reach.terminated and die.terminated
     assert reach.final_observation == ("r5 c2" if observation_format == "coords" else "22")  # the goal tile
     family = stitching_family(5)
-    episodes = [reach, die] + [d.episode(m, adapter) for m, demos in family for d in demos]
+    episodes = [reach, die] + [demonstration_episode(d, m, codec) for m, demos in family for d in demos]
     assert protocol.parse(protocol.render(episodes).input_ids) == episodes
 
 
@@ -127,16 +135,16 @@ def test_stitching_family_construction():
 def tiny_agent(tmp_path_factory) -> ICRLAgent:
     path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
     tokenizer = AutoTokenizer.from_pretrained(path)
-    adapter = frozen_lake_adapter()
+    codec = frozen_lake_codec()
     config = AgentConfig(base_model=str(path), q_parameterisation="value_head", adapter_type="lora", env_id=ENV_ID,
-                         protocol_format="compact", observation_format=adapter.observation_format,
-                         action_words=adapter.action_words, reward_values=adapter.reward_values,
-                         n_actions=adapter.n_actions, n_observations=adapter.n_observations, episodes_per_trial=2,
+                         protocol_format="compact", observation_format=codec.observation_format,
+                         action_words=codec.action_words, reward_values=codec.reward_values,
+                         n_actions=codec.n_actions, n_observations=codec.n_observations, episodes_per_trial=2,
                          max_context_tokens=2048, gamma=0.9, reward_scale=1.0)
     protocol = config.token_protocol(tokenizer)
     network = build_q_network(AutoModelForCausalLM.from_pretrained(path), 4, protocol.action_token_ids,
                                "value_head", make_peft_config("lora", "value_head"), with_target=False)
-    return ICRLAgent(network, tokenizer, protocol, adapter, config)
+    return ICRLAgent(network, tokenizer, protocol, codec, config)
 
 
 def test_write_report(tiny_agent, tmp_path):

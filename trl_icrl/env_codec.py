@@ -1,4 +1,5 @@
-"""Lets any gymnasium env with Discrete observation and action spaces speak the token protocol."""
+"""The env codec: how any gymnasium env with Discrete observation and action spaces is written as text, so
+that it speaks the token protocol (not to be confused with a peft adapter, which holds trained weights)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ MAX_GRID_SIDE = 10
 
 
 @dataclass(frozen=True)
-class DiscreteEnvAdapter:
+class EnvCodec:
     """How observations, actions and rewards of one env family are written as text.
 
     Args:
@@ -56,38 +57,39 @@ class DiscreteEnvAdapter:
         return [f"r{r} c{c}" for r in range(self.grid_side) for c in range(self.grid_side)]
 
     def check_env(self, env: gym.Env) -> None:
-        """Raise ``ValueError`` unless ``env`` has Discrete spaces that fit this adapter."""
+        """Raise ``ValueError`` unless ``env`` has Discrete spaces that fit this codec."""
         if not isinstance(env.action_space, gym.spaces.Discrete) or not isinstance(
                 env.observation_space, gym.spaces.Discrete):
             raise ValueError(f"the token protocol needs Discrete observation and action spaces, got "
                              f"{env.observation_space} and {env.action_space}")
         if env.action_space.n != self.n_actions:
-            raise ValueError(f"env has {env.action_space.n} actions but the adapter (and Q head) has "
+            raise ValueError(f"env has {env.action_space.n} actions but the codec (and Q head) has "
                              f"{self.n_actions}: {self.action_words}")
         if self.observation_format == "index" and env.observation_space.n > self.n_observations:
-            raise ValueError(f"env has {env.observation_space.n} observations, the adapter covers "
+            raise ValueError(f"env has {env.observation_space.n} observations, the codec covers "
                              f"{self.n_observations}")
 
 
-def frozen_lake_adapter(observation_format: str = "coords") -> DiscreteEnvAdapter:
-    return DiscreteEnvAdapter(FROZEN_LAKE_ACTIONS, (1.0,), MAX_GRID_SIDE * MAX_GRID_SIDE, observation_format)
+def frozen_lake_codec(observation_format: str = "coords") -> EnvCodec:
+    """The codec of Frozen Lake maps up to ``MAX_GRID_SIDE`` on a side."""
+    return EnvCodec(FROZEN_LAKE_ACTIONS, (1.0,), MAX_GRID_SIDE * MAX_GRID_SIDE, observation_format)
 
 
-ADAPTERS = {
-    "trl_icrl/ParametricFrozenLake-v0": frozen_lake_adapter,
-    "FrozenLake-v1": frozen_lake_adapter,
-    "CliffWalking-v1": lambda fmt="index": DiscreteEnvAdapter(
+CODECS = {
+    "trl_icrl/ParametricFrozenLake-v0": frozen_lake_codec,
+    "FrozenLake-v1": frozen_lake_codec,
+    "CliffWalking-v1": lambda fmt="index": EnvCodec(
         ("up", "right", "down", "left"), (-1.0, -100.0), 48, fmt),
-    "Taxi-v4": lambda fmt="index": DiscreteEnvAdapter(
+    "Taxi-v4": lambda fmt="index": EnvCodec(
         ("south", "north", "east", "west", "pickup", "dropoff"), (-1.0, -10.0, 20.0), 500, fmt),
 }
 
 
-def adapter_for(env_id: str, observation_format: str | None = None,
-                reward_values: Sequence[float] | None = None) -> DiscreteEnvAdapter:
-    """The adapter of a known env id, or a generic one (``a0, a1, ...`` actions) for any Discrete env."""
-    if env_id in ADAPTERS:
-        return ADAPTERS[env_id](observation_format) if observation_format else ADAPTERS[env_id]()
+def codec_for(env_id: str, observation_format: str | None = None,
+              reward_values: Sequence[float] | None = None) -> EnvCodec:
+    """The codec of a known env id, or a generic one (``a0, a1, ...`` actions) for any Discrete env."""
+    if env_id in CODECS:
+        return CODECS[env_id](observation_format) if observation_format else CODECS[env_id]()
     env = gym.make(env_id)
     if not isinstance(env.action_space, gym.spaces.Discrete) or not isinstance(
             env.observation_space, gym.spaces.Discrete):
@@ -96,5 +98,4 @@ def adapter_for(env_id: str, observation_format: str | None = None,
     if reward_values is None:
         raise ValueError(f"{env_id} is not a known env: pass reward_values, the non-zero rewards it gives")
     words = tuple(f"a{i}" for i in range(int(env.action_space.n)))
-    return DiscreteEnvAdapter(words, tuple(reward_values), int(env.observation_space.n),
-                              observation_format or "index")
+    return EnvCodec(words, tuple(reward_values), int(env.observation_space.n), observation_format or "index")

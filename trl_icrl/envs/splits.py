@@ -1,0 +1,24 @@
+"""Training and held-out maps of a family: disjoint ranges of map seeds, so no held-out map is trained on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trl_icrl.envs.frozen_lake_maps import FAMILIES, Map, MapFamily
+
+TRAIN_SEED_LIMIT = 2**31
+"""Training map seeds lie in [0, 2^31); held-out (evaluation) map seeds in [2^31, 2^32)."""
+
+
+def heldout_map_seeds(n: int, seed: int = 0) -> list[int]:
+    """Seeds of ``n`` held-out maps: in [2^31, 2^32), so they never overlap a training seed."""
+    return [int(s) for s in np.random.default_rng([seed, 1]).integers(TRAIN_SEED_LIMIT, 2 * TRAIN_SEED_LIMIT, n)]
+
+
+def heldout_maps(family: MapFamily | str, n: int, seed: int = 0) -> list[Map]:
+    """``n`` distinct held-out maps of a family, from ``heldout_map_seeds``."""
+    family = FAMILIES[family] if isinstance(family, str) else family
+    maps: list[Map] = []
+    for map_seed in heldout_map_seeds(n, seed):
+        maps.append(family.generate(map_seed, exclude=frozenset(maps)))
+    return maps
