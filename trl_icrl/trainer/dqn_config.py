@@ -48,7 +48,8 @@ class DQNConfig(TrainingArguments):
 
         gamma (`float`, defaults to `0.9`): discount within an episode.
         reward_scale (`float`, defaults to `1.0`): rewards are multiplied by this (the paper: 30).
-        n_step (`int`, defaults to `1`): n-step returns (within an episode).
+        n_step (`int`, defaults to `3`): n-step returns (within an episode); 3 lifts the 7-minute main job, the
+            results recipe sets 1.
         loss_type (`str`, defaults to `"huber"`): `"huber"`, `"mse"` or `"normalized_mse"` (the paper).
         double_dqn (`bool`, defaults to `True`): the online adapter picks the next action, the target evaluates it.
         target_update (`str`, defaults to `"polyak"`): `"polyak"` (every step, rate `tau`) or `"hard"`.
@@ -106,7 +107,7 @@ class DQNConfig(TrainingArguments):
     # TD update
     gamma: float = field(default=0.9, metadata={"help": "Discount factor in [0, 1]."})
     reward_scale: float = field(default=1.0, metadata={"help": "Reward multiplier (the paper: 30)."})
-    n_step: int = field(default=1, metadata={"help": "n-step returns within an episode."})
+    n_step: int = field(default=3, metadata={"help": "n-step returns within an episode."})
     loss_type: str = field(default="huber", metadata={"help": "'huber', 'mse' or 'normalized_mse'."})
     double_dqn: bool = field(default=True, metadata={"help": "Double DQN targets."})
     target_update: str = field(default="polyak", metadata={"help": "'polyak' or 'hard'."})
