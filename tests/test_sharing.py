@@ -82,7 +82,7 @@ def test_fresh_process_reload_gives_identical_q(tiny_dir, tmp_path):
     for path in paths:
         assert torch.equal(torch.tensor(reloaded[path]), expected[path]), path
     agent = ICRLAgent.from_pretrained(paths[0], base_model=str(tiny_dir))
-    assert agent.config.q_parameterisation == "value_head" and agent.env_adapter.n_actions == 4
+    assert agent.config.q_parameterisation == "value_head" and agent.env_codec.n_actions == 4
 
 
 RESULTS_MODEL = Path(__file__).parent.parent / "results" / "tiny_results_adapter"
