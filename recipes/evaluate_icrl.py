@@ -3,12 +3,14 @@
     python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --output_dir results/
     python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution stitching \
         --n_maps 50 --n_episodes 30 --output_dir results/
+    python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution --video
     python recipes/evaluate_icrl.py --baselines_only --output_dir results/baselines
     python recipes/evaluate_icrl.py --data_quality low=outputs/low mixed=outputs/mixed high=outputs/high \
         --conditions in_distribution --output_dir results/data_quality
 
 Writes ``results.json``, one ``<condition>.png`` per condition, ``<condition>_trajectories.png`` and
-``summary.md`` to ``output_dir`` (see ``trl_icrl.evaluation.write_report``).
+``summary.md`` to ``output_dir`` (see ``trl_icrl.evaluation.write_report``); with ``--video``, ``replay.gif``: the
+first held-out map played through ``n_episodes`` in one context.
 """
 
 import argparse
@@ -17,7 +19,9 @@ from pathlib import Path
 import torch
 
 from trl_icrl.agent import ICRLAgent
+from trl_icrl.envs import ParametricFrozenLake, heldout_maps
 from trl_icrl.evaluation import CONDITIONS, DEFAULT_BASELINES, evaluate_condition, evaluate_data_quality, write_report
+from trl_icrl.evaluation.replay import replay_frames, write_replay_gif
 
 
 def load_agent(path: str, device: str) -> ICRLAgent:
@@ -25,6 +29,16 @@ def load_agent(path: str, device: str) -> ICRLAgent:
     agent = ICRLAgent.from_pretrained(path)
     agent.network.to(device)
     return agent
+
+
+def write_video(agent: ICRLAgent, args: argparse.Namespace) -> Path:
+    """``output_dir/replay.gif``: the first held-out ID map of ``seed``, ``n_episodes`` in one context."""
+    desc = heldout_maps("id", 1, args.seed)[0]
+    result = agent.play(ParametricFrozenLake(desc=desc), args.n_episodes, args.schedule, seed=args.seed)
+    frames = replay_frames(desc, result.trials[0].actions, result.lengths[0].astype(int).tolist(),
+                           result.successes[0].tolist(), reset_seed=args.seed)
+    return write_replay_gif(frames, Path(args.output_dir) / "replay.gif", args.n_episodes,
+                            title=f"{Path(args.model).name}, {args.schedule}")
 
 
 def main() -> None:
@@ -41,6 +55,7 @@ def main() -> None:
     parser.add_argument("--no_wiped", action="store_true", help="skip the model with its context wiped")
     parser.add_argument("--data_quality", nargs="+", metavar="NAME=PATH",
                         help="also evaluate these models on the ID maps, one curve each")
+    parser.add_argument("--video", action="store_true", help="also write replay.gif of one held-out map")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output_dir", default="results")
     args = parser.parse_args()
@@ -48,6 +63,8 @@ def main() -> None:
         parser.error("give --model, --baselines_only or --data_quality")
     if any("=" not in spec for spec in args.data_quality or ()):
         parser.error("--data_quality takes NAME=PATH pairs")
+    if args.video and (not args.model or args.baselines_only):
+        parser.error("--video plays the model: give --model")
 
     agent = load_agent(args.model, args.device) if args.model and not args.baselines_only else None
     common = dict(n_maps=args.n_maps, n_episodes=args.n_episodes, schedule=args.schedule, seed=args.seed)
@@ -64,6 +81,8 @@ def main() -> None:
             {name: load_agent(path, args.device) for name, path in models.items()}, **common)
     write_report(results, args.output_dir)
     print((Path(args.output_dir) / "summary.md").read_text())
+    if args.video:
+        print(f"replay written to {write_video(agent, args)}")
 
 
 if __name__ == "__main__":

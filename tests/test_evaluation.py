@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -172,3 +173,25 @@ def test_write_report(tiny_agent, tmp_path):
         assert (tmp_path / f"{name}_trajectories.png").stat().st_size > 0
     summary = (tmp_path / "summary.md").read_text()
     assert "| icrl_wiped |" in summary and "paper map /5" in summary
+
+
+def test_replay_gif_shows_every_step_of_the_played_episodes(tmp_path):
+    """The committed model on one held-out map: the replay ends each episode as the play did, one frame a step."""
+    pytest.importorskip("pygame")
+    from PIL import Image
+
+    from trl_icrl.evaluation.replay import replay_frames, write_replay_gif
+
+    agent = ICRLAgent.from_pretrained(Path(__file__).parent.parent / "results" / "tiny_results_adapter")
+    desc = heldout_maps("id", 1, seed=0)[0]
+    result = agent.play(ParametricFrozenLake(desc=desc), n_episodes=3, schedule="paper_ramp", seed=0)
+    lengths, successes = result.lengths[0].astype(int).tolist(), result.successes[0].tolist()
+    frames = replay_frames(desc, result.trials[0].actions, lengths, successes, reset_seed=0)
+    assert len(frames) == sum(lengths) + 3 and frames[lengths[0] + 1][1] == 1  # a start frame per episode
+    assert frames[0][0].ndim == 3 and frames[0][0].dtype == np.uint8
+    gif = write_replay_gif(frames, tmp_path / "replay.gif", n_episodes=3)
+    with Image.open(gif) as image:  # identical consecutive frames merge into one of their summed duration
+        durations = [image.seek(i) or image.info["duration"] for i in range(image.n_frames)]
+    assert sum(durations) == len(frames) * 1000 // 4 and image.n_frames > 3
+    with pytest.raises(ValueError, match="dropped episodes"):
+        replay_frames(desc, result.trials[0].actions[:-1], lengths, successes, reset_seed=0)

@@ -93,6 +93,7 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
         model_name=model_name,
         eval_results=eval_results or None)
     curves = [f"{r['condition']}.png" for r in results if (output_dir / f"{r['condition']}.png").is_file()]
+    curves += ["replay.gif"] if (output_dir / "replay.gif").is_file() else []  # evaluate_icrl.py --video
     training_curve = "training_curve.png" if (output_dir / "training_curve.png").is_file() else None
     family = map_family(config.env_id, config.map_family)
     return ModelCard.from_template(
