@@ -7,15 +7,19 @@
 3. Collection: env-steps per second of ``TrialCollector.collect()`` (32 trials, KV cache, env, protocol) vs. a
    bare loop feeding the same model one token per step with a KV cache over 32 rows (no env, no protocol).
 4. Rollout: the KV-cached engine vs. re-encoding the whole context at every step (the authors' way).
-5. Evaluation: seconds for one model on 50 held-out maps x 30 episodes, the paper's ramp, one seed.
+5. Evaluation: seconds for one model on 50 held-out maps x 30 episodes, the paper's ramp, one seed; with
+   ``--reference_eval CMD``, also the seconds another implementation's evaluation of its 50 maps x 30 episodes
+   takes, run right after in a subprocess that prints ``eval_seconds=<s>`` on its last line, and the ratio.
 
 The last line is ``SUMMARY update_lm_positions_per_decision=... trainer_efficiency=... collect_vs_bare=...
 collect_env_steps_per_s=... eval_seconds_50_maps=...``.
 
-    python benchmarks/throughput.py [--model results/tiny_results_adapter] [--updates 20]
+    python benchmarks/throughput.py [--model results/tiny_results_adapter] [--updates 20] [--reference_eval CMD]
 """
 
 import argparse
+import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -156,6 +160,8 @@ def main() -> None:
                         help="the model whose evaluation is timed (default: the committed results model)")
     parser.add_argument("--updates", type=int, default=20)
     parser.add_argument("--output_dir", default="outputs/benchmark")
+    parser.add_argument("--reference_eval", help="shell command timing another evaluation of 50 maps x 30 episodes; "
+                        "its last line is eval_seconds=<s>")
     cli = parser.parse_args()
     args = DQNConfig(output_dir=cli.output_dir, eval_maps=0, report_to="none")
     trainer = DQNTrainer("tiny", args)
@@ -209,9 +215,16 @@ def main() -> None:
     evaluate_model(engine, heldout_maps("id", 50), 30, "paper_ramp", seed=0)
     eval_seconds = time.perf_counter() - start
     print(f"evaluation of {name}: 50 held-out maps x 30 episodes, paper's ramp: {eval_seconds:.1f} s")
+    summary = ""
+    if cli.reference_eval:
+        out = subprocess.run(cli.reference_eval, shell=True, check=True, capture_output=True, text=True).stdout
+        reference_seconds = float(re.findall(r"eval_seconds=([0-9.]+)", out)[-1])
+        print(f"  the reference evaluation       {reference_seconds:8.1f} s")
+        print(f"  reference / ours               {reference_seconds / eval_seconds:8.2f}   (target >= 1)")
+        summary = f" eval_reference_over_ours={reference_seconds / eval_seconds:.2f}"
     print(f"SUMMARY update_lm_positions_per_decision={ratio:.2f} trainer_efficiency={in_trainer / bare:.2f} "
           f"collect_vs_bare={collect / bare_collect:.2f} collect_env_steps_per_s={collect:.0f} "
-          f"eval_seconds_50_maps={eval_seconds:.1f}")
+          f"eval_seconds_50_maps={eval_seconds:.1f}{summary}")
 
 
 if __name__ == "__main__":

@@ -131,6 +131,33 @@ def test_kv_cached_rollout_matches_full_forward(tiny_lm, tokenizer, env_codec, f
         assert len(trial.episode_offsets) == 4
 
 
+def test_rows_play_in_a_batch_as_they_play_alone(tiny_lm, protocol, env_codec):
+    """Greedy rows that drop old episodes (re-encoding their cache rows) and finish at different times act in a
+    batch exactly as each does alone."""
+    import gymnasium as gym
+
+    net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head", make_peft_config("lora", "value_head"))
+    for p in net.weights(ONLINE).values():
+        p.data.add_(torch.randn_like(p, generator=torch.Generator().manual_seed(0)) * 0.05)
+    engine = RolloutEngine(net, protocol, env_codec, max_context_tokens=160)
+    maps = (["SFF", "FHF", "FFG"], ["SFFF", "FFHG"], ["SFG"], ["SFFFF", "FHFHF", "FFFFG"])
+    greedy = ExplorationSchedule.parse("greedy")
+
+    def played(descs, rows):
+        envs = [gym.make("trl_icrl/ParametricFrozenLake-v0", desc=d, max_episode_steps=8 + 6 * i)
+                for d, i in zip(descs, rows)]
+        return engine.play(envs, 6, greedy, np.random.default_rng(0), reset_seeds=rows)
+
+    batch = played(maps, [0, 1, 2, 3])
+    assert engine._cache.layers[0].keys.shape[0] < len(maps)  # rows that finished left the batch
+    assert len({int(n) for n in batch.lengths.sum(1)}) > 1 and \
+        any(len(t.actions) < n for t, n in zip(batch.trials, batch.lengths.sum(1)))  # some dropped episodes
+    for i, desc in enumerate(maps):
+        alone = played([desc], [i])
+        assert alone.trials[0].actions == batch.trials[i].actions
+        assert alone.lengths[0].tolist() == batch.lengths[i].tolist()
+
+
 def test_context_window_drops_whole_episodes(tiny_lm, protocol, env_codec):
     import gymnasium as gym
 
@@ -280,6 +307,25 @@ def test_offline_training_from_scripted_behaviour(tiny_dir, tmp_path):
     trainer = DQNTrainer(str(tiny_dir), args, replay_store=store)
     trainer.train()
     assert trainer.state.global_step == 2 and len(trainer.replay_store) == 4  # learned, collected nothing
+
+
+def test_offline_data_config_makes_trials_that_fill_the_context(tiny_dir, tmp_path):
+    """``offline_data`` trains on scripted trials made by the trainer: training maps only, each trial ending
+    when ``max_context_tokens`` are full (as online ones do); nothing is collected."""
+    args = small_config(tmp_path, offline_data="high", offline_trials=6, max_steps=2, max_context_tokens=128)
+    assert not args.online_collection
+    trainer = DQNTrainer(str(tiny_dir), args)
+    store = trainer.replay_store.dataset
+    assert len(store) == 6 and set(store["policy"]) == {"epsilon_optimal_0.9"}
+    budget = trainer.engine.step_budget
+    assert all(128 - 2 * budget < len(ids) <= 128 for ids in store["input_ids"])
+    assert all(dones[-1] in (TERMINATED, TRUNCATED) and len(offsets) > 1
+               for dones, offsets in zip(store["dones"], store["episode_offsets"]))
+    assert not set(store["env_map"]) & {"/".join(m) for m in trainer.heldout_maps}
+    trainer.train()
+    assert trainer.state.global_step == 2 and len(trainer.replay_store) == 6
+    with pytest.raises(ValueError, match="offline_data must be one of"):
+        small_config(tmp_path, offline_data="best")
 
 
 def test_callbacks_run_on_what_they_are_given(tiny_lm, step_protocol, env_codec, tmp_path):

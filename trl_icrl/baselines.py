@@ -18,7 +18,7 @@ import numpy as np
 from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule
 from .play import Agent, RolloutResult, Transition, play
-from .protocol import TokenProtocol
+from .protocol import TokenProtocol, TrialWriter
 
 
 class TabularAgent(ABC):
@@ -127,10 +127,21 @@ discount), from a table of zeros or of optimistic ones."""
 
 
 class TabularAgents(Agent):
-    """One tabular agent per row of the play loop."""
+    """One tabular agent per row of the play loop. With ``max_trial_tokens``, a row's trial ends (its episode
+    truncated) when its next step, adding at most ``step_budget`` tokens, may not fit: fixed-size offline trials."""
 
-    def __init__(self, agents: Sequence[TabularAgent]):
+    def __init__(self, agents: Sequence[TabularAgent], max_trial_tokens: int | None = None, step_budget: int = 0):
         self.agents = list(agents)
+        self.max_trial_tokens, self.step_budget = max_trial_tokens, step_budget
+
+    def start(self, trials: Sequence[TrialWriter | None]) -> None:
+        if self.max_trial_tokens is not None and any(writer is None for writer in trials):
+            raise ValueError("max_trial_tokens counts the tokens of written trials: pass a protocol and a codec")
+        self.writers = list(trials)
+
+    def context_full(self, row: int) -> bool:
+        return self.max_trial_tokens is not None and \
+            len(self.writers[row].trial.input_ids) + self.step_budget > self.max_trial_tokens
 
     def greedy_actions(self, rows: Sequence[int], observations: Sequence[int]) -> list[int]:
         return [self.agents[i].greedy_action(obs) for i, obs in zip(rows, observations, strict=True)]
@@ -143,11 +154,15 @@ def play_agents(agents: Sequence[TabularAgent], envs: Sequence[gym.Env], n_episo
                 schedule: ExplorationSchedule, rng: np.random.Generator,
                 reset_seeds: Sequence[int] | None = None,
                 reset_options: Callable[[int, int], dict | None] | None = None, first_episode: int = 0,
-                protocol: TokenProtocol | None = None, codec: EnvCodec | None = None) -> RolloutResult:
+                protocol: TokenProtocol | None = None, codec: EnvCodec | None = None,
+                max_trial_tokens: int | None = None) -> RolloutResult:
     """Each agent plays ``n_episodes`` consecutive episodes of its env: :func:`~trl_icrl.play.play` with
     :class:`TabularAgents` (see there for the arguments). ``trials`` holds each env's history written with
-    ``protocol`` and ``codec`` when both are given, else is empty."""
+    ``protocol`` and ``codec`` when both are given, else is empty; with ``max_trial_tokens`` a trial ends
+    sooner when it is that long (as training trials end when ``max_context_tokens`` are full)."""
     if len(agents) != len(envs):
         raise ValueError(f"one agent per env: got {len(agents)} agents for {len(envs)} envs")
-    return play(TabularAgents(agents), envs, n_episodes, schedule, rng, reset_seeds=reset_seeds,
-                reset_options=reset_options, first_episode=first_episode, protocol=protocol, codec=codec)
+    budget = protocol.step_token_budget(codec.observation_texts(), codec.reward_values) if protocol and codec else 0
+    return play(TabularAgents(agents, max_trial_tokens, budget), envs, n_episodes, schedule, rng,
+                reset_seeds=reset_seeds, reset_options=reset_options, first_episode=first_episode, protocol=protocol,
+                codec=codec)

@@ -34,6 +34,17 @@ class BufferedLayer(DynamicLayer):
         self.keys, self.values = (b[..., :end, :] for b in self._buffers)
         return self.keys, self.values
 
+    def select_rows(self, index: torch.Tensor) -> None:
+        """Keep only the batch rows ``index`` (K,), in that order."""
+        self._buffers = [b.index_select(0, index) for b in self._buffers]
+        self.keys, self.values = (b[..., :self._length, :] for b in self._buffers)
+
+
+def select_cache_rows(cache: DynamicCache, index: torch.Tensor) -> None:
+    """Keep only the batch rows ``index`` (K,) of a ``buffered_cache``, in place."""
+    for layer in cache.layers:
+        layer.select_rows(index)
+
 
 def buffered_cache(config) -> DynamicCache:
     """A ``DynamicCache`` for ``config`` whose layers are ``BufferedLayer``."""

@@ -25,9 +25,11 @@ QUALITIES = {"low": (0.3,), "high": (0.9,), "mixed": (0.3, 0.9), "q_learning": (
 
 def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, quality: str, n_trials: int,
                    episodes_per_trial: int = 30, family: str = "id", seed: int = 0,
-                   exclude_maps=frozenset(), batch: int = 32, progress: bool = True) -> list[dict]:
+                   exclude_maps=frozenset(), batch: int = 32, max_trial_tokens: int | None = None,
+                   progress: bool = True) -> list[dict]:
     """Replay rows of ``n_trials`` trials played by the behaviour policy of ``quality`` on fresh maps of ``family``
-    (``env_id`` must have generated maps: the policies read the map)."""
+    (``env_id`` must have generated maps: the policies read the map). With ``max_trial_tokens`` a trial ends when
+    that many tokens are full, like the trials the trainer collects online."""
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {sorted(QUALITIES)}, got {quality!r}")
     maps_of = map_family(env_id, family)
@@ -51,7 +53,7 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
                 schedule = ExplorationSchedule.parse("greedy")
                 tags = [f"epsilon_optimal_{q:g}" for q in levels]
             result = play_agents(agents, envs, episodes_per_trial, schedule, rng, reset_seeds=seeds,
-                                 protocol=protocol, codec=codec)
+                                 protocol=protocol, codec=codec, max_trial_tokens=max_trial_tokens)
             for trial, m, s, tag in zip(result.trials, maps, seeds, tags):
                 rows.append(dict(trial.to_row(), env_id=env_id, env_map="/".join(m), seed=s, policy=tag))
             bar.update(n)

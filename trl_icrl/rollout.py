@@ -3,7 +3,8 @@
 :func:`~trl_icrl.play.play` steps the envs and writes each trial; the engine feeds what was written. Each step
 feeds only the new tokens of every env (action word, reward, next observation) through the model with the cache
 of everything before, so a step costs its new tokens, not the whole context. Every row feeds the same number of
-tokens per forward, so the cache holds no padding between a row's tokens. When a context would exceed
+tokens per forward, so the cache holds no padding between a row's tokens, and a row whose trial is over leaves
+the batch (and its cache), so the last rows to finish play alone. When a context would exceed
 ``max_context_tokens``, either whole oldest episodes are dropped and that env's row of the cache is re-encoded
 (``when_full="drop"``, never a cut inside an episode), or the current episode is truncated and the trial ends
 there (``when_full="end"``: fixed-budget training trials).
@@ -19,7 +20,7 @@ import torch
 
 from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule
-from .kv_cache import buffered_cache
+from .kv_cache import buffered_cache, select_cache_rows
 from .play import Agent, RolloutResult, Transition, play
 from .protocol import Episode, TokenProtocol, Trial, TrialWriter
 from .q_network import QNetwork
@@ -89,6 +90,7 @@ class RolloutEngine(Agent):
         for ctx in self._contexts:
             self._fit_context(ctx)
         self._refit: list[int] = []
+        self._batch = list(range(len(self._contexts)))  # the rows in the cache, in its batch order
         self._q: torch.Tensor | None = None
 
     @torch.no_grad()
@@ -105,7 +107,8 @@ class RolloutEngine(Agent):
 
     def greedy_actions(self, rows: Sequence[int], observations: Sequence[int]) -> list[int]:
         """The argmax of the in-context Q-values at each row's last fed token."""
-        return self._q[list(rows)].argmax(-1).tolist()
+        slot = {row: k for k, row in enumerate(self._batch)}
+        return self._q[[slot[row] for row in rows]].argmax(-1).tolist()
 
     def context_full(self, row: int) -> bool:
         """With ``when_full="end"``, True when the next step may not fit in the context."""
@@ -166,11 +169,12 @@ class RolloutEngine(Agent):
         """Re-encode the shortened contexts of ``rows`` alone and write them, left-padded, into the batch cache
         (their pending tokens follow in the next ``_extend``); the other rows keep their cache."""
         width = self._mask.shape[1]
+        slot = {row: k for k, row in enumerate(self._batch)}
         for i in rows:
-            ctx = contexts[i]
+            ctx, k = contexts[i], slot[i]
             kept = ctx.visible()[: len(ctx.visible()) - len(ctx.pending)]
-            self._mask[i] = 0
-            self._next_position[i] = len(kept)
+            self._mask[k] = 0
+            self._next_position[k] = len(kept)
             if not kept:
                 continue
             ids = torch.tensor([kept], device=self.device)
@@ -178,25 +182,29 @@ class RolloutEngine(Agent):
                                     cache=buffered_cache(self.network.config), use_cache=True)
             for layer, row in zip(self._cache.layers, cache.layers):
                 for buffer, states in zip(layer._buffers, (row.keys, row.values)):
-                    buffer[i, :, width - len(kept):width] = states[0]
-            self._mask[i, width - len(kept):] = 1
+                    buffer[k, :, width - len(kept):width] = states[0]
+            self._mask[k, width - len(kept):] = 1
 
     def _extend(self, contexts: list[_Context]) -> torch.Tensor:
-        """Feed the same number of pending tokens of every active row (the fewest any has) on top of the cache,
-        so no row is padded; Q at each row's last fed token, (N, n_actions). A row whose pending tokens are all
-        fed sits at a decision; one with tokens left (e.g. an episode's end and the next one's start) waits."""
-        width = min(len(ctx.pending) for ctx in contexts if ctx.playing)
-        ids = torch.full((len(contexts), width), self.pad_token_id, dtype=torch.long)
-        fed = torch.ones(len(contexts), dtype=torch.long)
-        for i, ctx in enumerate(contexts):
-            if ctx.playing:
-                ids[i] = torch.tensor(ctx.pending[:width], dtype=torch.long)
-                ctx.pending = ctx.pending[width:]
-            else:
-                fed[i] = 0
+        """Feed the same number of pending tokens of every playing row (the fewest any has) on top of the cache,
+        so no row is padded; Q at each batch row's last fed token, (len(self._batch), n_actions). Rows whose trial
+        is over leave the batch first. A row whose pending tokens are all fed sits at a decision; one with tokens
+        left (e.g. an episode's end and the next one's start) waits."""
+        keep = [k for k, row in enumerate(self._batch) if contexts[row].playing]
+        if len(keep) < len(self._batch):
+            index = torch.tensor(keep, device=self.device)
+            select_cache_rows(self._cache, index)
+            self._mask = self._mask.index_select(0, index)
+            self._next_position = self._next_position[keep]
+            self._batch = [self._batch[k] for k in keep]
+        batch = [contexts[row] for row in self._batch]
+        width = min(len(ctx.pending) for ctx in batch)
+        ids = torch.tensor([ctx.pending[:width] for ctx in batch], dtype=torch.long)
+        for ctx in batch:
+            ctx.pending = ctx.pending[width:]
         position_ids = self._next_position[:, None] + torch.arange(width)[None, :]
-        self._next_position = self._next_position + fed * width
-        self._mask = torch.cat([self._mask, fed[:, None].expand(-1, width).to(self.device)], dim=1)
-        last = torch.full((len(contexts),), width - 1)
+        self._next_position = self._next_position + width
+        self._mask = torch.cat([self._mask, self._mask.new_ones((len(batch), width))], dim=1)
+        last = torch.full((len(batch),), width - 1)
         return self._forward(ids.to(self.device), self._mask, position_ids.to(self.device), last.to(self.device),
                              self._cache)

@@ -9,6 +9,7 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import SaveStrategy, SchedulerType
 
 from ..exploration import parse_schedules
+from ..offline_data import QUALITIES
 from ..protocol import FORMATS
 from ..q_network import ADAPTER_TYPES, Q_PARAMETERISATIONS
 
@@ -62,6 +63,11 @@ class DQNConfig(TrainingArguments):
 
         online_collection (`bool`, defaults to `True`): collect trials while training; `False` learns only
             from the replay store given to the trainer (offline data).
+        offline_data (`str` or `None`): learn only from scripted offline trials of this quality (`"low"`,
+            `"mixed"`, `"high"`, `"q_learning"`: see `trl_icrl.offline_data`), made by the trainer on training
+            maps; implies `online_collection=False`.
+        offline_trials (`int`, defaults to `4000`): how many offline trials (each ends when
+            `max_context_tokens` are full, as the online ones do).
         trials_per_rollout (`int`, defaults to `32`): trials played in parallel per collection.
         episodes_per_trial (`int`, defaults to `1000`): most episodes in one training context (a trial also
             ends when `max_context_tokens` are full).
@@ -119,6 +125,9 @@ class DQNConfig(TrainingArguments):
     # Data collection
     online_collection: bool = field(default=True, metadata={
         "help": "Collect trials with the model while training; False trains on a given (offline) replay store."})
+    offline_data: str | None = field(default=None, metadata={
+        "help": "Learn only from scripted offline trials of this quality: low, mixed, high or q_learning."})
+    offline_trials: int = field(default=4000, metadata={"help": "Offline trials made for offline_data."})
     trials_per_rollout: int = field(default=32, metadata={"help": "Trials played in parallel per collection."})
     episodes_per_trial: int = field(default=1000, metadata={
         "help": "Most episodes in one training context (it also ends when max_context_tokens are full)."})
@@ -178,6 +187,9 @@ class DQNConfig(TrainingArguments):
              f"target_update must be one of {TARGET_UPDATES}, got {self.target_update!r}"),
             (self.protocol_format in FORMATS,
              f"protocol_format must be one of {tuple(FORMATS)}, got {self.protocol_format!r}"),
+            (self.offline_data in (None, *QUALITIES),
+             f"offline_data must be one of {tuple(QUALITIES)} or None, got {self.offline_data!r}"),
+            (self.offline_trials >= 1, f"offline_trials must be >= 1, got {self.offline_trials}"),
             (self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}"),
             (self.observation_format in ("coords", "index"),
              f"observation_format must be 'coords' or 'index', got {self.observation_format!r}"),
@@ -185,4 +197,6 @@ class DQNConfig(TrainingArguments):
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.offline_data is not None:
+            self.online_collection = False
         parse_schedules(self.exploration)

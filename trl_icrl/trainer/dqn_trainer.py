@@ -26,6 +26,7 @@ from ..env_families import map_family
 from ..envs import heldout_maps
 from ..exploration import parse_schedules
 from ..model_card import push_folder_to_hub, write_model_card
+from ..offline_data import offline_store
 from ..protocol import CONTINUE, TERMINATED
 from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
 from ..replay_store import ReplayStore, collate_trials
@@ -141,6 +142,16 @@ class DQNTrainer(Trainer):
         signature = self.protocol_signature(args, processing_class)
         if replay_store is not None and replay_store.protocol_signature != signature:
             raise ValueError(f"replay store protocol {replay_store.protocol_signature!r} != {signature!r}")
+        family = map_family(args.env_id, args.map_family)
+        self.heldout_maps = heldout_maps(family, args.eval_maps, args.seed) \
+            if family is not None and args.eval_maps else []
+        if replay_store is None and args.offline_data is not None:
+            replay_store = offline_store(self.protocol, self.env_codec, args.env_id, args.offline_data,
+                                         args.offline_trials, signature, family=args.map_family,
+                                         seed=args.seed * 1000 + args.process_index,
+                                         exclude_maps=frozenset(self.heldout_maps),
+                                         max_trial_tokens=args.max_context_tokens, episodes_per_trial=1000,
+                                         progress=args.process_index == 0)
         self.replay_store = replay_store or ReplayStore(args.replay_capacity, signature)
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._checkpoint_root: Path | None = None
@@ -150,9 +161,6 @@ class DQNTrainer(Trainer):
             torch.set_num_threads(args.cpu_threads or max(1, len(os.sched_getaffinity(0)) // local_processes))
         self.engine = RolloutEngine(network, self.protocol, self.env_codec, args.max_context_tokens,
                                     self.pad_token_id, when_full="end")
-        family = map_family(args.env_id, args.map_family)
-        self.heldout_maps = heldout_maps(family, args.eval_maps, args.seed) \
-            if family is not None and args.eval_maps else []
         self.collector = TrialCollector(
             self.engine, args.env_id, args.map_family, args.trials_per_rollout, args.episodes_per_trial,
             parse_schedules(args.exploration), exclude_maps=self.heldout_maps, seed=args.seed,
