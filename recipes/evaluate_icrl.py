@@ -5,12 +5,13 @@
         --n_maps 50 --n_episodes 30 --output_dir results/
     python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution --video
     python recipes/evaluate_icrl.py --baselines_only --output_dir results/baselines
-    python recipes/evaluate_icrl.py --data_quality low=outputs/low mixed=outputs/mixed high=outputs/high \
-        --conditions in_distribution --output_dir results/data_quality
+    python recipes/evaluate_icrl.py --data_quality low=outputs/offline_low mixed=outputs/offline_mixed \
+        high=outputs/offline_high --output_dir results/data_quality      # recipes/configs/tiny_offline.yaml
 
 Writes ``results.json``, one ``<condition>.png`` per condition, ``<condition>_trajectories.png`` and
-``summary.md`` to ``output_dir`` (see ``trl_icrl.evaluation.write_report``); with ``--video``, ``replay.gif``: the
-first held-out map played through ``n_episodes`` in one context.
+``summary.md`` to ``output_dir`` (see ``trl_icrl.evaluation.write_report``); ``--data_quality`` alone evaluates
+only those models, on the ID maps; with ``--video``, ``replay.gif``: the first held-out map played through
+``n_episodes`` in one context.
 """
 
 import argparse
@@ -69,7 +70,7 @@ def main() -> None:
     agent = load_agent(args.model, args.device) if args.model and not args.baselines_only else None
     common = dict(n_maps=args.n_maps, n_episodes=args.n_episodes, schedule=args.schedule, seed=args.seed)
     results = {"model": None if agent is None else args.model, **common, "conditions": {}}
-    for condition in args.conditions:
+    for condition in args.conditions if agent is not None or args.baselines_only else ():
         print(f"evaluating {condition} ...")
         results["conditions"][condition] = evaluate_condition(
             agent, condition, baselines=args.baselines, include_untrained=not args.no_untrained,

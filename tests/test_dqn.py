@@ -312,7 +312,8 @@ def test_offline_training_from_scripted_behaviour(tiny_dir, tmp_path):
 def test_offline_data_config_makes_trials_that_fill_the_context(tiny_dir, tmp_path):
     """``offline_data`` trains on scripted trials made by the trainer: training maps only, each trial ending
     when ``max_context_tokens`` are full (as online ones do); nothing is collected."""
-    args = small_config(tmp_path, offline_data="high", offline_trials=6, max_steps=2, max_context_tokens=128)
+    args = small_config(tmp_path, offline_data="high", offline_trials=6, max_steps=2, max_context_tokens=128,
+                        episodes_per_trial=1000)
     assert not args.online_collection
     trainer = DQNTrainer(str(tiny_dir), args)
     store = trainer.replay_store.dataset
@@ -322,6 +323,8 @@ def test_offline_data_config_makes_trials_that_fill_the_context(tiny_dir, tmp_pa
     assert all(dones[-1] in (TERMINATED, TRUNCATED) and len(offsets) > 1
                for dones, offsets in zip(store["dones"], store["episode_offsets"]))
     assert not set(store["env_map"]) & {"/".join(m) for m in trainer.heldout_maps}
+    online, _ = trainer.collector.collect()  # the trials the model collects end by the same rule
+    assert all(128 - 2 * budget < len(row["input_ids"]) <= 128 for row in online)
     trainer.train()
     assert trainer.state.global_step == 2 and len(trainer.replay_store) == 6
     with pytest.raises(ValueError, match="offline_data must be one of"):

@@ -161,6 +161,8 @@ def test_write_report(tiny_agent, tmp_path):
     assert list(agents) == ["icrl", "untrained", "icrl_wiped", "random", "oracle"]
     assert {"success_per_episode", "success_ci95", "final10_success", "episodes_to_first_success",
             "regret"} <= set(agents["icrl"])
+    oracle = agents["oracle"]
+    assert oracle["final10_per_map"] == [1.0, 1.0] and len(agents["random"]["final10_per_map"]) == 2
     stitching = results["conditions"]["stitching"]
     assert list(stitching["agents"]) == ["icrl", "untrained", "random", "oracle"]
     assert 0 <= stitching["agents"]["icrl"]["paper_map_successes"] <= 5

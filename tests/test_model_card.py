@@ -109,6 +109,15 @@ def test_card_without_evaluation(output_dir, training_args):
     assert card.data.eval_results is None and "No evaluation was recorded" in card.text
 
 
+def test_card_names_the_offline_data_it_learned_from(output_dir, tmp_path):
+    offline = DQNConfig(output_dir=str(tmp_path / "args"), report_to="none", offline_data="low",
+                        offline_trials=300).to_dict()
+    text = " ".join(_write(output_dir, offline).text.split())
+    assert "offline DQN" in text and "Data: 300 trials played by the scripted `low`-quality" in text
+    online = DQNConfig(output_dir=str(tmp_path / "args"), report_to="none").to_dict()
+    assert "online DQN" in _write(output_dir, online).text and "Data:" not in _write(output_dir, online).text
+
+
 def test_card_bf16_snippet_and_missing_template(output_dir, training_args, monkeypatch):
     card = build_model_card(output_dir, _config(adapter_type="ia3"),
                             {**training_args, "torch_dtype": "bfloat16"}, 1)

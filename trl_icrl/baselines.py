@@ -17,7 +17,7 @@ import numpy as np
 
 from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule
-from .play import Agent, RolloutResult, Transition, play
+from .play import Agent, RolloutResult, Transition, play, trial_full
 from .protocol import TokenProtocol, TrialWriter
 
 
@@ -128,7 +128,7 @@ discount), from a table of zeros or of optimistic ones."""
 
 class TabularAgents(Agent):
     """One tabular agent per row of the play loop. With ``max_trial_tokens``, a row's trial ends (its episode
-    truncated) when its next step, adding at most ``step_budget`` tokens, may not fit: fixed-size offline trials."""
+    truncated) before it could hold more (:func:`~trl_icrl.play.trial_full`): fixed-size offline trials."""
 
     def __init__(self, agents: Sequence[TabularAgent], max_trial_tokens: int | None = None, step_budget: int = 0):
         self.agents = list(agents)
@@ -141,7 +141,7 @@ class TabularAgents(Agent):
 
     def context_full(self, row: int) -> bool:
         return self.max_trial_tokens is not None and \
-            len(self.writers[row].trial.input_ids) + self.step_budget > self.max_trial_tokens
+            trial_full(len(self.writers[row].trial.input_ids), self.step_budget, self.max_trial_tokens)
 
     def greedy_actions(self, rows: Sequence[int], observations: Sequence[int]) -> list[int]:
         return [self.agents[i].greedy_action(obs) for i, obs in zip(rows, observations, strict=True)]

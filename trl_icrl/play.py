@@ -69,6 +69,13 @@ class Agent(ABC):
         return trials
 
 
+def trial_full(length: int, step_budget: int, max_tokens: int) -> bool:
+    """True when a trial (or visible context) of ``length`` tokens must end with the step being taken: one more
+    step may add ``step_budget`` tokens, and the step after it, if cut short, as many again, so a trial ended this
+    way never holds more than ``max_tokens``."""
+    return length + 2 * step_budget > max_tokens
+
+
 def play_seeds(seed: int, n_envs: int) -> tuple[np.random.Generator, list[int]]:
     """The seeding rule of evaluations: the exploration stream ``default_rng(seed)`` and env ``i``'s first
     reset from ``seed + i``; returns ``(rng, reset_seeds)`` for :func:`play`."""

@@ -21,7 +21,7 @@ import torch
 from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule
 from .kv_cache import buffered_cache, select_cache_rows
-from .play import Agent, RolloutResult, Transition, play
+from .play import Agent, RolloutResult, Transition, play, trial_full
 from .protocol import Episode, TokenProtocol, Trial, TrialWriter
 from .q_network import QNetwork
 
@@ -111,10 +111,10 @@ class RolloutEngine(Agent):
         return self._q[[slot[row] for row in rows]].argmax(-1).tolist()
 
     def context_full(self, row: int) -> bool:
-        """With ``when_full="end"``, True when the next step may not fit in the context."""
+        """With ``when_full="end"``, True when the trial must end with this step (:func:`~trl_icrl.play.trial_full`)."""
         ctx = self._contexts[row]
         return self.when_full == "end" and \
-            len(ctx.trial.input_ids) - ctx.start + self.step_budget > self.max_context_tokens
+            trial_full(len(ctx.trial.input_ids) - ctx.start, self.step_budget, self.max_context_tokens)
 
     def observe(self, row: int, transition: Transition, new_ids: Sequence[int], playing: bool) -> None:
         ctx = self._contexts[row]

@@ -17,7 +17,8 @@ from .conditions import Condition
 
 def summarize(result: RolloutResult) -> dict:
     """Per-episode-index mean success and return over maps, (n_episodes,) each, with 95% normal-approximation
-    bands, and scalars; episodes a trial never reached (NaN) are left out."""
+    bands, each map's final-10 success, (n_maps,), and scalars; episodes a trial never reached (NaN) are left
+    out."""
     successes = result.successes
     played = ~np.isnan(successes)
     n = played.sum(0).clip(min=1)
@@ -31,6 +32,7 @@ def summarize(result: RolloutResult) -> dict:
         "success_per_episode": success.tolist(), "success_ci95": band.tolist(),
         "return_per_episode": returns.tolist(), "return_ci95": returns_band.tolist(),
         "final10_success": float(np.nanmean(successes[:, -10:])),
+        "final10_per_map": np.nanmean(successes[:, -10:], 1).tolist(),
         "mean_success": float(np.nanmean(successes)),
         "episodes_to_first_success": float(first.mean()),
         "n_maps": int(successes.shape[0]), "n_episodes": int(successes.shape[1]),
