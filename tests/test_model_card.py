@@ -34,6 +34,9 @@ RESULTS = {"conditions": {
         "random": {"final10_success": 0.05}}},
     "out_of_distribution": {"condition": "out_of_distribution", "agents": {
         "icrl": {"final10_success": 0.44}, "random": {"final10_success": 0.02}}},
+    "stitching": {"condition": "stitching", "agents": {
+        "icrl": {"final10_success": 0.8, "paper_map_successes": 3}, "random": {"paper_map_successes": 1,
+                                                                              "final10_success": 0.1}}},
 }}
 SHORT_EVAL = {"log_history": [], **{name: {"mean_success": mean, "final10_success": final10,
                                            "episodes_to_first_success": 3.5, "n_maps": 50}
@@ -76,11 +79,11 @@ def test_card_metadata_and_sections(output_dir, training_args):
     data = card.data
     assert {"trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning", ENV_ID} <= set(data.tags)
     assert data.base_model is None and data.library_name == "peft" and data.license is None  # "tiny": no hub id
-    scores = {r.dataset_name: r.metric_value for r in data.eval_results}
-    assert [r.dataset_config for r in data.eval_results] == list(scores)
-    assert scores == {name: c["agents"]["icrl"]["final10_success"] for name, c in RESULTS["conditions"].items()}
-    assert {(r.task_type, r.dataset_type, r.metric_type) for r in data.eval_results} == {
-        ("reinforcement-learning", ENV_ID, "final10_success")}
+    scores = [(r.dataset_name, r.metric_type, r.metric_value) for r in data.eval_results]
+    assert all(r.dataset_config == r.dataset_name for r in data.eval_results)
+    assert scores == [*((name, "final10_success", c["agents"]["icrl"]["final10_success"])
+                        for name, c in RESULTS["conditions"].items()), ("stitching", "paper_map_successes", 3)]
+    assert {(r.task_type, r.dataset_type) for r in data.eval_results} == {("reinforcement-learning", ENV_ID)}
     code = _python_block(card.text)
     assert 'ICRLAgent.from_pretrained("someone/icrl-agent")' in code
     assert f'gym.make("{ENV_ID}", family="id", seed=1234)' in code
@@ -89,7 +92,7 @@ def test_card_metadata_and_sections(output_dir, training_args):
     assert "out_of_distribution.png" not in card.text  # no such file
     for row in ("| gamma | 0.9 |", "| loss_type | huber |", "| tau | 0.05 |", "| steps trained | 123 |"):
         assert row in card.text
-    assert "| icrl | 0.82 | 0.44 |" in card.text and "| untrained | 0.10 | - |" in card.text
+    assert "| icrl | 0.82 | 0.44 | 0.80 |" in card.text and "| untrained | 0.10 | - | - |" in card.text
     assert "@inproceedings{rentschler-roberts-2025-rl" in card.text and "Limitations" in card.text
 
 

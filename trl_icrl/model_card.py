@@ -32,6 +32,10 @@ model, tokenizer, card and results; never the ``target/`` network, ``training_ar
 checkpoints."""
 WEIGHTS = ("adapter_model.safetensors", "model.safetensors")
 TAGS = ("trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning")
+METRIC_NAMES = {"final10_success": "final-10 success rate", "map_b_final10_success": "final-10 success rate on map B",
+                "paper_map_successes": "greedy successes of 5 on the paper's map"}
+CONDITION_METRICS = ("map_b_final10_success", "paper_map_successes")
+"""The trained agent's numbers of one condition that the model-index carries besides its final-10 success."""
 
 
 def _read_json(path: Path) -> dict | None:
@@ -43,7 +47,9 @@ def _evaluations(output_dir: Path) -> tuple[list[dict], list[str], dict]:
     (``results.json``), else the trained and untrained summaries of ``short_eval.json``."""
     report = _read_json(output_dir / "results.json")
     if report is not None:
-        results = [{"condition": name, "agents": {a: s["final10_success"] for a, s in result["agents"].items()}}
+        results = [{"condition": name, "agents": {a: s["final10_success"] for a, s in result["agents"].items()},
+                    "extra": {key: s[key] for a, s in result["agents"].items() if a == "icrl"
+                              for key in CONDITION_METRICS if key in s}}
                    for name, result in report["conditions"].items()]
         agents = list(dict.fromkeys(a for r in results for a in r["agents"]))
         return results, agents, {}
@@ -56,17 +62,18 @@ def _eval_results(results: list[dict], short_eval: dict, config: AgentConfig) ->
     if results:
         from .evaluation import TRAINED  # the evaluator (and matplotlib) only when there is a report to read
 
-        scores = {r["condition"]: r["agents"][TRAINED] for r in results if TRAINED in r["agents"]}
+        scores = [(r["condition"], "final10_success", r["agents"][TRAINED]) for r in results
+                  if TRAINED in r["agents"]]
+        scores += [(r["condition"], key, value) for r in results for key, value in r.get("extra", {}).items()]
     elif "trained" in short_eval:
         condition = "in_distribution" if config.map_family == "id" else "out_of_distribution"
-        scores = {f"{condition}_short_eval": short_eval["trained"]["final10_success"]}
+        scores = [(f"{condition}_short_eval", "final10_success", short_eval["trained"]["final10_success"])]
     else:
-        scores = {}
+        scores = []
     # the Hub keys results by task and dataset type/config (not name): the condition is the config
     return [EvalResult(task_type="reinforcement-learning", dataset_type=config.env_id, dataset_name=name,
-                       dataset_config=name, metric_type="final10_success", metric_name="final-10 success rate",
-                       metric_value=value)
-            for name, value in scores.items()]
+                       dataset_config=name, metric_type=metric, metric_name=METRIC_NAMES[metric], metric_value=value)
+            for name, metric, value in scores]
 
 
 def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, training_args: Mapping,
