@@ -43,13 +43,12 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _evaluations(output_dir: Path) -> tuple[list[dict], list[str], dict]:
-    """``(results, agents, short_eval)`` for the template: per condition final-10 success of every agent
-    (``results.json``), else the trained and untrained summaries of ``short_eval.json``."""
+    """``(results, agents, short_eval)`` for the template: per condition final-10 success of every agent and its
+    whole summary (``results.json``), else the trained and untrained summaries of ``short_eval.json``."""
     report = _read_json(output_dir / "results.json")
     if report is not None:
         results = [{"condition": name, "agents": {a: s["final10_success"] for a, s in result["agents"].items()},
-                    "extra": {key: s[key] for a, s in result["agents"].items() if a == "icrl"
-                              for key in CONDITION_METRICS if key in s}}
+                    "summaries": result["agents"]}
                    for name, result in report["conditions"].items()]
         agents = list(dict.fromkeys(a for r in results for a in r["agents"]))
         return results, agents, {}
@@ -58,13 +57,15 @@ def _evaluations(output_dir: Path) -> tuple[list[dict], list[str], dict]:
 
 
 def _eval_results(results: list[dict], short_eval: dict, config: AgentConfig) -> list[EvalResult]:
-    """One model-index entry per evaluated condition: the saved model's final-10 success."""
+    """One model-index entry per evaluated condition: the saved model's final-10 success, then its
+    ``CONDITION_METRICS``."""
     if results:
         from .evaluation import TRAINED  # the evaluator (and matplotlib) only when there is a report to read
 
-        scores = [(r["condition"], "final10_success", r["agents"][TRAINED]) for r in results
-                  if TRAINED in r["agents"]]
-        scores += [(r["condition"], key, value) for r in results for key, value in r.get("extra", {}).items()]
+        trained = [(r["condition"], r["summaries"][TRAINED]) for r in results if TRAINED in r["summaries"]]
+        scores = [(name, "final10_success", summary["final10_success"]) for name, summary in trained]
+        scores += [(name, key, summary[key]) for name, summary in trained
+                   for key in CONDITION_METRICS if key in summary]
     elif "trained" in short_eval:
         condition = "in_distribution" if config.map_family == "id" else "out_of_distribution"
         scores = [(f"{condition}_short_eval", "final10_success", short_eval["trained"]["final10_success"])]

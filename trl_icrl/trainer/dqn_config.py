@@ -67,7 +67,7 @@ class DQNConfig(TrainingArguments):
             `"mixed"`, `"high"`, `"q_learning"`: see `trl_icrl.offline_data`), made by the trainer on training
             maps; implies `online_collection=False`.
         offline_trials (`int`, defaults to `4000`): how many offline trials (each ends when
-            `max_context_tokens` are full, as the online ones do).
+            `max_context_tokens` are full or after `episodes_per_trial` episodes, as the online ones do).
         trials_per_rollout (`int`, defaults to `32`): trials played in parallel per collection.
         episodes_per_trial (`int`, defaults to `1000`): most episodes in one training context (a trial also
             ends when `max_context_tokens` are full).

@@ -150,7 +150,8 @@ class DQNTrainer(Trainer):
                                          args.offline_trials, signature, family=args.map_family,
                                          seed=args.seed * 1000 + args.process_index,
                                          exclude_maps=frozenset(self.heldout_maps),
-                                         max_trial_tokens=args.max_context_tokens, episodes_per_trial=1000,
+                                         max_trial_tokens=args.max_context_tokens,
+                                         episodes_per_trial=args.episodes_per_trial,
                                          progress=args.process_index == 0)
         self.replay_store = replay_store or ReplayStore(args.replay_capacity, signature)
         self._metrics: dict[str, list[float]] = defaultdict(list)
