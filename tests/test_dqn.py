@@ -1,4 +1,5 @@
 import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -329,6 +330,25 @@ def test_offline_data_config_makes_trials_that_fill_the_context(tiny_dir, tmp_pa
     assert trainer.state.global_step == 2 and len(trainer.replay_store) == 6
     with pytest.raises(ValueError, match="offline_data must be one of"):
         small_config(tmp_path, offline_data="best")
+
+
+def test_coordinate_frame_names_coordinates_beyond_the_training_maps(tiny_dir, tmp_path):
+    """``coordinate_frame=7``: trials on 3-5 wide training maps, offline and online, name rows and columns up to 6
+    and never beyond; without it none reaches 5. Only with coords observations."""
+    def coordinates(trainer, rows) -> set[int]:
+        words = [w for row in rows for w in trainer.processing_class.convert_ids_to_tokens(row["input_ids"])]
+        return {int(n) for w in words for n in re.findall(r"[rc](\d+)", w)}
+
+    for frame, expected in ((7, set(range(7))), (0, set(range(5)))):
+        args = small_config(tmp_path, offline_data="q_learning", offline_trials=24, max_steps=1,
+                            coordinate_frame=frame)
+        trainer = DQNTrainer(str(tiny_dir), args)
+        offline = [trainer.replay_store.dataset[i] for i in range(24)]
+        online, _ = trainer.collector.collect()
+        assert coordinates(trainer, offline) == expected
+        assert coordinates(trainer, online) <= expected and max(coordinates(trainer, online)) >= 3
+    with pytest.raises(ValueError, match="coordinate_frame needs observation_format='coords'"):
+        small_config(tmp_path, coordinate_frame=7, observation_format="index")
 
 
 def test_callbacks_run_on_what_they_are_given(tiny_lm, step_protocol, env_codec, tmp_path):

@@ -349,3 +349,36 @@ def test_non_stationary_schedule():
 def test_goal_distances_is_an_integer_array():
     dist = goal_distances(STITCHING_MAP)
     assert dist.shape == (24,) and np.issubdtype(dist.dtype, np.integer)
+
+
+def test_random_coordinate_offset_moves_the_text_not_the_env():
+    """Each map gets one offset for all its episodes, drawn again when the map switches, reproducible from the
+    reset seed and within the frame; observations, rewards and dynamics stay those of the bare env."""
+    from trl_icrl.env_codec import frozen_lake_codec
+    from trl_icrl.envs import RandomCoordinateOffset, make_env
+
+    codec = frozen_lake_codec("coords")
+    wrapped = make_env(ENV_ID, desc=SMALL_MAP, coordinate_frame=7)
+    bare = make_env(ENV_ID, desc=SMALL_MAP)
+    assert isinstance(wrapped, RandomCoordinateOffset)
+    check_env(make_env(ENV_ID, desc=SMALL_MAP, coordinate_frame=7))
+    obs, _ = wrapped.reset(seed=11)
+    assert obs == bare.reset(seed=11)[0]
+    offset = wrapped.get_wrapper_attr("coordinate_offset")
+    row, col = divmod(obs, 3)
+    assert codec.observation_text(wrapped, obs) == f"r{row + offset[0]} c{col + offset[1]}"
+    assert codec.observation_text(bare, obs) == f"r{row} c{col}"
+    for action in (DOWN, DOWN, RIGHT, RIGHT):
+        assert wrapped.step(action) == bare.step(action)
+    wrapped.reset()
+    assert wrapped.get_wrapper_attr("coordinate_offset") == offset  # same map, same offset
+    offsets = set()
+    for seed in range(300):
+        wrapped.reset(seed=seed, options={"desc": SMALL_MAP})
+        offsets.add(wrapped.get_wrapper_attr("coordinate_offset"))
+    assert offsets == {(r, c) for r in range(5) for c in range(5)}  # every place a 3x3 map fits in 7x7
+    again = make_env(ENV_ID, desc=SMALL_MAP, coordinate_frame=7)
+    again.reset(seed=11)
+    assert again.get_wrapper_attr("coordinate_offset") == offset
+    with pytest.raises(ValueError, match="does not fit a frame of side 2"):
+        make_env(ENV_ID, desc=SMALL_MAP, coordinate_frame=2).reset(seed=0)

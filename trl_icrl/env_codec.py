@@ -23,7 +23,8 @@ class EnvCodec:
         n_observations: an upper bound on the observation index (for the vocabulary).
         observation_format: ``"index"`` writes the observation index (``"13"``, the paper's tile
             index); ``"coords"`` writes grid coordinates (``"r2 c3"``) of ``index = row * ncol + col``
-            and needs an env with an ``ncol`` attribute.
+            and needs an env with an ``ncol`` attribute; an env wrapped in ``RandomCoordinateOffset`` has its
+            ``coordinate_offset`` added.
     """
 
     action_words: tuple[str, ...]
@@ -48,6 +49,9 @@ class EnvCodec:
             raise ValueError(f"observation_format='coords' needs an env with an `ncol` attribute; "
                              f"{env.unwrapped.spec.id if env.unwrapped.spec else env} has none")
         row, col = divmod(int(observation), int(ncol))
+        if env.has_wrapper_attr("coordinate_offset"):
+            row_offset, col_offset = env.get_wrapper_attr("coordinate_offset")
+            row, col = row + row_offset, col + col_offset
         return f"r{row} c{col}"
 
     def observation_texts(self) -> list[str]:

@@ -26,10 +26,10 @@ QUALITIES = {"low": (0.3,), "high": (0.9,), "mixed": (0.3, 0.9), "q_learning": (
 def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, quality: str, n_trials: int,
                    episodes_per_trial: int = 30, family: str = "id", seed: int = 0,
                    exclude_maps=frozenset(), batch: int = 32, max_trial_tokens: int | None = None,
-                   progress: bool = True) -> list[dict]:
+                   coordinate_frame: int = 0, progress: bool = True) -> list[dict]:
     """Replay rows of ``n_trials`` trials played by the behaviour policy of ``quality`` on fresh maps of ``family``
     (``env_id`` must have generated maps: the policies read the map). With ``max_trial_tokens`` a trial ends when
-    that many tokens are full, like the trials the trainer collects online."""
+    that many tokens are full, like the trials the trainer collects online; ``coordinate_frame`` as in ``make_env``."""
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {sorted(QUALITIES)}, got {quality!r}")
     maps_of = map_family(env_id, family)
@@ -42,7 +42,7 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
             n = min(batch, n_trials - len(rows))
             seeds = [int(s) for s in rng.integers(TRAIN_SEED_LIMIT, size=n)]
             maps = [maps_of.generate(s, exclude=exclude_maps) for s in seeds]
-            envs = [make_env(env_id, desc=m) for m in maps]
+            envs = [make_env(env_id, desc=m, coordinate_frame=coordinate_frame) for m in maps]
             if quality == "q_learning":
                 agents = [QLearningAgent(env.observation_space.n, codec.n_actions, init=1.0, rng=rng) for env in envs]
                 schedule = ExplorationSchedule.parse("paper_ramp")

@@ -3,6 +3,7 @@ stitching tasks and non-stationary switches; importing this module registers ``t
 with gymnasium."""
 
 from trl_icrl.env_families import register_map_families
+from trl_icrl.envs.coordinate_frame import RandomCoordinateOffset
 from trl_icrl.envs.frozen_lake_maps import (
     FAMILIES,
     IN_DISTRIBUTION,
@@ -44,6 +45,7 @@ __all__ = [
     "MapFamily",
     "NonStationarySchedule",
     "ParametricFrozenLake",
+    "RandomCoordinateOffset",
     "StitchingTask",
     "frozen_lake_envs",
     "generate_map",

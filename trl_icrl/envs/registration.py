@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import gymnasium as gym
 
+from trl_icrl.envs.coordinate_frame import RandomCoordinateOffset
+
 ENV_ID = "trl_icrl/ParametricFrozenLake-v0"
 
 # No max_episode_steps here: the environment truncates episodes itself.
@@ -13,11 +15,11 @@ if ENV_ID not in gym.registry:
     gym.register(id=ENV_ID, entry_point="trl_icrl.envs.parametric_frozen_lake:ParametricFrozenLake")
 
 
-def make_env(env_id: str, is_slippery: bool = False, **kwargs) -> gym.Env:
-    """One env of the family; Frozen Lake settings apply to the parametric Frozen Lake only."""
-    if env_id == ENV_ID:
-        return gym.make(env_id, is_slippery=is_slippery, **kwargs)
-    return gym.make(env_id, **kwargs)
+def make_env(env_id: str, is_slippery: bool = False, coordinate_frame: int = 0, **kwargs) -> gym.Env:
+    """One env of the family; Frozen Lake settings apply to the parametric Frozen Lake only. With
+    ``coordinate_frame`` > 0 each map gets a random offset in a frame of that side (``RandomCoordinateOffset``)."""
+    env = gym.make(env_id, is_slippery=is_slippery, **kwargs) if env_id == ENV_ID else gym.make(env_id, **kwargs)
+    return RandomCoordinateOffset(env, coordinate_frame) if coordinate_frame else env
 
 
 def frozen_lake_envs(maps: Sequence[Sequence[str]], is_slippery: bool = False) -> list[gym.Env]:

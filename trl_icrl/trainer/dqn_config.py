@@ -44,6 +44,9 @@ class DQNConfig(TrainingArguments):
         protocol_format (`str`, defaults to `"step"`): `"step"` (one word per env step), `"compact"` or
             `"llama3"` (the paper's headers).
         observation_format (`str`, defaults to `"coords"`): `"coords"` (row, column) or `"index"` (tile index).
+        coordinate_frame (`int`, defaults to `0`): with `coords`, each training map is placed at a random offset
+            inside a frame of this side (`RandomCoordinateOffset`), so that training names every row and column
+            below it while its maps keep their shapes (7 covers the 6-7 wide maps of `ood`); 0: no offset.
 
         > Parameters that control the TD update
 
@@ -109,6 +112,9 @@ class DQNConfig(TrainingArguments):
     is_slippery: bool = field(default=False, metadata={"help": "Slippery Frozen Lake dynamics."})
     protocol_format: str = field(default="step", metadata={"help": "'step', 'compact' or 'llama3'."})
     observation_format: str = field(default="coords", metadata={"help": "'coords' or 'index'."})
+    coordinate_frame: int = field(default=0, metadata={
+        "help": "Place each training map at a random offset in a frame of this side (coords only), so that "
+                "every coordinate below it is seen on maps of training shape; 0: no offset."})
 
     # TD update
     gamma: float = field(default=0.9, metadata={"help": "Discount factor in [0, 1]."})
@@ -193,6 +199,9 @@ class DQNConfig(TrainingArguments):
             (self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}"),
             (self.observation_format in ("coords", "index"),
              f"observation_format must be 'coords' or 'index', got {self.observation_format!r}"),
+            (self.coordinate_frame == 0 or (self.observation_format == "coords" and self.coordinate_frame > 0),
+             f"coordinate_frame needs observation_format='coords' and must be >= 0, got {self.coordinate_frame} "
+             f"with {self.observation_format!r}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -152,6 +152,7 @@ class DQNTrainer(Trainer):
                                          exclude_maps=frozenset(self.heldout_maps),
                                          max_trial_tokens=args.max_context_tokens,
                                          episodes_per_trial=args.episodes_per_trial,
+                                         coordinate_frame=args.coordinate_frame,
                                          progress=args.process_index == 0)
         self.replay_store = replay_store or ReplayStore(args.replay_capacity, signature)
         self._metrics: dict[str, list[float]] = defaultdict(list)
@@ -165,7 +166,7 @@ class DQNTrainer(Trainer):
         self.collector = TrialCollector(
             self.engine, args.env_id, args.map_family, args.trials_per_rollout, args.episodes_per_trial,
             parse_schedules(args.exploration), exclude_maps=self.heldout_maps, seed=args.seed,
-            rank=args.process_index, is_slippery=args.is_slippery)
+            rank=args.process_index, is_slippery=args.is_slippery, coordinate_frame=args.coordinate_frame)
         own = [TargetNetworkCallback(network), WallClockLimitCallback(),  # its clock starts before the replay fills
                EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
         if self.heldout_maps:

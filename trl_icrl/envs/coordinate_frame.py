@@ -1,0 +1,38 @@
+"""Training maps placed at a random offset inside a larger frame, so that ``coords`` observations name every row
+and column of the frame while the maps keep their training shapes (a translation augmentation of the text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+
+class RandomCoordinateOffset(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Gives each new map a random offset ``(row, col)`` inside a ``frame`` x ``frame`` grid.
+
+    The env's observations, rewards and dynamics are unchanged; the codec writes tile ``(r, c)`` as
+    ``r{r + row} c{c + col}`` (it reads ``coordinate_offset``). A new offset is drawn on the first reset and on
+    every reset that switches the map (``options``), from a generator seeded by ``reset(seed=...)``; the
+    episodes of one map keep theirs. ``row`` is uniform in ``[0, frame - nrow]``, ``col`` in ``[0, frame - ncol]``.
+    """
+
+    def __init__(self, env: gym.Env, frame: int):
+        gym.utils.RecordConstructorArgs.__init__(self, frame=frame)
+        gym.Wrapper.__init__(self, env)
+        self.frame = frame
+        self.coordinate_offset: tuple[int, int] | None = None
+        self._rng = np.random.default_rng()
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        if seed is not None:
+            self._rng = np.random.default_rng([seed, 5])
+        if self.coordinate_offset is None or options:
+            nrow, ncol = int(self.env.unwrapped.nrow), int(self.env.unwrapped.ncol)
+            if max(nrow, ncol) > self.frame:
+                raise ValueError(f"a {nrow}x{ncol} map does not fit a frame of side {self.frame}")
+            self.coordinate_offset = (int(self._rng.integers(self.frame - nrow + 1)),
+                                      int(self._rng.integers(self.frame - ncol + 1)))
+        return obs, info
