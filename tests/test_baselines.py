@@ -195,3 +195,17 @@ def test_rejects_mismatched_arguments():
     with pytest.raises(ValueError, match="quality"):
         EpsilonOptimalAgent(env, 1.5, np.random.default_rng(0))
     assert UniformRandomAgent(4, np.random.default_rng(0)).name == "random"
+
+
+def test_offline_data_opens_each_context_with_the_ramp(step_protocol, env_codec):
+    """Scripted offline trials play under the paper's ramp: the first two episodes of every context are random
+    (the quality knob acts only where the ramp lets the behaviour choose), the last ten are the behaviour's own."""
+    from trl_icrl.envs import ENV_ID
+    from trl_icrl.offline_data import offline_trials
+
+    rows = offline_trials(step_protocol, env_codec, ENV_ID, "high", 64, episodes_per_trial=30, progress=False)
+    successes = np.zeros((len(rows), 30))
+    for i, row in enumerate(rows):
+        for episode, reward in zip(row["episode_index"], row["rewards"]):
+            successes[i, episode] += reward > 0
+    assert successes[:, :2].mean() < 0.35 < 0.8 < successes[:, 20:].mean()

@@ -1,10 +1,11 @@
 """Offline datasets from scripted behaviour policies, written into a ``ReplayStore`` (data-quality experiments).
 
-Quality presets (per trial, on fresh training maps):
-- ``low``: epsilon-optimal with quality 0.3 (mostly random);
+Quality presets (per trial, on fresh training maps; every behaviour plays under the paper's ramp, so each context
+opens with the random episodes an evaluation's context opens with):
+- ``low``: epsilon-optimal with quality 0.3 (where the ramp lets it choose, the optimal action 30% of the time);
 - ``high``: epsilon-optimal with quality 0.9;
 - ``mixed``: half the trials ``low``, half ``high``;
-- ``q_learning``: the learning history of an optimistic tabular Q-learner under the paper's ramp.
+- ``q_learning``: the learning history of an optimistic tabular Q-learner.
 """
 
 from __future__ import annotations
@@ -45,15 +46,13 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
             envs = [make_env(env_id, desc=m, coordinate_frame=coordinate_frame) for m in maps]
             if quality == "q_learning":
                 agents = [QLearningAgent(env.observation_space.n, codec.n_actions, init=1.0, rng=rng) for env in envs]
-                schedule = ExplorationSchedule.parse("paper_ramp")
                 tags = ["q_learning_optimistic"] * n
             else:
                 levels = [QUALITIES[quality][(len(rows) + i) % len(QUALITIES[quality])] for i in range(n)]
                 agents = [EpsilonOptimalAgent(env, q, rng) for env, q in zip(envs, levels)]
-                schedule = ExplorationSchedule.parse("greedy")
                 tags = [f"epsilon_optimal_{q:g}" for q in levels]
-            result = play_agents(agents, envs, episodes_per_trial, schedule, rng, reset_seeds=seeds,
-                                 protocol=protocol, codec=codec, max_trial_tokens=max_trial_tokens)
+            result = play_agents(agents, envs, episodes_per_trial, ExplorationSchedule.parse("paper_ramp"), rng,
+                                 reset_seeds=seeds, protocol=protocol, codec=codec, max_trial_tokens=max_trial_tokens)
             for trial, m, s, tag in zip(result.trials, maps, seeds, tags):
                 rows.append(dict(trial.to_row(), env_id=env_id, env_map="/".join(m), seed=s, policy=tag))
             bar.update(n)
