@@ -209,3 +209,28 @@ def test_offline_data_opens_each_context_with_the_ramp(step_protocol, env_codec)
         for episode, reward in zip(row["episode_index"], row["rewards"]):
             successes[i, episode] += reward > 0
     assert successes[:, :2].mean() < 0.35 < 0.8 < successes[:, 20:].mean()
+
+
+def test_offline_map_switches_restart_the_ramp_on_a_second_map(step_protocol, env_codec):
+    """With ``map_switches=1`` every trial moves to a second training map at an episode in ``SWITCH_EPISODES``:
+    the behaviour (optimistic Q-learning, keeping its table) succeeds less right after the switch than before it,
+    the ramp's random episodes start again there, and it recovers."""
+    import re
+
+    from trl_icrl.envs import ENV_ID
+    from trl_icrl.offline_data import SWITCH_EPISODES, offline_trials
+
+    rows = offline_trials(step_protocol, env_codec, ENV_ID, "q_learning", 64, episodes_per_trial=70,
+                          map_switches=1.0, progress=False)
+    around = []
+    for row in rows:
+        switch = int(re.search(r"then .* from episode (\d+)$", row["env_map"]).group(1))
+        assert SWITCH_EPISODES[0] <= switch <= SWITCH_EPISODES[1]
+        successes = np.zeros(70)
+        for episode, reward in zip(row["episode_index"], row["rewards"]):
+            successes[episode] += reward > 0
+        around.append(successes[switch - 5:switch + 35])
+    before, after, late = np.mean(around, 0)[:5].mean(), np.mean(around, 0)[5:7].mean(), np.mean(around, 0)[30:].mean()
+    assert after < 0.4 < 0.7 < min(before, late)
+    assert offline_trials(step_protocol, env_codec, ENV_ID, "q_learning", 4, episodes_per_trial=3,
+                          progress=False)[0]["env_map"].count("then") == 0

@@ -352,8 +352,9 @@ def test_goal_distances_is_an_integer_array():
 
 
 def test_random_coordinate_offset_moves_the_text_not_the_env():
-    """Each map gets one offset for all its episodes, drawn again when the map switches, reproducible from the
-    reset seed and within the frame; observations, rewards and dynamics stay those of the bare env."""
+    """One offset per trial (seeded reset), kept across a mid-trial map switch that still fits, drawn again when one
+    does not; reproducible from the reset seed and within the frame; observations, rewards and dynamics stay
+    those of the bare env."""
     from trl_icrl.env_codec import frozen_lake_codec
     from trl_icrl.envs import RandomCoordinateOffset, make_env
 
@@ -371,7 +372,11 @@ def test_random_coordinate_offset_moves_the_text_not_the_env():
     for action in (DOWN, DOWN, RIGHT, RIGHT):
         assert wrapped.step(action) == bare.step(action)
     wrapped.reset()
-    assert wrapped.get_wrapper_attr("coordinate_offset") == offset  # same map, same offset
+    assert wrapped.get_wrapper_attr("coordinate_offset") == offset  # same trial, same offset
+    wrapped.reset(options={"desc": ("SFF", "FFF", "FFF", "FFG")})
+    assert wrapped.get_wrapper_attr("coordinate_offset") == offset or offset[0] == 4  # kept where a 4x3 map fits
+    wrapped.reset(options={"desc": ("SFFFFFF",) + ("FFFFFFF",) * 5 + ("FFFFFFG",)})
+    assert wrapped.get_wrapper_attr("coordinate_offset") == (0, 0)  # a 7x7 map fits only there
     offsets = set()
     for seed in range(300):
         wrapped.reset(seed=seed, options={"desc": SMALL_MAP})

@@ -6,6 +6,10 @@ opens with the random episodes an evaluation's context opens with):
 - ``high``: epsilon-optimal with quality 0.9;
 - ``mixed``: half the trials ``low``, half ``high``;
 - ``q_learning``: the learning history of an optimistic tabular Q-learner.
+
+With ``map_switches`` a share of the batches switch every trial to a second training map after an episode drawn
+in ``SWITCH_EPISODES`` (the behaviour keeps what it learned; the ramp starts again), as the non-stationary
+evaluation switches maps mid-context.
 """
 
 from __future__ import annotations
@@ -22,15 +26,27 @@ from .protocol import TokenProtocol
 from .replay_store import ReplayStore
 
 QUALITIES = {"low": (0.3,), "high": (0.9,), "mixed": (0.3, 0.9), "q_learning": ()}
+SWITCH_EPISODES = (10, 30)
+"""First and last episode (counted from 0) at which a switching trial's second map starts."""
+
+
+def _ramp_from(switch: int | None, n_episodes: int) -> ExplorationSchedule:
+    """The paper's ramp, started again at episode ``switch`` (``None``: once)."""
+    ramp = ExplorationSchedule.parse("paper_ramp")
+    if switch is None:
+        return ramp
+    return ExplorationSchedule([ramp.greedy_probability(e) for e in range(switch)]
+                               + [ramp.greedy_probability(e) for e in range(max(n_episodes - switch, 1))])
 
 
 def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, quality: str, n_trials: int,
                    episodes_per_trial: int = 30, family: str = "id", seed: int = 0,
                    exclude_maps=frozenset(), batch: int = 32, max_trial_tokens: int | None = None,
-                   coordinate_frame: int = 0, progress: bool = True) -> list[dict]:
+                   coordinate_frame: int = 0, map_switches: float = 0.0, progress: bool = True) -> list[dict]:
     """Replay rows of ``n_trials`` trials played by the behaviour policy of ``quality`` on fresh maps of ``family``
     (``env_id`` must have generated maps: the policies read the map). With ``max_trial_tokens`` a trial ends when
-    that many tokens are full, like the trials the trainer collects online; ``coordinate_frame`` as in ``make_env``."""
+    that many tokens are full, like the trials the trainer collects online; ``coordinate_frame`` as in ``make_env``;
+    ``map_switches``: the share of batches whose trials switch maps (see the module docstring)."""
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {sorted(QUALITIES)}, got {quality!r}")
     maps_of = map_family(env_id, family)
@@ -43,6 +59,14 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
             n = min(batch, n_trials - len(rows))
             seeds = [int(s) for s in rng.integers(TRAIN_SEED_LIMIT, size=n)]
             maps = [maps_of.generate(s, exclude=exclude_maps) for s in seeds]
+            switch, reset_options, second = None, None, [None] * n
+            if map_switches and rng.random() < map_switches:
+                switch = int(rng.integers(SWITCH_EPISODES[0], SWITCH_EPISODES[1] + 1))
+                second = [maps_of.generate(int(s), exclude=exclude_maps)
+                          for s in rng.integers(TRAIN_SEED_LIMIT, size=n)]
+
+                def reset_options(i: int, episode: int, second=second, switch=switch) -> dict | None:
+                    return {"desc": second[i]} if episode == switch else None
             envs = [make_env(env_id, desc=m, coordinate_frame=coordinate_frame) for m in maps]
             if quality == "q_learning":
                 agents = [QLearningAgent(env.observation_space.n, codec.n_actions, init=1.0, rng=rng) for env in envs]
@@ -51,10 +75,12 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
                 levels = [QUALITIES[quality][(len(rows) + i) % len(QUALITIES[quality])] for i in range(n)]
                 agents = [EpsilonOptimalAgent(env, q, rng) for env, q in zip(envs, levels)]
                 tags = [f"epsilon_optimal_{q:g}" for q in levels]
-            result = play_agents(agents, envs, episodes_per_trial, ExplorationSchedule.parse("paper_ramp"), rng,
-                                 reset_seeds=seeds, protocol=protocol, codec=codec, max_trial_tokens=max_trial_tokens)
-            for trial, m, s, tag in zip(result.trials, maps, seeds, tags):
-                rows.append(dict(trial.to_row(), env_id=env_id, env_map="/".join(m), seed=s, policy=tag))
+            result = play_agents(agents, envs, episodes_per_trial, _ramp_from(switch, episodes_per_trial), rng,
+                                 reset_seeds=seeds, reset_options=reset_options, protocol=protocol, codec=codec,
+                                 max_trial_tokens=max_trial_tokens)
+            for trial, m, b, s, tag in zip(result.trials, maps, second, seeds, tags):
+                env_map = "/".join(m) if b is None else f"{'/'.join(m)} then {'/'.join(b)} from episode {switch}"
+                rows.append(dict(trial.to_row(), env_id=env_id, env_map=env_map, seed=s, policy=tag))
             bar.update(n)
     return rows
 

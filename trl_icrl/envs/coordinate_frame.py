@@ -13,9 +13,11 @@ class RandomCoordinateOffset(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Gives each new map a random offset ``(row, col)`` inside a ``frame`` x ``frame`` grid.
 
     The env's observations, rewards and dynamics are unchanged; the codec writes tile ``(r, c)`` as
-    ``r{r + row} c{c + col}`` (it reads ``coordinate_offset``). A new offset is drawn on the first reset and on
-    every reset that switches the map (``options``), from a generator seeded by ``reset(seed=...)``; the
-    episodes of one map keep theirs. ``row`` is uniform in ``[0, frame - nrow]``, ``col`` in ``[0, frame - ncol]``.
+    ``r{r + row} c{c + col}`` (it reads ``coordinate_offset``). A new offset is drawn, from a generator seeded by
+    ``reset(seed=...)``, on every seeded reset (a new trial) and when a map switch (``options``) brings a map that
+    the offset would push out of the frame; otherwise episodes keep theirs, across a mid-trial switch too (as the
+    non-stationary evaluation's two maps share their coordinates). ``row`` is uniform in ``[0, frame - nrow]``,
+    ``col`` in ``[0, frame - ncol]``.
     """
 
     def __init__(self, env: gym.Env, frame: int):
@@ -27,12 +29,13 @@ class RandomCoordinateOffset(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         obs, info = self.env.reset(seed=seed, options=options)
+        nrow, ncol = int(self.env.unwrapped.nrow), int(self.env.unwrapped.ncol)
+        if max(nrow, ncol) > self.frame:
+            raise ValueError(f"a {nrow}x{ncol} map does not fit a frame of side {self.frame}")
         if seed is not None:
             self._rng = np.random.default_rng([seed, 5])
-        if self.coordinate_offset is None or options:
-            nrow, ncol = int(self.env.unwrapped.nrow), int(self.env.unwrapped.ncol)
-            if max(nrow, ncol) > self.frame:
-                raise ValueError(f"a {nrow}x{ncol} map does not fit a frame of side {self.frame}")
+        row, col = self.coordinate_offset or (self.frame, self.frame)
+        if seed is not None or row + nrow > self.frame or col + ncol > self.frame:
             self.coordinate_offset = (int(self._rng.integers(self.frame - nrow + 1)),
                                       int(self._rng.integers(self.frame - ncol + 1)))
         return obs, info

@@ -71,6 +71,9 @@ class DQNConfig(TrainingArguments):
             maps; implies `online_collection=False`.
         offline_trials (`int`, defaults to `4000`): how many offline trials (each ends when
             `max_context_tokens` are full or after `episodes_per_trial` episodes, as the online ones do).
+        offline_map_switches (`float`, defaults to `0.0`): the share of offline trials whose map switches to a
+            second training map after an episode drawn in 10..30, the ramp starting again (the behaviour keeps
+            what it learned), as the non-stationary evaluation switches maps mid-context.
         trials_per_rollout (`int`, defaults to `32`): trials played in parallel per collection.
         episodes_per_trial (`int`, defaults to `1000`): most episodes in one training context (a trial also
             ends when `max_context_tokens` are full).
@@ -134,6 +137,8 @@ class DQNConfig(TrainingArguments):
     offline_data: str | None = field(default=None, metadata={
         "help": "Learn only from scripted offline trials of this quality: low, mixed, high or q_learning."})
     offline_trials: int = field(default=4000, metadata={"help": "Offline trials made for offline_data."})
+    offline_map_switches: float = field(default=0.0, metadata={
+        "help": "Share of offline trials whose map switches to a second training map mid-trial."})
     trials_per_rollout: int = field(default=32, metadata={"help": "Trials played in parallel per collection."})
     episodes_per_trial: int = field(default=1000, metadata={
         "help": "Most episodes in one training context (it also ends when max_context_tokens are full)."})
@@ -196,6 +201,8 @@ class DQNConfig(TrainingArguments):
             (self.offline_data in (None, *QUALITIES),
              f"offline_data must be one of {tuple(QUALITIES)} or None, got {self.offline_data!r}"),
             (self.offline_trials >= 1, f"offline_trials must be >= 1, got {self.offline_trials}"),
+            (0.0 <= self.offline_map_switches <= 1.0,
+             f"offline_map_switches must be in [0, 1], got {self.offline_map_switches}"),
             (self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}"),
             (self.observation_format in ("coords", "index"),
              f"observation_format must be 'coords' or 'index', got {self.observation_format!r}"),

@@ -153,6 +153,7 @@ class DQNTrainer(Trainer):
                                          max_trial_tokens=args.max_context_tokens,
                                          episodes_per_trial=args.episodes_per_trial,
                                          coordinate_frame=args.coordinate_frame,
+                                         map_switches=args.offline_map_switches,
                                          progress=args.process_index == 0)
         self.replay_store = replay_store or ReplayStore(args.replay_capacity, signature)
         self._metrics: dict[str, list[float]] = defaultdict(list)
