@@ -235,6 +235,15 @@ def test_recipe_configs_parse_into_dqn_config(name, monkeypatch):
         assert getattr(args, key) == value, key
 
 
+@pytest.mark.parametrize("name", ["tiny_results.yaml", "tiny_offline.yaml", "tiny_results_offline.yaml"])
+def test_tiny_recipe_configs_parse_with_every_key(name):
+    path = REPO / "recipes" / "configs" / name
+    (args,) = TrlParser((DQNConfig,)).parse_args_and_config(["--config", str(path)])
+    for key, value in yaml.safe_load(path.read_text()).items():
+        assert getattr(args, key) == value, key
+    assert args.online_collection == (args.offline_data is None)
+
+
 def test_accelerate_configs_are_valid():
     dests = {action.dest for action in launch_command_parser()._actions}
     paths = sorted((REPO / "recipes" / "accelerate").glob("*.yaml"))
