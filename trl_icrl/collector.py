@@ -22,19 +22,20 @@ class TrialCollector:
         schedules: exploration schedules that successive collections take in turn.
         exclude_maps: maps never used for training (the held-out evaluation maps).
         seed, rank: the seed stream is ``SeedSequence([seed, rank])``, distinct per process.
-        coordinate_frame: > 0 places each map at a random offset in a frame of that side (``make_env``).
+        coordinate_frame, coordinate_frame_share: random offsets of the maps in a larger frame (``make_env``).
     """
 
     def __init__(self, engine: RolloutEngine, env_id: str, family: str, n_parallel: int, episodes_per_trial: int,
                  schedules: Sequence[ExplorationSchedule], exclude_maps: Sequence[tuple[str, ...]] = (), seed: int = 0,
-                 rank: int = 0, is_slippery: bool = False, coordinate_frame: int = 0):
+                 rank: int = 0, is_slippery: bool = False, coordinate_frame: int = 0,
+                 coordinate_frame_share: float = 1.0):
         self.engine, self.env_id, self.family = engine, env_id, FAMILIES.get(family)
         self.episodes_per_trial, self.schedules = episodes_per_trial, list(schedules)
         self.schedule = self.schedules[0]
         self.exclude = frozenset(exclude_maps)
         self.rng = np.random.default_rng([seed, rank])
-        self.envs = [make_env(env_id, is_slippery=is_slippery, coordinate_frame=coordinate_frame)
-                     for _ in range(n_parallel)]
+        self.envs = [make_env(env_id, is_slippery=is_slippery, coordinate_frame=coordinate_frame,
+                              coordinate_frame_share=coordinate_frame_share) for _ in range(n_parallel)]
         self.trials_collected = 0
 
     @property

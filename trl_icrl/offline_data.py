@@ -42,10 +42,12 @@ def _ramp_from(switch: int | None, n_episodes: int) -> ExplorationSchedule:
 def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, quality: str, n_trials: int,
                    episodes_per_trial: int = 30, family: str = "id", seed: int = 0,
                    exclude_maps=frozenset(), batch: int = 32, max_trial_tokens: int | None = None,
-                   coordinate_frame: int = 0, map_switches: float = 0.0, progress: bool = True) -> list[dict]:
+                   coordinate_frame: int = 0, coordinate_frame_share: float = 1.0, map_switches: float = 0.0,
+                   progress: bool = True) -> list[dict]:
     """Replay rows of ``n_trials`` trials played by the behaviour policy of ``quality`` on fresh maps of ``family``
     (``env_id`` must have generated maps: the policies read the map). With ``max_trial_tokens`` a trial ends when
-    that many tokens are full, like the trials the trainer collects online; ``coordinate_frame`` as in ``make_env``;
+    that many tokens are full, like the trials the trainer collects online; ``coordinate_frame`` and
+    ``coordinate_frame_share`` as in ``make_env``;
     ``map_switches``: the share of batches whose trials switch maps (see the module docstring)."""
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {sorted(QUALITIES)}, got {quality!r}")
@@ -67,7 +69,8 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
 
                 def reset_options(i: int, episode: int, second=second, switch=switch) -> dict | None:
                     return {"desc": second[i]} if episode == switch else None
-            envs = [make_env(env_id, desc=m, coordinate_frame=coordinate_frame) for m in maps]
+            envs = [make_env(env_id, desc=m, coordinate_frame=coordinate_frame,
+                             coordinate_frame_share=coordinate_frame_share) for m in maps]
             if quality == "q_learning":
                 agents = [QLearningAgent(env.observation_space.n, codec.n_actions, init=1.0, rng=rng) for env in envs]
                 tags = ["q_learning_optimistic"] * n

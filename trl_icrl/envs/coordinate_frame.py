@@ -17,13 +17,15 @@ class RandomCoordinateOffset(gym.Wrapper, gym.utils.RecordConstructorArgs):
     ``reset(seed=...)``, on every seeded reset (a new trial) and when a map switch (``options``) brings a map that
     the offset would push out of the frame; otherwise episodes keep theirs, across a mid-trial switch too (as the
     non-stationary evaluation's two maps share their coordinates). ``row`` is uniform in ``[0, frame - nrow]``,
-    ``col`` in ``[0, frame - ncol]``.
+    ``col`` in ``[0, frame - ncol]``; with probability ``1 - share`` a trial keeps the origin ``(0, 0)`` instead.
     """
 
-    def __init__(self, env: gym.Env, frame: int):
-        gym.utils.RecordConstructorArgs.__init__(self, frame=frame)
+    def __init__(self, env: gym.Env, frame: int, share: float = 1.0):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share must be in [0, 1], got {share}")
+        gym.utils.RecordConstructorArgs.__init__(self, frame=frame, share=share)
         gym.Wrapper.__init__(self, env)
-        self.frame = frame
+        self.frame, self.share = frame, share
         self.coordinate_offset: tuple[int, int] | None = None
         self._rng = np.random.default_rng()
 
@@ -38,4 +40,6 @@ class RandomCoordinateOffset(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if seed is not None or row + nrow > self.frame or col + ncol > self.frame:
             self.coordinate_offset = (int(self._rng.integers(self.frame - nrow + 1)),
                                       int(self._rng.integers(self.frame - ncol + 1)))
+            if self.share < 1.0 and self._rng.random() >= self.share:
+                self.coordinate_offset = (0, 0)
         return obs, info

@@ -15,11 +15,13 @@ if ENV_ID not in gym.registry:
     gym.register(id=ENV_ID, entry_point="trl_icrl.envs.parametric_frozen_lake:ParametricFrozenLake")
 
 
-def make_env(env_id: str, is_slippery: bool = False, coordinate_frame: int = 0, **kwargs) -> gym.Env:
+def make_env(env_id: str, is_slippery: bool = False, coordinate_frame: int = 0, coordinate_frame_share: float = 1.0,
+             **kwargs) -> gym.Env:
     """One env of the family; Frozen Lake settings apply to the parametric Frozen Lake only. With
-    ``coordinate_frame`` > 0 each map gets a random offset in a frame of that side (``RandomCoordinateOffset``)."""
+    ``coordinate_frame`` > 0 a share ``coordinate_frame_share`` of the trials place their map at a random offset
+    in a frame of that side (``RandomCoordinateOffset``)."""
     env = gym.make(env_id, is_slippery=is_slippery, **kwargs) if env_id == ENV_ID else gym.make(env_id, **kwargs)
-    return RandomCoordinateOffset(env, coordinate_frame) if coordinate_frame else env
+    return RandomCoordinateOffset(env, coordinate_frame, coordinate_frame_share) if coordinate_frame else env
 
 
 def frozen_lake_envs(maps: Sequence[Sequence[str]], is_slippery: bool = False) -> list[gym.Env]:

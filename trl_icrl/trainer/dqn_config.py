@@ -47,6 +47,8 @@ class DQNConfig(TrainingArguments):
         coordinate_frame (`int`, defaults to `0`): with `coords`, each training map is placed at a random offset
             inside a frame of this side (`RandomCoordinateOffset`), so that training names every row and column
             below it while its maps keep their shapes (7 covers the 6-7 wide maps of `ood`); 0: no offset.
+        coordinate_frame_share (`float`, defaults to `1.0`): the share of training trials so placed; the others
+            keep the origin, where evaluation maps lie.
 
         > Parameters that control the TD update
 
@@ -118,6 +120,8 @@ class DQNConfig(TrainingArguments):
     coordinate_frame: int = field(default=0, metadata={
         "help": "Place each training map at a random offset in a frame of this side (coords only), so that "
                 "every coordinate below it is seen on maps of training shape; 0: no offset."})
+    coordinate_frame_share: float = field(default=1.0, metadata={
+        "help": "Share of training trials placed at a random offset; the others keep the origin."})
 
     # TD update
     gamma: float = field(default=0.9, metadata={"help": "Discount factor in [0, 1]."})
@@ -201,6 +205,8 @@ class DQNConfig(TrainingArguments):
             (self.offline_data in (None, *QUALITIES),
              f"offline_data must be one of {tuple(QUALITIES)} or None, got {self.offline_data!r}"),
             (self.offline_trials >= 1, f"offline_trials must be >= 1, got {self.offline_trials}"),
+            (0.0 <= self.coordinate_frame_share <= 1.0,
+             f"coordinate_frame_share must be in [0, 1], got {self.coordinate_frame_share}"),
             (0.0 <= self.offline_map_switches <= 1.0,
              f"offline_map_switches must be in [0, 1], got {self.offline_map_switches}"),
             (self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}"),

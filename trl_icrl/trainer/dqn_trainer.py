@@ -153,6 +153,7 @@ class DQNTrainer(Trainer):
                                          max_trial_tokens=args.max_context_tokens,
                                          episodes_per_trial=args.episodes_per_trial,
                                          coordinate_frame=args.coordinate_frame,
+                                         coordinate_frame_share=args.coordinate_frame_share,
                                          map_switches=args.offline_map_switches,
                                          progress=args.process_index == 0)
         self.replay_store = replay_store or ReplayStore(args.replay_capacity, signature)
@@ -167,7 +168,8 @@ class DQNTrainer(Trainer):
         self.collector = TrialCollector(
             self.engine, args.env_id, args.map_family, args.trials_per_rollout, args.episodes_per_trial,
             parse_schedules(args.exploration), exclude_maps=self.heldout_maps, seed=args.seed,
-            rank=args.process_index, is_slippery=args.is_slippery, coordinate_frame=args.coordinate_frame)
+            rank=args.process_index, is_slippery=args.is_slippery, coordinate_frame=args.coordinate_frame,
+            coordinate_frame_share=args.coordinate_frame_share)
         own = [TargetNetworkCallback(network), WallClockLimitCallback(),  # its clock starts before the replay fills
                EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
         if self.heldout_maps:
