@@ -121,7 +121,10 @@ def test_card_names_the_offline_data_it_learned_from(output_dir, tmp_path):
     framed = DQNConfig(output_dir=str(tmp_path / "args"), report_to="none", offline_data="q_learning",
                        offline_map_switches=0.5, coordinate_frame=7).to_dict()
     text = " ".join(_write(output_dir, framed).text.split())
-    assert "a share of 0.5 switching to a second map mid-trial" in text and "a 7 x 7 frame" in text
+    assert "a share of 0.5 switching to a second map mid-trial" in text and "Each training map sat" in text
+    framed["coordinate_frame_share"] = 0.5
+    text = " ".join(_write(output_dir, framed).text.split())
+    assert "A share of 0.5 of the training trials placed their map at a random offset in a 7 x 7 frame" in text
     online = DQNConfig(output_dir=str(tmp_path / "args"), report_to="none").to_dict()
     assert "online DQN" in _write(output_dir, online).text and "Data:" not in _write(output_dir, online).text
 
