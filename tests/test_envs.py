@@ -391,6 +391,8 @@ def test_random_coordinate_offset_moves_the_text_not_the_env():
         half.reset(seed=seed)
         at_origin += half.get_wrapper_attr("coordinate_offset") == (0, 0)
     assert 0.4 < at_origin / 400 < 0.6  # half the trials keep the origin (a random offset is (0, 0) 1 time in 25)
+    with pytest.raises(ValueError, match="need a grid env"):
+        make_env("CartPole-v1", coordinate_frame=7)
     with pytest.raises(ValueError, match="share must be in"):
         make_env(ENV_ID, desc=SMALL_MAP, coordinate_frame=7, coordinate_frame_share=1.5)
     with pytest.raises(ValueError, match="does not fit a frame of side 2"):

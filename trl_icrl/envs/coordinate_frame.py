@@ -10,7 +10,8 @@ import numpy as np
 
 
 class RandomCoordinateOffset(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Gives each new map a random offset ``(row, col)`` inside a ``frame`` x ``frame`` grid.
+    """Gives each trial's map a random offset ``(row, col)`` inside a ``frame`` x ``frame`` grid (a grid env: one
+    with ``nrow`` and ``ncol``).
 
     The env's observations, rewards and dynamics are unchanged; the codec writes tile ``(r, c)`` as
     ``r{r + row} c{c + col}`` (it reads ``coordinate_offset``). A new offset is drawn, from a generator seeded by
@@ -23,6 +24,8 @@ class RandomCoordinateOffset(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def __init__(self, env: gym.Env, frame: int, share: float = 1.0):
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"share must be in [0, 1], got {share}")
+        if not all(hasattr(env.unwrapped, side) for side in ("nrow", "ncol")):
+            raise ValueError(f"coordinate offsets need a grid env with nrow and ncol; {env.unwrapped} has none")
         gym.utils.RecordConstructorArgs.__init__(self, frame=frame, share=share)
         gym.Wrapper.__init__(self, env)
         self.frame, self.share = frame, share
