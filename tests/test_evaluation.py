@@ -197,3 +197,21 @@ def test_replay_gif_shows_every_step_of_the_played_episodes(tmp_path):
     assert sum(durations) == len(frames) * 1000 // 4 and image.n_frames > 3
     with pytest.raises(ValueError, match="dropped episodes"):
         replay_frames(desc, result.trials[0].actions[:-1], lengths, successes, reset_seed=0)
+
+
+def test_training_curve_draws_one_panel_per_kind_of_log(tmp_path):
+    from matplotlib.image import imread
+
+    from trl_icrl.plotting import plot_training_curve
+
+    loss = [{"step": s, "td_loss": 0.1 / s} for s in (24, 48, 72)]
+    held_out = [{"train_minutes": 5.0, "heldout_final10": 0.6, "step": 72}]
+    rollout = [{"step": s, "success_rate": 0.2, "success_episodes_0_9": 0.1, "success_episodes_20_29": 0.3}
+               for s in (24, 48)]
+    widths = {}
+    for name, log in (("offline", loss + held_out), ("online", rollout + loss + held_out), ("loss", loss)):
+        plot_training_curve(log, tmp_path / f"{name}.png")
+        widths[name] = imread(tmp_path / f"{name}.png").shape[1]
+    assert widths["online"] == 3 * widths["loss"] and widths["offline"] == 2 * widths["loss"]
+    with pytest.raises(ValueError, match="nothing|no rollout"):
+        plot_training_curve([{"step": 1, "learning_rate": 1e-3}], tmp_path / "empty.png")

@@ -88,7 +88,8 @@ class TargetNetworkCallback(TrainerCallback):
 
 class HeldoutEvalCallback(TrainerCallback):
     """Every ``eval_every_minutes`` of training, plays the held-out maps in context and logs ``heldout_final10``
-    (final-10 success, paper's ramp) against ``train_minutes``: the learning curve.
+    (final-10 success, paper's ramp) against ``train_minutes``: the learning curve. Its clock starts after the
+    replay store is filled (it comes after ``EnvInteractionCallback``), unlike ``WallClockLimitCallback``'s.
 
     Args:
         evaluate: plays the held-out maps; returns ``summarize``'s dict.

@@ -15,25 +15,30 @@ from matplotlib.patches import Rectangle
 
 
 def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike) -> None:
-    """Rollout success (episodes 0-9 and 20-29 of each trial) and TD loss against optimizer step, and, when the
-    run evaluated while training (``eval_every_minutes``), held-out final-10 success against minutes."""
-    held_out = [(log["train_minutes"], log["heldout_final10"]) for log in log_history if "heldout_final10" in log]
-    fig = Figure(figsize=(15 if held_out else 10, 3.6))
-    axes = fig.subplots(1, 3 if held_out else 2)
-    ax_success, ax_loss = axes[0], axes[1]
-    for key, label in (("success_rate", "all episodes"), ("success_episodes_0_9", "episodes 0-9"),
-                       ("success_episodes_20_29", "episodes 20-29")):
-        points = [(log["step"], log[key]) for log in log_history if key in log]
-        if points:
-            ax_success.plot(*zip(*points), marker=".", label=label)
-    ax_success.set(xlabel="optimizer step", ylabel="training-rollout success", ylim=(0, 1))
-    ax_success.legend()
+    """One panel per kind of log the run wrote, side by side: rollout success (all episodes, episodes 0-9 and
+    20-29 of each trial) against optimizer step (online collection only), TD loss against optimizer step, and
+    held-out final-10 success against minutes (``eval_every_minutes``)."""
+    rollout = {label: [(log["step"], log[key]) for log in log_history if key in log]
+               for key, label in (("success_rate", "all episodes"), ("success_episodes_0_9", "episodes 0-9"),
+                                  ("success_episodes_20_29", "episodes 20-29"))}
+    rollout = {label: points for label, points in rollout.items() if points}
     loss = [(log["step"], log["td_loss"]) for log in log_history if "td_loss" in log]
+    held_out = [(log["train_minutes"], log["heldout_final10"]) for log in log_history if "heldout_final10" in log]
+    panels = [panel for panel, points in (("rollout", rollout), ("loss", loss), ("held_out", held_out)) if points]
+    if not panels:
+        raise ValueError("the log history holds no rollout success, TD loss or held-out evaluation to plot")
+    fig = Figure(figsize=(5 * len(panels), 3.6))
+    axes = dict(zip(panels, np.atleast_1d(fig.subplots(1, len(panels)))))
+    if rollout:
+        for label, points in rollout.items():
+            axes["rollout"].plot(*zip(*points), marker=".", label=label)
+        axes["rollout"].set(xlabel="optimizer step", ylabel="training-rollout success", ylim=(0, 1))
+        axes["rollout"].legend()
     if loss:
-        ax_loss.plot(*zip(*loss), color="tab:red")
-    ax_loss.set(xlabel="optimizer step", ylabel="TD loss", yscale="log")
+        axes["loss"].plot(*zip(*loss), color="tab:red")
+        axes["loss"].set(xlabel="optimizer step", ylabel="TD loss", yscale="log")
     if held_out:
-        plot_learning_curves({"held-out maps": held_out}, ax=axes[2])
+        plot_learning_curves({"held-out maps": held_out}, ax=axes["held_out"])
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -90,7 +90,7 @@ class RolloutEngine(Agent):
         for ctx in self._contexts:
             self._fit_context(ctx)
         self._refit: list[int] = []
-        self._batch = list(range(len(self._contexts)))  # the rows in the cache, in its batch order
+        self._set_batch(list(range(len(self._contexts))))
         self._q: torch.Tensor | None = None
 
     @torch.no_grad()
@@ -107,8 +107,7 @@ class RolloutEngine(Agent):
 
     def greedy_actions(self, rows: Sequence[int], observations: Sequence[int]) -> list[int]:
         """The argmax of the in-context Q-values at each row's last fed token."""
-        slot = {row: k for k, row in enumerate(self._batch)}
-        return self._q[[slot[row] for row in rows]].argmax(-1).tolist()
+        return self._q[[self._slot[row] for row in rows]].argmax(-1).tolist()
 
     def context_full(self, row: int) -> bool:
         """With ``when_full="end"``, True when the trial must end with this step (:func:`~trl_icrl.play.trial_full`)."""
@@ -127,6 +126,10 @@ class RolloutEngine(Agent):
         self.network.train(self._training)
         torch.set_num_threads(self._threads)
         return [ctx.trial.window(ctx.start) if ctx.start else ctx.trial for ctx in self._contexts]
+
+    def _set_batch(self, rows: list[int]) -> None:
+        """The rows in the cache, in its batch order, and each row's slot in it."""
+        self._batch, self._slot = rows, {row: k for k, row in enumerate(rows)}
 
     def _fit_context(self, ctx: _Context) -> bool:
         """Drop whole oldest episodes until the visible context fits with room to spare; True if any was dropped."""
@@ -169,9 +172,8 @@ class RolloutEngine(Agent):
         """Re-encode the shortened contexts of ``rows`` alone and write them, left-padded, into the batch cache
         (their pending tokens follow in the next ``_extend``); the other rows keep their cache."""
         width = self._mask.shape[1]
-        slot = {row: k for k, row in enumerate(self._batch)}
         for i in rows:
-            ctx, k = contexts[i], slot[i]
+            ctx, k = contexts[i], self._slot[i]
             kept = ctx.visible()[: len(ctx.visible()) - len(ctx.pending)]
             self._mask[k] = 0
             self._next_position[k] = len(kept)
@@ -196,7 +198,7 @@ class RolloutEngine(Agent):
             select_cache_rows(self._cache, index)
             self._mask = self._mask.index_select(0, index)
             self._next_position = self._next_position[keep]
-            self._batch = [self._batch[k] for k in keep]
+            self._set_batch([self._batch[k] for k in keep])
         batch = [contexts[row] for row in self._batch]
         width = min(len(ctx.pending) for ctx in batch)
         ids = torch.tensor([ctx.pending[:width] for ctx in batch], dtype=torch.long)
