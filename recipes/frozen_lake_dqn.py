@@ -1,14 +1,17 @@
 """Train a causal LM into an in-context RL agent on parametric Frozen Lake with DQN.
 
-    accelerate launch recipes/frozen_lake_dqn.py                      # embedded tiny model, this CPU
+    accelerate launch recipes/frozen_lake_dqn.py                      # embedded tiny model: configs/tiny.yaml
     accelerate launch recipes/frozen_lake_dqn.py --config recipes/configs/llama31_8b_lora.yaml
     accelerate launch recipes/frozen_lake_dqn.py --resume_from_checkpoint true   # after a crash
 
 Writes to ``output_dir``: the adapter with its Q head, the tokenizer, ``icrl_config.json``, the replay
-store, ``training_curve.png`` and ``short_eval.json`` (trained vs. untrained on held-out maps).
+store, ``training_curve.png`` and ``short_eval.json`` (trained vs. untrained on held-out maps). Without
+``--config`` it runs ``configs/tiny.yaml``; flags override the config's keys.
 """
 
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from transformers.trainer_utils import get_last_checkpoint
@@ -17,10 +20,21 @@ from trl import TrlParser
 from trl_icrl import DQNConfig, DQNTrainer
 from trl_icrl.plotting import plot_training_curve
 
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "tiny.yaml"
+
+
+def parse_config(argv: Sequence[str]) -> DQNConfig:
+    """The ``DQNConfig`` of the command line ``argv`` (without the program name); ``DEFAULT_CONFIG`` when it
+    names no ``--config``."""
+    argv = list(argv)
+    if "--config" not in argv:
+        argv = ["--config", str(DEFAULT_CONFIG), *argv]
+    (args,) = TrlParser((DQNConfig,)).parse_args_and_config(argv)
+    return args
+
 
 def main() -> None:
-    parser = TrlParser((DQNConfig,))
-    (args,) = parser.parse_args_and_config()
+    args = parse_config(sys.argv[1:])
     resume = args.resume_from_checkpoint
     if resume in ("true", "True", "last"):  # the newest complete checkpoint in output_dir, if any
         resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None

@@ -18,7 +18,10 @@ STEPS = 8
 
 
 def command(tiny_dir, output_dir, resume: bool = False) -> list[str]:
-    cmd = [sys.executable, str(RECIPE), "--model_name_or_path", str(tiny_dir), "--output_dir", str(output_dir),
+    config = Path(output_dir).parent / "online.yaml"  # DQNConfig's defaults, not the recipe's default config
+    config.write_text("seed: 0\n")
+    cmd = [sys.executable, str(RECIPE), "--config", str(config), "--model_name_or_path", str(tiny_dir),
+           "--output_dir", str(output_dir),
            "--max_steps", str(STEPS), "--save_strategy", "steps", "--save_steps", "2", "--trials_per_rollout", "4",
            "--episodes_per_trial", "4", "--learning_starts", "4", "--rollout_interval", "2",
            "--per_device_train_batch_size", "4", "--max_context_tokens", "512", "--eval_maps", "0",

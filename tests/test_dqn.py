@@ -332,6 +332,20 @@ def test_offline_data_config_makes_trials_that_fill_the_context(tiny_dir, tmp_pa
         small_config(tmp_path, offline_data="best")
 
 
+def test_offline_data_with_online_collection_seeds_the_store_then_collects(tiny_dir, tmp_path):
+    """``offline_data`` with ``online_collection=True``: the scripted trials fill the store first, the model's own
+    trials follow them (no fill: the store already holds ``learning_starts``), the oldest leave beyond
+    ``replay_capacity``."""
+    args = small_config(tmp_path, offline_data="low", offline_trials=6, online_collection=True, max_steps=4,
+                        rollout_interval=2, replay_capacity=10, episodes_per_trial=3)
+    trainer = DQNTrainer(str(tiny_dir), args)
+    assert trainer.replay_store.capacity == 10 and trainer.replay_store.dataset["policy"] == ["epsilon_optimal_0.3"] * 6
+    trainer.train()
+    policies = trainer.replay_store.dataset["policy"]
+    assert trainer.state.global_step == 4 and len(policies) == 10  # 6 scripted + 2 collections of 4, FIFO at 10
+    assert policies[:2] == ["epsilon_optimal_0.3"] * 2 and "epsilon_optimal_0.3" not in policies[2:]
+
+
 def test_coordinate_frame_names_coordinates_beyond_the_training_maps(tiny_dir, tmp_path):
     """``coordinate_frame=7``: trials on 3-5 wide training maps, offline and online, name rows and columns up to 6
     and never beyond; without it none reaches 5. Only with coords observations."""

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -127,6 +128,11 @@ def test_card_names_the_offline_data_it_learned_from(output_dir, tmp_path):
     assert "A share of 0.5 of the training trials placed their map at a random offset in a 7 x 7 frame" in text
     online = DQNConfig(output_dir=str(tmp_path / "args"), report_to="none").to_dict()
     assert "online DQN" in _write(output_dir, online).text and "Data:" not in _write(output_dir, online).text
+    seeded = DQNConfig(output_dir=str(tmp_path / "args"), report_to="none", offline_data="low",
+                       online_collection=True).to_dict()
+    text = " ".join(_write(output_dir, seeded).text.split())
+    assert "online DQN" in text and "`low`-quality behaviour policy" in text
+    assert "then the trials the model played itself" in text
 
 
 def test_card_bf16_snippet_and_missing_template(output_dir, training_args, monkeypatch):
@@ -243,13 +249,27 @@ def test_recipe_configs_parse_into_dqn_config(name, monkeypatch):
         assert getattr(args, key) == value, key
 
 
-@pytest.mark.parametrize("name", ["tiny_results.yaml", "tiny_offline.yaml", "tiny_results_offline.yaml"])
+@pytest.mark.parametrize("name", ["tiny.yaml", "tiny_results.yaml", "tiny_offline.yaml", "tiny_results_offline.yaml"])
 def test_tiny_recipe_configs_parse_with_every_key(name):
     path = REPO / "recipes" / "configs" / name
     (args,) = TrlParser((DQNConfig,)).parse_args_and_config(["--config", str(path)])
-    for key, value in yaml.safe_load(path.read_text()).items():
+    config = yaml.safe_load(path.read_text())
+    for key, value in config.items():
         assert getattr(args, key) == value, key
-    assert args.online_collection == (args.offline_data is None)
+    assert args.online_collection == config.get("online_collection", args.offline_data is None)
+
+
+def test_main_job_runs_the_tiny_config_unless_given_one(tmp_path):
+    spec = importlib.util.spec_from_file_location("frozen_lake_dqn", REPO / "recipes" / "frozen_lake_dqn.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    default = recipe.parse_config(["--max_train_minutes", "3"])
+    assert default.offline_data == "q_learning" and default.online_collection and default.max_train_minutes == 3
+    assert default.output_dir == "outputs/frozen_lake_dqn" and default.model_name_or_path == "tiny"
+    own = tmp_path / "own.yaml"
+    own.write_text(f"output_dir: {tmp_path}\n")
+    args = recipe.parse_config(["--config", str(own)])
+    assert args.offline_data is None and args.online_collection and args.output_dir == str(tmp_path)
 
 
 def test_accelerate_configs_are_valid():

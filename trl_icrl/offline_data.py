@@ -89,8 +89,9 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
 
 
 def offline_store(protocol: TokenProtocol, codec: EnvCodec, env_id: str, quality: str, n_trials: int,
-                  protocol_signature: str, **kwargs) -> ReplayStore:
-    """A replay store holding ``offline_trials``."""
-    store = ReplayStore(capacity=n_trials, protocol_signature=protocol_signature)
+                  protocol_signature: str, capacity: int | None = None, **kwargs) -> ReplayStore:
+    """A replay store holding ``offline_trials``, with room for ``capacity`` trials (default: just these; trials
+    appended later evict the oldest)."""
+    store = ReplayStore(capacity=max(n_trials, capacity or 0), protocol_signature=protocol_signature)
     store.append(offline_trials(protocol, codec, env_id, quality, n_trials, **kwargs))
     return store

@@ -66,11 +66,13 @@ class DQNConfig(TrainingArguments):
 
         > Parameters that control data collection
 
-        online_collection (`bool`, defaults to `True`): collect trials while training; `False` learns only
-            from the replay store given to the trainer (offline data).
-        offline_data (`str` or `None`): learn only from scripted offline trials of this quality (`"low"`,
-            `"mixed"`, `"high"`, `"q_learning"`: see `trl_icrl.offline_data`), made by the trainer on training
-            maps; implies `online_collection=False`.
+        online_collection (`bool` or `None`, defaults to `None`): collect trials while training; `False` learns
+            only from the replay store given to the trainer (offline data); `None`: `True` unless `offline_data`
+            is set.
+        offline_data (`str` or `None`): fill the replay store with scripted offline trials of this quality
+            (`"low"`, `"mixed"`, `"high"`, `"q_learning"`: see `trl_icrl.offline_data`), made by the trainer on
+            training maps, and learn only from them; with `online_collection=True`, the online trials follow
+            them into the store (FIFO, `replay_capacity`).
         offline_trials (`int`, defaults to `4000`): how many offline trials (each ends when
             `max_context_tokens` are full or after `episodes_per_trial` episodes, as the online ones do).
         offline_map_switches (`float`, defaults to `0.0`): the share of offline trials whose map switches to a
@@ -136,10 +138,12 @@ class DQNConfig(TrainingArguments):
         "help": "Terminal steps bootstrap from the next episode's first decision (RL^2 style)."})
 
     # Data collection
-    online_collection: bool = field(default=True, metadata={
-        "help": "Collect trials with the model while training; False trains on a given (offline) replay store."})
+    online_collection: bool | None = field(default=None, metadata={
+        "help": "Collect trials with the model while training; False trains on a given (offline) replay store; "
+                "None: True unless offline_data is set."})
     offline_data: str | None = field(default=None, metadata={
-        "help": "Learn only from scripted offline trials of this quality: low, mixed, high or q_learning."})
+        "help": "Fill the replay store with scripted offline trials of this quality (low, mixed, high or "
+                "q_learning); learn only from them unless online_collection is True."})
     offline_trials: int = field(default=4000, metadata={"help": "Offline trials made for offline_data."})
     offline_map_switches: float = field(default=0.0, metadata={
         "help": "Share of offline trials whose map switches to a second training map mid-trial."})
@@ -219,6 +223,6 @@ class DQNConfig(TrainingArguments):
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        if self.offline_data is not None:
-            self.online_collection = False
+        if self.online_collection is None:
+            self.online_collection = self.offline_data is None
         parse_schedules(self.exploration)

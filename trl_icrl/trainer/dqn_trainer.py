@@ -147,7 +147,8 @@ class DQNTrainer(Trainer):
             if family is not None and args.eval_maps else []
         if replay_store is None and args.offline_data is not None:
             replay_store = offline_store(self.protocol, self.env_codec, args.env_id, args.offline_data,
-                                         args.offline_trials, signature, family=args.map_family,
+                                         args.offline_trials, signature, capacity=args.replay_capacity,
+                                         family=args.map_family,
                                          seed=args.seed * 1000 + args.process_index,
                                          exclude_maps=frozenset(self.heldout_maps),
                                          max_trial_tokens=args.max_context_tokens,
