@@ -14,13 +14,12 @@ from safetensors.torch import load_file
 from trl_icrl import ReplayStore
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "frozen_lake_dqn.py"
+ONLINE_CONFIG = RECIPE.parent / "configs" / "tiny_online.yaml"  # DQNConfig's defaults: online from an empty store
 STEPS = 8
 
 
 def command(tiny_dir, output_dir, resume: bool = False) -> list[str]:
-    config = Path(output_dir).parent / "online.yaml"  # DQNConfig's defaults, not the recipe's default config
-    config.write_text("seed: 0\n")
-    cmd = [sys.executable, str(RECIPE), "--config", str(config), "--model_name_or_path", str(tiny_dir),
+    cmd = [sys.executable, str(RECIPE), "--config", str(ONLINE_CONFIG), "--model_name_or_path", str(tiny_dir),
            "--output_dir", str(output_dir),
            "--max_steps", str(STEPS), "--save_strategy", "steps", "--save_steps", "2", "--trials_per_rollout", "4",
            "--episodes_per_trial", "4", "--learning_starts", "4", "--rollout_interval", "2",

@@ -249,7 +249,8 @@ def test_recipe_configs_parse_into_dqn_config(name, monkeypatch):
         assert getattr(args, key) == value, key
 
 
-@pytest.mark.parametrize("name", ["tiny.yaml", "tiny_results.yaml", "tiny_offline.yaml", "tiny_results_offline.yaml"])
+@pytest.mark.parametrize("name", ["tiny.yaml", "tiny_online.yaml", "tiny_results.yaml", "tiny_offline.yaml",
+                                  "tiny_results_offline.yaml"])
 def test_tiny_recipe_configs_parse_with_every_key(name):
     path = REPO / "recipes" / "configs" / name
     (args,) = TrlParser((DQNConfig,)).parse_args_and_config(["--config", str(path)])
