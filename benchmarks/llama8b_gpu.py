@@ -12,9 +12,12 @@ The last line is ``SUMMARY ...``. Other flags override the config's keys; ``--la
 shrink the architecture to try the script on a CPU.
 
     python benchmarks/llama8b_gpu.py [--config recipes/configs/llama31_8b_paper_ia3.yaml] [--updates 4]
+    python benchmarks/llama8b_gpu.py --config ... --max_context_tokens 512 --profile 30   # where collection's time goes
 """
 
 import argparse
+import cProfile
+import pstats
 import time
 from pathlib import Path
 
@@ -72,6 +75,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=4096)
     parser.add_argument("--vocab", type=int, default=128256)
     parser.add_argument("--output_dir", default="outputs/llama8b_gpu")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="cProfile the collection, print its N costliest functions (cumulative), and stop")
     cli, overrides = parser.parse_known_args()
     (args,) = TrlParser((DQNConfig,)).parse_args_and_config(
         ["--config", cli.config, "--output_dir", cli.output_dir, "--max_steps", str(cli.updates + 1),
@@ -93,14 +98,18 @@ def main() -> None:
           f"{time.perf_counter() - start:.0f} s", flush=True)
 
     reset_peak()
+    profile = cProfile.Profile() if cli.profile else None
     start = time.perf_counter()
-    rows, result = trainer.collector.collect()
+    rows, result = trainer.collector.collect() if profile is None else profile.runcall(trainer.collector.collect)
     collect_s = time.perf_counter() - start
     collect_gib = peak_gib()
     trainer.replay_store.append(rows)
     tokens = sum(len(row["input_ids"]) for row in rows)
     print(f"collection: {len(rows)} trials, {tokens} tokens, {result.env_steps} env steps in {collect_s:.1f} s "
           f"({result.env_steps / collect_s:.1f} env-steps/s), peak {collect_gib:.1f} GiB", flush=True)
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(cli.profile)
+        return
 
     reset_peak()
     trainer.train()
