@@ -12,7 +12,7 @@ The last line is ``SUMMARY ...``. Other flags override the config's keys; ``--la
 shrink the architecture to try the script on a CPU.
 
     python benchmarks/llama8b_gpu.py [--config recipes/configs/llama31_8b_paper_ia3.yaml] [--updates 4]
-    python benchmarks/llama8b_gpu.py --config ... --max_context_tokens 512 --profile 30   # where collection's time goes
+    python benchmarks/llama8b_gpu.py --config ... --max_context_tokens 512 --profile 30  # where collection's time goes
 """
 
 import argparse
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=128256)
     parser.add_argument("--output_dir", default="outputs/llama8b_gpu")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="cProfile the collection, print its N costliest functions (cumulative), and stop")
+                        help="cProfile the collection, print its N costliest functions (cumulative, own), stop")
     cli, overrides = parser.parse_known_args()
     (args,) = TrlParser((DQNConfig,)).parse_args_and_config(
         ["--config", cli.config, "--output_dir", cli.output_dir, "--max_steps", str(cli.updates + 1),
@@ -108,7 +108,8 @@ def main() -> None:
     print(f"collection: {len(rows)} trials, {tokens} tokens, {result.env_steps} env steps in {collect_s:.1f} s "
           f"({result.env_steps / collect_s:.1f} env-steps/s), peak {collect_gib:.1f} GiB", flush=True)
     if profile is not None:
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(cli.profile)
+        for order in ("cumulative", "tottime"):
+            pstats.Stats(profile).sort_stats(order).print_stats(cli.profile)
         return
 
     reset_peak()

@@ -110,8 +110,9 @@ def test_target_moves_by_tau_and_base_is_frozen(tiny_lm, protocol, adapter_type)
     assert {n for n, p in net.named_parameters() if p.requires_grad} == trainable
 
 
+@pytest.mark.parametrize("pad_to_decision", [False, True])
 @pytest.mark.parametrize("fmt,adapter_type", [("compact", "lora"), ("step", "none")])
-def test_kv_cached_rollout_matches_full_forward(tiny_lm, tokenizer, env_codec, fmt, adapter_type):
+def test_kv_cached_rollout_matches_full_forward(tiny_lm, tokenizer, env_codec, fmt, adapter_type, pad_to_decision):
     """The Q-values that chose greedy actions equal those of one forward over the finished trial."""
     import gymnasium as gym
 
@@ -123,7 +124,7 @@ def test_kv_cached_rollout_matches_full_forward(tiny_lm, tokenizer, env_codec, f
                           make_peft_config(adapter_type, "value_head"))
     for p in net.weights(ONLINE).values():
         p.data.add_(torch.randn_like(p) * 0.05)
-    engine = RolloutEngine(net, protocol, env_codec, max_context_tokens=4096)
+    engine = RolloutEngine(net, protocol, env_codec, max_context_tokens=4096, pad_to_decision=pad_to_decision)
     envs = [gym.make("trl_icrl/ParametricFrozenLake-v0", desc=d) for d in (["SFF", "FHF", "FFG"], ["SFFF", "FFHG"])]
     result = engine.play(envs, 4, ExplorationSchedule.parse("greedy"), np.random.default_rng(0), reset_seeds=[0, 1])
     for trial in result.trials:
@@ -132,15 +133,16 @@ def test_kv_cached_rollout_matches_full_forward(tiny_lm, tokenizer, env_codec, f
         assert len(trial.episode_offsets) == 4
 
 
-def test_rows_play_in_a_batch_as_they_play_alone(tiny_lm, protocol, env_codec):
+@pytest.mark.parametrize("pad_to_decision", [False, True])
+def test_rows_play_in_a_batch_as_they_play_alone(tiny_lm, protocol, env_codec, pad_to_decision):
     """Greedy rows that drop old episodes (re-encoding their cache rows) and finish at different times act in a
-    batch exactly as each does alone."""
+    batch exactly as each does alone, with or without padded feeding."""
     import gymnasium as gym
 
     net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head", make_peft_config("lora", "value_head"))
     for p in net.weights(ONLINE).values():
         p.data.add_(torch.randn_like(p, generator=torch.Generator().manual_seed(0)) * 0.05)
-    engine = RolloutEngine(net, protocol, env_codec, max_context_tokens=160)
+    engine = RolloutEngine(net, protocol, env_codec, max_context_tokens=160, pad_to_decision=pad_to_decision)
     maps = (["SFF", "FHF", "FFG"], ["SFFF", "FFHG"], ["SFG"], ["SFFFF", "FHFHF", "FFFFG"])
     greedy = ExplorationSchedule.parse("greedy")
 
@@ -157,6 +159,32 @@ def test_rows_play_in_a_batch_as_they_play_alone(tiny_lm, protocol, env_codec):
         alone = played([desc], [i])
         assert alone.trials[0].actions == batch.trials[i].actions
         assert alone.lengths[0].tolist() == batch.lengths[i].tolist()
+
+
+def test_padded_feeding_reaches_every_decision_in_one_forward(tiny_lm, env_codec):
+    """With the ``llama3`` format rows write different numbers of tokens per step; ``pad_to_decision`` feeds
+    them all in one forward per round of decisions (the same actions), the unpadded way needs several."""
+    import gymnasium as gym
+
+    from trl_icrl import TokenProtocol
+    from trl_icrl.tiny_model import llama3_tokenizer
+
+    protocol = TokenProtocol(llama3_tokenizer(), "llama3", env_codec.action_words, env_codec.observation_texts(),
+                             env_codec.reward_values)
+    tiny_lm.resize_token_embeddings(max(tiny_lm.get_input_embeddings().num_embeddings, len(llama3_tokenizer())))
+    net = build_q_network(tiny_lm, 4, protocol.action_token_ids, "value_head", make_peft_config("none", "value_head"))
+    maps = (["SFF", "FHF", "FFG"], ["SFFF", "FFHG"], ["SFFFF", "FHFHF", "FFFFG"])
+    played = {}
+    for pad in (False, True):
+        engine = RolloutEngine(net, protocol, env_codec, max_context_tokens=2048, pad_to_decision=pad)
+        forwards = []
+        engine._forward = lambda *a, f=engine._forward, n=forwards, **k: n.append(1) or f(*a, **k)
+        envs = [gym.make("trl_icrl/ParametricFrozenLake-v0", desc=d, max_episode_steps=12) for d in maps]
+        result = engine.play(envs, 5, ExplorationSchedule.parse("paper_ramp"), np.random.default_rng(0),
+                             reset_seeds=[0, 1, 2])
+        played[pad] = ([t.actions for t in result.trials], len(forwards), int(result.lengths.sum(1).max()))
+    assert played[True][0] == played[False][0]
+    assert played[True][1] <= played[True][2] + 1 < played[False][1]  # one forward per step of the longest row
 
 
 def test_context_window_drops_whole_episodes(tiny_lm, protocol, env_codec):
