@@ -3,6 +3,7 @@
     accelerate launch recipes/frozen_lake_dqn.py                      # embedded tiny model: configs/tiny.yaml
     accelerate launch recipes/frozen_lake_dqn.py --config recipes/configs/llama31_8b_lora.yaml
     accelerate launch recipes/frozen_lake_dqn.py --resume_from_checkpoint true   # after a crash
+    accelerate launch recipes/frozen_lake_dqn.py --config recipes/configs/tiny_online.yaml   # online only, any env
 
 Writes to ``output_dir``: the adapter with its Q head, the tokenizer, ``icrl_config.json``, the replay
 store, ``training_curve.png`` and ``short_eval.json`` (trained vs. untrained on held-out maps). Without

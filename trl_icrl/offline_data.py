@@ -53,7 +53,8 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
         raise ValueError(f"quality must be one of {sorted(QUALITIES)}, got {quality!r}")
     maps_of = map_family(env_id, family)
     if maps_of is None:
-        raise ValueError(f"offline data needs an env with generated maps; {env_id} has none")
+        raise ValueError(f"offline data needs an env with generated maps; {env_id} has none: leave offline_data unset "
+                         "(recipes/configs/tiny_online.yaml for the main job)")
     rng = np.random.default_rng([seed, 2])
     rows: list[dict] = []
     with tqdm(total=n_trials, desc=f"offline data ({quality})", unit="trial", disable=not progress) as bar:
