@@ -56,9 +56,9 @@ class RolloutEngine(Agent):
         pad_to_decision: feed every row's pending tokens in one forward, left-padding the shorter ones (masked
             holes in the cache), so each round of decisions costs one forward; ``False`` feeds the fewest any row
             has, so nothing is padded and attention stays unmasked, and rows with tokens left wait for the next
-            forward. ``None``: ``True`` off the CPU, where one forward of a large model costs about the same for
-            a few more tokens (the ``llama3`` format needs 7.5 forwards per step without it); ``False`` on a CPU,
-            where the tiny model's ``step`` format needs 1.12.
+            forward. ``None``: ``True`` when the network is off the CPU as play starts, where one forward of a
+            large model costs about the same for a few more tokens (the ``llama3`` format needs 7.5 forwards per
+            step without it); ``False`` on a CPU, where the tiny model's ``step`` format needs 1.12.
     """
 
     def __init__(self, network: QNetwork, protocol: TokenProtocol, codec: EnvCodec,
@@ -68,7 +68,7 @@ class RolloutEngine(Agent):
             raise ValueError(f"when_full must be 'drop' or 'end', got {when_full!r}")
         self.network, self.protocol, self.codec = network, protocol, codec
         self.max_context_tokens, self.pad_token_id, self.when_full = max_context_tokens, pad_token_id, when_full
-        self.pad_to_decision = self.device.type != "cpu" if pad_to_decision is None else pad_to_decision
+        self.pad_to_decision = pad_to_decision
         self.step_budget = protocol.step_token_budget(codec.observation_texts(), codec.reward_values)
         """The most tokens one step can add: its outcome, the end of its episode and the next one's start."""
 
@@ -91,6 +91,8 @@ class RolloutEngine(Agent):
         if any(writer is None for writer in trials):
             raise ValueError("the rollout engine reads the trials play() writes: pass its protocol and codec")
         self._training, self._threads = self.network.training, torch.get_num_threads()
+        # decided per play: a trainer moves the network to its device after building the engine
+        self._pad = self.device.type != "cpu" if self.pad_to_decision is None else self.pad_to_decision
         self.network.eval()
         if self.device.type == "cpu":
             torch.set_num_threads(1)  # one step's matmuls are tiny: thread start-up costs more than it saves
@@ -209,7 +211,7 @@ class RolloutEngine(Agent):
             self._next_position = self._next_position[keep]
             self._set_batch([self._batch[k] for k in keep])
         batch = [contexts[row] for row in self._batch]
-        width = (max if self.pad_to_decision else min)(len(ctx.pending) for ctx in batch)
+        width = (max if self._pad else min)(len(ctx.pending) for ctx in batch)
         ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=self._mask.dtype)
         fed = torch.tensor([min(len(ctx.pending), width) for ctx in batch])
