@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, TrainerCallback
+from throughput import StepClock  # this folder's side-by-side benchmark
+from transformers import LlamaConfig, LlamaForCausalLM
 from trl import TrlParser
 
 from trl_icrl import DQNConfig, DQNTrainer
@@ -41,18 +42,6 @@ def llama31_8b_config(layers: int, hidden: int, vocab: int) -> LlamaConfig:
                        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                      "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
                        bos_token_id=0, eos_token_id=0, tie_word_embeddings=False)
-
-
-class UpdateClock(TrainerCallback):
-    """The wall time at the end of every optimizer step."""
-
-    def __init__(self):
-        self.ends: list[float] = []
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self.ends.append(time.perf_counter())
 
 
 def peak_gib() -> float:
@@ -90,7 +79,7 @@ def main() -> None:
         model = LlamaForCausalLM(llama31_8b_config(cli.layers, cli.hidden, cli.vocab)).to(dtype)
     model.name_or_path = args.model_name_or_path
     parameters = sum(p.numel() for p in model.parameters())
-    clock = UpdateClock()
+    clock = StepClock(skip=1)  # the first update warms up; each step's metrics (.item()) wait for the GPU
     trainer = DQNTrainer(model, args, processing_class=llama3_tokenizer(), callbacks=[clock])
     trainable = sum(p.numel() for p in trainer.q_network.parameters() if p.requires_grad)
     print(f"{parameters / 1e9:.2f}B parameters ({trainable / 1e6:.1f}M trainable, {args.adapter_type}) on {device} "
@@ -115,7 +104,7 @@ def main() -> None:
     reset_peak()
     trainer.train()
     train_gib = peak_gib()
-    update_s = (clock.ends[-1] - clock.ends[0]) / (len(clock.ends) - 1)
+    update_s = (clock.end - clock.start) / cli.updates
     decisions = sum(len(row["actions"]) for row in rows) / len(rows)
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
     print(f"training: {update_s:.2f} s per update of {batch} trials ({batch * decisions / update_s:.0f} decisions/s), "
