@@ -48,7 +48,10 @@ def main() -> None:
     output_dir = Path(args.output_dir)
     trainer.replay_store.save_to_disk(output_dir / "replay_store")
     plot_training_curve(trainer.state.log_history, output_dir / "training_curve.png")
-    report = {"log_history": trainer.state.log_history}
+    online = trainer.q_network.weights()
+    report = {"log_history": trainer.state.log_history,
+              "trainable_share": sum(p.numel() for p in online.values() if p.requires_grad)
+              / sum(p.numel() for p in trainer.q_network.causal_lm.parameters())}
     if trainer.heldout_maps:
         report["untrained"] = trainer.evaluate_in_context(use_adapter=False)
         report["trained"] = trainer.evaluate_in_context()
@@ -59,6 +62,8 @@ def main() -> None:
     (output_dir / "short_eval.json").write_text(json.dumps(report, indent=2))
     trainer.create_model_card(output_dir)  # again, now with the curve and the short eval
     print(f"outputs written to {output_dir.resolve()}")
+    if args.push_to_hub:  # once, with the card, curve and short eval in the folder
+        print(f"pushed to {trainer.push_to_hub()}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -260,10 +261,16 @@ def test_tiny_recipe_configs_parse_with_every_key(name):
     assert args.online_collection == config.get("online_collection", args.offline_data is None)
 
 
-def test_main_job_runs_the_tiny_config_unless_given_one(tmp_path):
+def load_main_job():
+    """``recipes/frozen_lake_dqn.py`` as a module."""
     spec = importlib.util.spec_from_file_location("frozen_lake_dqn", REPO / "recipes" / "frozen_lake_dqn.py")
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
+    return recipe
+
+
+def test_main_job_runs_the_tiny_config_unless_given_one(tmp_path):
+    recipe = load_main_job()
     default = recipe.parse_config(["--max_train_minutes", "3"])
     assert default.offline_data == "q_learning" and default.online_collection and default.max_train_minutes == 3
     assert default.output_dir == "outputs/frozen_lake_dqn" and default.model_name_or_path == "tiny"
@@ -282,3 +289,40 @@ def test_accelerate_configs_are_valid():
         config = ClusterConfig.from_yaml_file(str(path))  # unknown top-level keys raise
         assert config.mixed_precision == "bf16"
         assert set(config.fsdp_config) | set(config.deepspeed_config) <= dests, path.name
+
+
+def test_main_job_pushes_once_after_its_short_eval_to_the_trainers_repo(tmp_path, online, monkeypatch):
+    """``--push_to_hub true`` with no ``hub_model_id``: one upload, to the repo the Trainer created, after the short
+    evaluation and the curve are in the folder; the card's snippet names that repo and carries license and links."""
+    main_job = load_main_job()
+    calls = []
+
+    def create_repo(self, repo_id, **kwargs):
+        calls.append(("create_repo", repo_id))
+        return RepoUrl(f"https://huggingface.co/someone/{repo_id.split('/')[-1]}")
+
+    def upload_folder(self, folder_path, repo_id, allow_patterns, **kwargs):
+        calls.append(("upload_folder", repo_id, sorted(allow_patterns), Path(folder_path, "README.md").read_text()))
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    monkeypatch.setattr(model_card, "get_token", lambda: "hf_fake")
+    out = tmp_path / "pushed_run"
+    config = str(main_job.DEFAULT_CONFIG.parent / "tiny_online.yaml")
+    monkeypatch.setattr(sys, "argv", ["frozen_lake_dqn.py", "--config", config, "--output_dir", str(out),
+                                      "--max_steps", "2", "--trials_per_rollout", "2",
+                                      "--episodes_per_trial", "2", "--learning_starts", "2", "--eval_maps", "2",
+                                      "--eval_episodes", "2", "--max_context_tokens", "256", "--logging_steps", "1",
+                                      "--per_device_train_batch_size", "2", "--push_to_hub", "true", "--report_to",
+                                      "none", "--disable_tqdm", "true"])
+    main_job.main()
+    uploads = [c for c in calls if c[0] == "upload_folder"]
+    assert len(uploads) == 1
+    _, repo_id, files, card = uploads[0]
+    assert repo_id == "someone/pushed_run"
+    assert {"short_eval.json", "training_curve.png", "adapter_model.safetensors", "README.md"} <= set(files)
+    assert 'ICRLAgent.from_pretrained("someone/pushed_run")' in card
+    data = ModelCard(card).data
+    assert data.license == "apache-2.0" and "deep-reinforcement-learning" in data.tags
+    assert data.base_model == "trl-icrl/tiny-llama"
+    assert "arxiv.org/abs/2501.14176" in card and "pip install trl_icrl" in card

@@ -2,7 +2,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from trl_icrl import build_tiny_model
-from trl_icrl.tiny_model import protocol_vocabulary, resolve_model_path
+from trl_icrl.tiny_model import TINY_BASE_DIR, protocol_vocabulary, resolve_model_path
 
 
 def test_round_trip_gives_identical_logits_offline(tmp_path):
@@ -26,4 +26,5 @@ def test_vocabulary_covers_every_known_env_and_resolves_tiny():
     assert len(words) == len(set(words))
     assert {"r9", "c9", "99", "499", "pickup", "-100.0", "<trunc>"} <= set(words)
     assert resolve_model_path("meta-llama/Llama-3.1-8B-Instruct") == "meta-llama/Llama-3.1-8B-Instruct"
-    assert resolve_model_path("tiny").endswith("trl-icrl-tiny-llama")
+    assert resolve_model_path("tiny") == resolve_model_path("trl-icrl/tiny-llama") == str(TINY_BASE_DIR)
+    assert resolve_model_path("tiny-random").endswith("trl-icrl-tiny-llama")

@@ -12,8 +12,10 @@ from .protocol import COMPACT, LLAMA3, Episode, ProtocolError, ProtocolFormat, T
 from .q_network import QNetwork, add_q_head, build_q_network, make_peft_config
 from .replay_store import ReplayStore, ReplayStoreError
 from .rollout import RolloutEngine
-from .tiny_model import build_tiny_model, build_tokenizer
+from .tiny_model import TINY_BASE_NAME, build_tiny_model, build_tokenizer, install_tiny_base_in_hub_cache
 from .trainer import DQNConfig, DQNTrainer
+
+install_tiny_base_in_hub_cache()  # "trl-icrl/tiny-llama" loads offline with AutoModelForCausalLM.from_pretrained
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,7 @@ def __getattr__(name: str):
 __all__ = [
     "COMPACT", "AgentConfig", "DQNConfig", "DQNTrainer", "EnvCodec", "Episode", "ExplorationSchedule", "ICRLAgent",
     "LLAMA3", "PAPER_RAMP", "ProtocolError", "ProtocolFormat", "QNetwork", "ReplayStore", "ReplayStoreError",
-    "RolloutEngine", "RolloutResult", "TokenProtocol", "Trial", "add_q_head", "build_q_network", "build_tiny_model",
-    "build_tokenizer", "codec_for", "frozen_lake_codec", "make_peft_config",
+    "RolloutEngine", "RolloutResult", "TINY_BASE_NAME", "TokenProtocol", "Trial", "add_q_head", "build_q_network",
+    "build_tiny_model", "build_tokenizer", "codec_for", "frozen_lake_codec", "install_tiny_base_in_hub_cache",
+    "make_peft_config",
 ]

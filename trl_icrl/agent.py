@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import gymnasium as gym
@@ -12,6 +12,8 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 from peft import PeftModel
+from peft.utils import ModulesToSaveWrapper
+from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
@@ -20,7 +22,7 @@ from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule
 from .play import play_seeds
 from .protocol import TokenProtocol
-from .q_network import QNetwork, add_q_head, load_q_head
+from .q_network import Q_HEAD, QNetwork, add_q_head, load_q_head
 from .rollout import RolloutEngine, RolloutResult
 from .tiny_model import resolve_model_path
 
@@ -93,6 +95,27 @@ class ICRLAgent:
             if value_head:
                 add_q_head(base, config.n_actions)
             model = PeftModel.from_pretrained(base, str(path))
+        return cls.from_model(model, path, initial_state)
+
+    @classmethod
+    def from_model(cls, model: nn.Module, path: str | os.PathLike,
+                   initial_state: Callable[[], dict[str, torch.Tensor]] | None = None) -> ICRLAgent:
+        """The agent of a model already loaded, with the tokenizer and ``icrl_config.json`` of ``path``: e.g.
+        ``PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(<base>), path)``.
+
+        Raises ``ValueError`` when a value-head agent's model lacks the saved Q head: peft drops an adapter's
+        ``q_head`` when the base has no such module (every base but ``trl-icrl/tiny-llama``); attach one first with
+        ``add_q_head(base, n_actions)``."""
+        path = local_dir(path)
+        config = AgentConfig.load(path)
+        causal_lm = model.get_base_model() if isinstance(model, PeftModel) else model
+        if config.q_parameterisation == "value_head":
+            head = getattr(causal_lm, Q_HEAD, None)
+            if head is None or (isinstance(model, PeftModel) and not isinstance(head, ModulesToSaveWrapper)):
+                raise ValueError(f"the model has no trained Q head: {path} saves one ({Q_HEAD}.*), which the loader "
+                                 f"dropped because its base has no {Q_HEAD} module; call add_q_head(base, "
+                                 f"{config.n_actions}) before PeftModel.from_pretrained, or use "
+                                 f"ICRLAgent.from_pretrained({str(path)!r})")
         model.eval()
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         protocol = config.token_protocol(tokenizer)

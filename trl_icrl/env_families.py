@@ -31,3 +31,8 @@ def map_family(env_id: str, name: str) -> MapFamily | None:
     if name not in families:
         raise ValueError(f"map_family must be one of {sorted(families)} for {env_id}, got {name!r}")
     return families[name]
+
+
+def map_families(env_id: str) -> Mapping[str, MapFamily]:
+    """Every family of generated maps of ``env_id`` (empty when it has none)."""
+    return _MAP_FAMILIES.get(env_id, {})

@@ -31,7 +31,16 @@ UPLOAD_PATTERNS = (
 model, tokenizer, card and results; never the ``target/`` network, ``training_args.bin``, the replay store or
 checkpoints."""
 WEIGHTS = ("adapter_model.safetensors", "model.safetensors")
-TAGS = ("trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning")
+TAGS = ("trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning", "deep-reinforcement-learning")
+BASE_LICENSES = {"trl-icrl/tiny-llama": "apache-2.0", "tiny-random": "apache-2.0",
+                 "llama-3.1": "llama3.1", "smollm2": "apache-2.0"}
+"""The license of an adapter is its base's: by the base's name (lower case) or a part of it."""
+
+
+def base_license(base_model: str) -> str | None:
+    """The license of ``base_model`` when known (``BASE_LICENSES``), else ``None``."""
+    name = base_model.lower()
+    return next((license for key, license in BASE_LICENSES.items() if key in name), None)
 METRIC_NAMES = {"final10_success": "final-10 success rate", "map_b_final10_success": "final-10 success rate on map B",
                 "paper_map_successes": "greedy successes of 5 on the paper's map"}
 CONDITION_METRICS = ("map_b_final10_success", "paper_map_successes")
@@ -96,7 +105,8 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
     base_model = config.base_model
     hub_base = base_model if "/" in base_model and not (output_dir / base_model).exists() else None
     card_data = ModelCardData(
-        base_model=hub_base, library_name="transformers" if full else "peft", pipeline_tag="reinforcement-learning",
+        base_model=hub_base, license=base_license(base_model), library_name="transformers" if full else "peft",
+        pipeline_tag="reinforcement-learning",
         tags=[*TAGS, "full-fine-tuning" if full else config.adapter_type, config.env_id],
         model_name=model_name,
         eval_results=eval_results or None)

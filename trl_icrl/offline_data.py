@@ -5,7 +5,8 @@ opens with the random episodes an evaluation's context opens with):
 - ``low``: epsilon-optimal with quality 0.3 (where the ramp lets it choose, the optimal action 30% of the time);
 - ``high``: epsilon-optimal with quality 0.9;
 - ``mixed``: half the trials ``low``, half ``high``;
-- ``q_learning``: the learning history of an optimistic tabular Q-learner.
+- ``q_learning``: the learning history of an optimistic tabular Q-learner;
+- ``random``: uniformly random actions throughout (no policy: the pretraining corpus of the embedded base).
 
 With ``map_switches`` a share of the batches switch every trial to a second training map after an episode drawn
 in ``SWITCH_EPISODES`` (the behaviour keeps what it learned; the ramp starts again), as the non-stationary
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from .baselines import EpsilonOptimalAgent, QLearningAgent, play_agents
+from .baselines import EpsilonOptimalAgent, QLearningAgent, UniformRandomAgent, play_agents
 from .env_codec import EnvCodec
 from .env_families import map_family
 from .envs import TRAIN_SEED_LIMIT, make_env
@@ -25,7 +26,7 @@ from .exploration import ExplorationSchedule
 from .protocol import TokenProtocol
 from .replay_store import ReplayStore
 
-QUALITIES = {"low": (0.3,), "high": (0.9,), "mixed": (0.3, 0.9), "q_learning": ()}
+QUALITIES = {"low": (0.3,), "high": (0.9,), "mixed": (0.3, 0.9), "q_learning": (), "random": ()}
 SWITCH_EPISODES = (10, 30)
 """First and last episode (counted from 0) at which a switching trial's second map starts."""
 
@@ -75,6 +76,9 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
             if quality == "q_learning":
                 agents = [QLearningAgent(env.observation_space.n, codec.n_actions, init=1.0, rng=rng) for env in envs]
                 tags = ["q_learning_optimistic"] * n
+            elif quality == "random":
+                agents = [UniformRandomAgent(codec.n_actions, rng) for _ in envs]
+                tags = ["random"] * n
             else:
                 levels = [QUALITIES[quality][(len(rows) + i) % len(QUALITIES[quality])] for i in range(n)]
                 agents = [EpsilonOptimalAgent(env, q, rng) for env, q in zip(envs, levels)]

@@ -7,21 +7,63 @@ takes, so nothing downstream knows which one it got.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+import peft.utils.constants as peft_constants
 import torch
+from huggingface_hub.constants import HF_HUB_CACHE
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from .env_codec import CODECS, frozen_lake_codec
 from .protocol import COMPACT, END, LLAMA3, START, reward_text, step_words
 
+TINY_BASE_NAME = "trl-icrl/tiny-llama"
+"""The embedded base: the tiny Llama pretrained on random play (``recipes/pretrain_tiny_base.py``), shipped with
+the package; ``"tiny"`` names it too."""
+TINY_BASE_DIR = Path(__file__).parent / "models" / "tiny-llama"
+RANDOM_TINY_NAME = "tiny-random"
+"""The same architecture and tokenizer, randomly initialised (seed 0), built on first use under ``TRL_ICRL_HOME``."""
 TINY_MODEL_NAME = "trl-icrl-tiny-llama"
 DEFAULT_TINY_MODEL_DIR = Path(os.environ.get("TRL_ICRL_HOME", Path.home() / ".cache" / "trl_icrl")) / TINY_MODEL_NAME
 SPECIAL_TOKENS = {"pad_token": "<pad>", "unk_token": "<unk>"}
+
+
+class ICRLLlamaConfig(LlamaConfig):
+    """A Llama whose model carries a Q head of ``n_actions`` outputs (``trl_icrl_llama``, the embedded base)."""
+
+    model_type = "trl_icrl_llama"
+
+    def __init__(self, n_actions: int = 4, **kwargs):
+        self.n_actions = n_actions
+        super().__init__(**kwargs)
+
+
+class ICRLLlamaForCausalLM(LlamaForCausalLM):
+    """``LlamaForCausalLM`` plus ``q_head = Linear(hidden, n_actions)``, so that an adapter saved with the Q head in
+    peft's ``modules_to_save`` loads whole with plain ``PeftModel.from_pretrained`` on this base. The causal-LM
+    forward does not use the head; ``QNetwork`` reads it."""
+
+    config_class = ICRLLlamaConfig
+
+    def __init__(self, config: ICRLLlamaConfig):
+        super().__init__(config)
+        self.q_head = nn.Linear(config.hidden_size, config.n_actions)
+        self.post_init()
+
+
+AutoConfig.register(ICRLLlamaConfig.model_type, ICRLLlamaConfig)
+AutoModelForCausalLM.register(ICRLLlamaConfig, ICRLLlamaForCausalLM)
+for _name in dir(peft_constants):  # peft's default target modules (IA3's among them) are Llama's
+    _mapping = getattr(peft_constants, _name)
+    if _name.endswith("_MAPPING") and isinstance(_mapping, dict) and "llama" in _mapping:
+        _mapping.setdefault(ICRLLlamaConfig.model_type, _mapping["llama"])
 
 
 def protocol_vocabulary() -> list[str]:
@@ -80,14 +122,23 @@ def llama3_tokenizer() -> PreTrainedTokenizerFast:
     return build_tokenizer([*protocol_vocabulary(), *headers], special_tokens=dict.fromkeys(specials))
 
 
-def tiny_llama_config(vocab_size: int, pad_token_id: int, **overrides) -> LlamaConfig:
-    """hidden 128, 4 layers, 4 heads, MLP 512, RoPE, 8192 positions: about 1M parameters."""
+def tiny_llama_config(vocab_size: int, pad_token_id: int, **overrides) -> ICRLLlamaConfig:
+    """hidden 128, 4 layers, 4 heads, MLP 512, RoPE, 8192 positions, a 4-action Q head: about 1.5M parameters."""
     kwargs = dict(vocab_size=vocab_size, hidden_size=128, intermediate_size=512, num_hidden_layers=4,
                   num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=8192,
                   rope_theta=10000.0, tie_word_embeddings=True, pad_token_id=pad_token_id,
                   bos_token_id=None, eos_token_id=None, attn_implementation="sdpa")
     kwargs.update(overrides)
-    return LlamaConfig(**kwargs)
+    return ICRLLlamaConfig(**kwargs)
+
+
+def init_tiny_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0, **config_overrides) -> ICRLLlamaForCausalLM:
+    """The tiny Llama over ``tokenizer``, randomly initialised (seeded), ``step`` words factorised."""
+    config = tiny_llama_config(len(tokenizer), tokenizer.pad_token_id, **config_overrides)
+    torch.manual_seed(seed)
+    model = ICRLLlamaForCausalLM(config)
+    factorised_step_embeddings(model, tokenizer)
+    return model
 
 
 def build_tiny_model(output_dir: str | os.PathLike = DEFAULT_TINY_MODEL_DIR, seed: int = 0,
@@ -96,19 +147,57 @@ def build_tiny_model(output_dir: str | os.PathLike = DEFAULT_TINY_MODEL_DIR, see
     """Build, initialise (seeded) and save the tiny Llama and its tokenizer; returns the directory."""
     output_dir = Path(output_dir)
     tokenizer = tokenizer or build_tokenizer(words)
-    config = tiny_llama_config(len(tokenizer), tokenizer.pad_token_id, **config_overrides)
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    factorised_step_embeddings(model, tokenizer)
-    model.save_pretrained(output_dir)
+    init_tiny_model(tokenizer, seed, **config_overrides).save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return output_dir
 
 
+def canonical_model_name(name_or_path: str | None) -> str:
+    """The name a base is recorded under: ``TINY_BASE_NAME`` for ``None``, ``""`` and ``"tiny"``, else as it is."""
+    return TINY_BASE_NAME if name_or_path in (None, "", "tiny") else str(name_or_path)
+
+
 def resolve_model_path(name_or_path: str | None) -> str:
-    """``None``, ``"tiny"`` or the default dir -> the embedded tiny model (built on first use)."""
-    if name_or_path in (None, "", "tiny", TINY_MODEL_NAME):
+    """``None``, ``"tiny"`` or ``TINY_BASE_NAME`` -> the shipped pretrained base; ``"tiny-random"`` -> the random
+    initialisation (built on first use); anything else as it is."""
+    if name_or_path in (None, "", "tiny", TINY_BASE_NAME):
+        if not (TINY_BASE_DIR / "config.json").is_file():
+            raise FileNotFoundError(f"the embedded base {TINY_BASE_NAME} is not at {TINY_BASE_DIR}: reinstall trl_icrl "
+                                    "or make it with recipes/pretrain_tiny_base.py --output_dir " + str(TINY_BASE_DIR))
+        return str(TINY_BASE_DIR)
+    if name_or_path in (RANDOM_TINY_NAME, TINY_MODEL_NAME):
         if not (DEFAULT_TINY_MODEL_DIR / "config.json").exists():
             build_tiny_model(DEFAULT_TINY_MODEL_DIR)
         return str(DEFAULT_TINY_MODEL_DIR)
     return name_or_path
+
+
+def tiny_base_revision() -> str:
+    """A revision id of the shipped base: the hash of its config and weights' sizes and pretraining record."""
+    digest = hashlib.sha1()
+    for name in ("config.json", "pretraining.json"):
+        digest.update((TINY_BASE_DIR / name).read_bytes())
+    digest.update(str((TINY_BASE_DIR / "model.safetensors").stat().st_size).encode())
+    return digest.hexdigest()
+
+
+def install_tiny_base_in_hub_cache(cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """Put the shipped base into the Hugging Face cache as ``TINY_BASE_NAME``, so that
+    ``AutoModelForCausalLM.from_pretrained("trl-icrl/tiny-llama")`` (and peft's loaders, which read that name in
+    ``adapter_config.json``) find it offline. Returns the snapshot dir, or ``None`` when the cache is read-only."""
+    if not (TINY_BASE_DIR / "config.json").is_file():
+        return None
+    repo = Path(cache_dir or HF_HUB_CACHE) / f"models--{TINY_BASE_NAME.replace('/', '--')}"
+    revision = tiny_base_revision()
+    snapshot = repo / "snapshots" / revision
+    try:
+        if not (snapshot / "model.safetensors").is_file():
+            staging = repo / "snapshots" / f".{revision}.{os.getpid()}"
+            shutil.copytree(TINY_BASE_DIR, staging, dirs_exist_ok=True)
+            os.replace(staging, snapshot) if not snapshot.exists() else shutil.rmtree(staging)
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        if not (repo / "refs" / "main").is_file() or (repo / "refs" / "main").read_text() != revision:
+            (repo / "refs" / "main").write_text(revision)
+    except OSError:
+        return None
+    return snapshot

@@ -19,7 +19,13 @@ from trl_icrl.envs.frozen_lake_maps import (
 )
 from trl_icrl.envs.parametric_frozen_lake import ParametricFrozenLake
 from trl_icrl.envs.registration import ENV_ID, frozen_lake_envs, make_env
-from trl_icrl.envs.splits import TRAIN_SEED_LIMIT, heldout_map_seeds, heldout_maps
+from trl_icrl.envs.splits import (
+    RESERVED_HELDOUT_MAPS,
+    TRAIN_SEED_LIMIT,
+    heldout_map_seeds,
+    heldout_maps,
+    reserved_maps,
+)
 from trl_icrl.envs.stitching import (
     PAPER_STITCHING_DEMOS,
     STITCHING_MAP,
@@ -38,6 +44,7 @@ __all__ = [
     "MAX_MAP_SIZE",
     "OUT_OF_DISTRIBUTION",
     "PAPER_STITCHING_DEMOS",
+    "RESERVED_HELDOUT_MAPS",
     "STITCHING_MAP",
     "TRAIN_SEED_LIMIT",
     "Demonstration",
@@ -54,6 +61,7 @@ __all__ = [
     "heldout_maps",
     "make_env",
     "optimal_actions",
+    "reserved_maps",
     "stitching_family",
     "stitching_task",
     "validate_map",

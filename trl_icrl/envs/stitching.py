@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from trl_icrl.envs.frozen_lake_maps import Map, _moves, optimal_actions
-from trl_icrl.envs.splits import heldout_maps
+from trl_icrl.envs.splits import RESERVED_HELDOUT_MAPS, heldout_maps
 
 STITCHING_MAP: Map = ("HHFF", "FFFF", "SFFH", "HFFF", "HFFF", "HFGF")
 """The stitching probe of the paper (4 wide, 6 high): start 8, goal 22, reachable from 8 in 5 moves."""
@@ -95,10 +95,9 @@ def stitching_task(desc: Map) -> StitchingTask | None:
 
 def stitching_family(n_tasks: int, seed: int = 0) -> list[StitchingTask]:
     """``n_tasks`` stitching tasks (:func:`stitching_task`) from the held-out ID maps of ``seed``, in order,
-    skipping maps that allow none."""
-    n_maps = 2 * n_tasks
-    while True:
-        tasks = [task for m in heldout_maps("id", n_maps, seed) if (task := stitching_task(m)) is not None]
-        if len(tasks) >= n_tasks:
-            return tasks[:n_tasks]
-        n_maps *= 2
+    skipping maps that allow none; only the first ``RESERVED_HELDOUT_MAPS`` (which training never draws)."""
+    tasks = [task for m in heldout_maps("id", RESERVED_HELDOUT_MAPS, seed) if (task := stitching_task(m)) is not None]
+    if len(tasks) < n_tasks:
+        raise ValueError(f"only {len(tasks)} of the first {RESERVED_HELDOUT_MAPS} held-out maps allow a stitching "
+                         f"task; asked for {n_tasks}")
+    return tasks[:n_tasks]

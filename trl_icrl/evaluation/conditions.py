@@ -26,6 +26,7 @@ import numpy as np
 from ..env_codec import EnvCodec
 from ..envs import (
     PAPER_STITCHING_DEMOS,
+    RESERVED_HELDOUT_MAPS,
     STITCHING_MAP,
     Demonstration,
     Map,
@@ -78,7 +79,11 @@ def _optimal_returns(maps: Sequence[Map], n_episodes: int) -> np.ndarray:
 
 def make_condition(condition: str, n_maps: int, n_episodes: int, schedule: ExplorationSchedule,
                    seed: int) -> Condition:
-    """The maps, schedule, switches and demonstrations of ``condition`` (see the module docstring)."""
+    """The maps, schedule, switches and demonstrations of ``condition`` (see the module docstring); its held-out
+    maps must lie among the ``RESERVED_HELDOUT_MAPS`` that training never draws."""
+    if n_maps * (2 if condition == "non_stationary" else 1) > RESERVED_HELDOUT_MAPS:
+        raise ValueError(f"{condition} with n_maps={n_maps} would play held-out maps beyond the first "
+                         f"{RESERVED_HELDOUT_MAPS} of a family, which training does not exclude: use fewer maps")
     if condition in ("in_distribution", "out_of_distribution"):
         maps = heldout_maps("id" if condition == "in_distribution" else "ood", n_maps, seed)
         return Condition(condition, maps, n_episodes, schedule, _optimal_returns(maps, n_episodes),

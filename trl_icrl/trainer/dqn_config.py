@@ -29,10 +29,13 @@ class DQNConfig(TrainingArguments):
     Parameters:
         > Parameters that control the model and the Q-values
 
-        model_name_or_path (`str`, defaults to `"tiny"`): a hub id or local dir; `"tiny"` is the embedded ~1M Llama.
+        model_name_or_path (`str`, defaults to `"tiny"`): a hub id or local dir; `"tiny"` is the embedded base
+            `trl-icrl/tiny-llama` (a ~1.5M-parameter Llama pretrained on random play), `"tiny-random"` the same
+            architecture randomly initialised.
         q_parameterisation (`str`, defaults to `"value_head"`): `"value_head"` or `"action_logits"` (the paper).
-        adapter_type (`str`, defaults to `"none"`): `"none"` (full fine-tuning; the target network is a frozen
-            copy), `"lora"` or `"ia3"` (the paper; the target network is a second adapter).
+        adapter_type (`str`, defaults to `"lora"`): `"lora"` or `"ia3"` (the paper): a peft adapter (and the Q
+            head) train on the frozen base, the target network is a second adapter; `"none"`: full fine-tuning,
+            the target network is a frozen copy.
         lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling; 16, 16, 0, all linear).
         torch_dtype (`str`, defaults to `"float32"`): dtype of the frozen base.
 
@@ -70,8 +73,8 @@ class DQNConfig(TrainingArguments):
             only from the replay store given to the trainer (offline data); `None`: `True` unless `offline_data`
             is set.
         offline_data (`str` or `None`): fill the replay store with scripted offline trials of this quality
-            (`"low"`, `"mixed"`, `"high"`, `"q_learning"`: see `trl_icrl.offline_data`), made by the trainer on
-            training maps, and learn only from them; with `online_collection=True`, the online trials follow
+            (`"low"`, `"mixed"`, `"high"`, `"q_learning"`, `"random"`: see `trl_icrl.offline_data`), made by the
+            trainer on training maps, and learn only from them; with `online_collection=True`, the online trials follow
             them into the store (FIFO, `replay_capacity`).
         offline_trials (`int`, defaults to `4000`): how many offline trials (each ends when
             `max_context_tokens` are full or after `episodes_per_trial` episodes, as the online ones do).
@@ -103,7 +106,7 @@ class DQNConfig(TrainingArguments):
     # Model
     model_name_or_path: str = field(default="tiny", metadata={"help": "Hub id or local dir; 'tiny' = embedded model."})
     q_parameterisation: str = field(default="value_head", metadata={"help": "'value_head' or 'action_logits'."})
-    adapter_type: str = field(default="none", metadata={"help": "'none' (full fine-tuning), 'lora' or 'ia3'."})
+    adapter_type: str = field(default="lora", metadata={"help": "'lora', 'ia3' or 'none' (full fine-tuning)."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (rsLoRA scaling alpha / sqrt(r))."})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})

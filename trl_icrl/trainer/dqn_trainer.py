@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate.utils import DistributedType
+from huggingface_hub import is_offline_mode
+from huggingface_hub.constants import HF_HUB_CACHE
 from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, IterableDataset
@@ -22,8 +24,8 @@ from ..agent_config import AgentConfig
 from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback, WallClockLimitCallback
 from ..collector import TrialCollector
 from ..env_codec import codec_for
-from ..env_families import map_family
-from ..envs import heldout_maps
+from ..env_families import map_families, map_family
+from ..envs import heldout_maps, reserved_maps
 from ..exploration import parse_schedules
 from ..model_card import push_folder_to_hub, write_model_card
 from ..offline_data import offline_store
@@ -31,7 +33,13 @@ from ..protocol import CONTINUE, TERMINATED
 from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
 from ..replay_store import ReplayStore, collate_trials
 from ..rollout import RolloutEngine
-from ..tiny_model import TINY_MODEL_NAME, resolve_model_path
+from ..tiny_model import (
+    RANDOM_TINY_NAME,
+    TINY_BASE_NAME,
+    TINY_MODEL_NAME,
+    canonical_model_name,
+    resolve_model_path,
+)
 from .dqn_config import DQNConfig
 
 REPLAY_DIR = "replay_store"
@@ -113,13 +121,19 @@ class DQNTrainer(Trainer):
                  callbacks: list[TrainerCallback] | None = None):
         args = args or DQNConfig()
         set_seed(args.seed)  # the adapter's initialisation draws from torch's RNG
-        self.base_model_name = (model or args.model_name_or_path) if not isinstance(model, PreTrainedModel) \
-            else model.name_or_path
+        self.base_model_name = canonical_model_name((model or args.model_name_or_path)
+                                                    if not isinstance(model, PreTrainedModel) else model.name_or_path)
         if model is None or isinstance(model, str):
             path = resolve_model_path(self.base_model_name)
             dtype = getattr(torch, args.torch_dtype)
             kwargs = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+            try:
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+            except OSError as err:
+                raise ValueError(f"base model {self.base_model_name!r} could not be loaded: it is no local directory, "
+                                 f"and {'offline, ' if is_offline_mode() else ''}no Hub repo of that name was found "
+                                 f"(looked in the Hugging Face cache {HF_HUB_CACHE}): {err}") from None
+            model.name_or_path = self.base_model_name  # what adapter_config.json records as the base
             processing_class = processing_class or AutoTokenizer.from_pretrained(path)
         if processing_class is None:
             processing_class = AutoTokenizer.from_pretrained(model.name_or_path)
@@ -136,8 +150,16 @@ class DQNTrainer(Trainer):
             p.requires_grad_(False)  # with full fine-tuning, build_q_network makes them trainable again
         peft_config = make_peft_config(args.adapter_type, args.q_parameterisation, args.lora_r, args.lora_alpha,
                                        args.lora_dropout, args.lora_target_modules)
-        network = build_q_network(model, self.env_codec.n_actions, self.protocol.action_token_ids,
-                                  args.q_parameterisation, peft_config)
+        try:
+            network = build_q_network(model, self.env_codec.n_actions, self.protocol.action_token_ids,
+                                      args.q_parameterisation, peft_config)
+        except ValueError as err:
+            if peft_config is None:
+                raise
+            raise ValueError(f"adapter_type={args.adapter_type!r} cannot be put on {self.base_model_name!r} "
+                             f"({type(model).__name__}): {err}; name lora_target_modules, or pick another "
+                             "adapter_type")\
+                from None
         self.pad_token_id = self.protocol.pad_token_id
         signature = self.protocol_signature(args, processing_class)
         if replay_store is not None and replay_store.protocol_signature != signature:
@@ -145,12 +167,14 @@ class DQNTrainer(Trainer):
         family = map_family(args.env_id, args.map_family)
         self.heldout_maps = heldout_maps(family, args.eval_maps, args.seed) \
             if family is not None and args.eval_maps else []
+        self.training_exclusions = reserved_maps(map_families(args.env_id).values(), args.seed)
+        """Every map an evaluation with this seed may play, in any family of the env: never a training map."""
         if replay_store is None and args.offline_data is not None:
             replay_store = offline_store(self.protocol, self.env_codec, args.env_id, args.offline_data,
                                          args.offline_trials, signature, capacity=args.replay_capacity,
                                          family=args.map_family,
                                          seed=args.seed * 1000 + args.process_index,
-                                         exclude_maps=frozenset(self.heldout_maps),
+                                         exclude_maps=self.training_exclusions,
                                          max_trial_tokens=args.max_context_tokens,
                                          episodes_per_trial=args.episodes_per_trial,
                                          coordinate_frame=args.coordinate_frame,
@@ -168,7 +192,7 @@ class DQNTrainer(Trainer):
                                     self.pad_token_id, when_full="end")
         self.collector = TrialCollector(
             self.engine, args.env_id, args.map_family, args.trials_per_rollout, args.episodes_per_trial,
-            parse_schedules(args.exploration), exclude_maps=self.heldout_maps, seed=args.seed,
+            parse_schedules(args.exploration), exclude_maps=self.training_exclusions, seed=args.seed,
             rank=args.process_index, is_slippery=args.is_slippery, coordinate_frame=args.coordinate_frame,
             coordinate_frame_share=args.coordinate_frame_share)
         own = [TargetNetworkCallback(network), WallClockLimitCallback(),  # its clock starts before the replay fills
@@ -267,15 +291,19 @@ class DQNTrainer(Trainer):
 
     @property
     def base_is_local(self) -> bool:
-        """True when the base has no hub id (the embedded tiny model or a local dir): it is saved beside the adapter."""
+        """True when the base has no name that resolves elsewhere (the random tiny model or a local dir): it is saved
+        beside the adapter. The embedded base (``TINY_BASE_NAME``) ships with the package."""
         name = str(self.base_model_name)
-        return name in ("", "tiny", TINY_MODEL_NAME) or Path(name).is_dir()
+        return name in (RANDOM_TINY_NAME, TINY_MODEL_NAME) or (name != TINY_BASE_NAME and Path(name).is_dir())
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         """The fully fine-tuned model (Q head inside), or the adapter and, if the base has no hub id, the base."""
         output_dir = Path(output_dir or self.args.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        self.q_network.model.save_pretrained(output_dir)
+        if self.q_network.is_peft:  # embeddings never train: peft need not look the base up to decide
+            self.q_network.model.save_pretrained(output_dir, save_embedding_layers=False)
+        else:
+            self.q_network.model.save_pretrained(output_dir)
         if self.q_network.is_peft and self.base_is_local and not (output_dir / BASE_DIR / "config.json").is_file():
             base = Path(resolve_model_path(self.base_model_name))
             shutil.copytree(base, output_dir / BASE_DIR, dirs_exist_ok=True,
@@ -290,14 +318,21 @@ class DQNTrainer(Trainer):
         write_model_card(output_dir or self.args.output_dir, self.agent_config, self.args.to_dict(),
                          self.state.global_step, self.args.hub_model_id)
 
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Save to ``output_dir``; never pushes (the Trainer's does when ``push_to_hub`` is set): pushing is one
+        explicit ``push_to_hub()``, once the run's evaluation and plots are in the folder."""
+        super().save_model(output_dir, _internal_call=True)
+
     def push_to_hub(self, commit_message: str = "End of training", blocking: bool = True, token: str | None = None,
                     revision: str | None = None, **kwargs) -> str:
         """Ship the adapter, Q head, tokenizer, card, plots and evaluation JSON (never the target adapter or
-        the replay store); fails with one clear sentence when offline or without a token."""
+        the replay store) to ``hub_model_id`` (default: the repo the Trainer made, named after the output dir),
+        the card's usage snippet naming that repo; fails with one clear sentence when offline or without a token."""
+        repo_id = self.args.hub_model_id or getattr(self, "hub_model_id", None) or Path(self.args.output_dir).name
+        self.args.hub_model_id = repo_id  # the card's usage snippet names it
         self.save_model(self.args.output_dir)
         if not self.is_world_process_zero():
             return ""
-        repo_id = self.args.hub_model_id or Path(self.args.output_dir).name
         return push_folder_to_hub(self.args.output_dir, repo_id, token=token or self.args.hub_token,
                                   private=self.args.hub_private_repo, commit_message=commit_message)
 

@@ -1,0 +1,170 @@
+"""The embedded pretrained base: its name resolves offline, adapters on it load through plain peft, training never
+sees a map an evaluation plays, and bad input fails before any work."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from trl_icrl import TINY_BASE_NAME, DQNConfig, DQNTrainer, ExplorationSchedule
+from trl_icrl.evaluation import CONDITIONS, make_condition
+from trl_icrl.play import RolloutResult
+from trl_icrl.pretraining import random_play_corpus
+from trl_icrl.tiny_model import TINY_BASE_DIR, ICRLLlamaForCausalLM
+
+ROOT = Path(__file__).parent.parent
+
+
+def fresh_process(code: str, tmp_path: Path) -> str:
+    """Run ``code`` in a new Python with an empty Hugging Face cache and model home, offline; returns stdout."""
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), TRL_ICRL_HOME=str(tmp_path / "icrl_home"),
+               HF_HUB_OFFLINE="1")
+    env.pop("HF_HUB_CACHE", None)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def small_config(tmp_path, **overrides) -> DQNConfig:
+    kwargs = dict(output_dir=str(tmp_path / "out"), max_steps=2, trials_per_rollout=2, episodes_per_trial=3,
+                  learning_starts=2, rollout_interval=100, per_device_train_batch_size=2, eval_maps=0,
+                  logging_steps=1, max_context_tokens=256, disable_tqdm=True, report_to="none")
+    kwargs.update(overrides)
+    return DQNConfig(**kwargs)
+
+
+def test_tiny_base_loads_offline_by_name_from_an_empty_cache(tmp_path):
+    out = fresh_process(f"""
+import torch, trl_icrl
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+model = AutoModelForCausalLM.from_pretrained({TINY_BASE_NAME!r})
+shipped = load_file({str(TINY_BASE_DIR / "model.safetensors")!r})
+state = model.state_dict()
+print(type(model).__name__, all(torch.equal(state[k], v) for k, v in shipped.items()), len(shipped))
+""", tmp_path)
+    name, equal, n = out.split()
+    assert name == ICRLLlamaForCausalLM.__name__ and equal == "True" and int(n) > 30
+    card = (TINY_BASE_DIR / "README.md").read_text()
+    assert "random play" in card and "Corpus" in card
+    assert json.loads((TINY_BASE_DIR / "pretraining.json").read_text())["eval_loss_after"] < 2.0
+
+
+def test_trained_adapter_reloads_through_plain_peft_with_every_tensor(tmp_path):
+    """Default adapter (LoRA + Q head) on the default base; in a fresh process, offline, empty caches: plain
+    ``PeftModel.from_pretrained`` on the base ``adapter_config.json`` names uses every saved tensor, and its agent
+    gives ``ICRLAgent.from_pretrained``'s Q-values; a base without a ``q_head`` module makes ``from_model`` refuse."""
+    args = small_config(tmp_path)
+    assert args.adapter_type == "lora"
+    trainer = DQNTrainer("tiny", args)
+    trainer.train()
+    trainer.save_model()
+    out_dir = Path(args.output_dir)
+    assert not (out_dir / "base").exists() and not (out_dir / "model.safetensors").exists()
+    adapter_config = json.loads((out_dir / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == TINY_BASE_NAME
+    out = fresh_process(f"""
+import json, torch, trl_icrl
+from peft import AutoPeftModelForCausalLM, PeftModel
+from peft.utils import get_peft_model_state_dict
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, LlamaForCausalLM
+from trl_icrl import ICRLAgent
+path = {str(out_dir)!r}
+name = json.load(open(path + "/adapter_config.json"))["base_model_name_or_path"]
+model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(name), path)
+saved = load_file(path + "/adapter_model.safetensors")
+loaded = get_peft_model_state_dict(model, save_embedding_layers=False)
+print("every_tensor", set(saved) == set(loaded) and all(torch.equal(saved[k], loaded[k]) for k in saved))
+ids = torch.tensor([[5, 9, 13, 17, 21, 25, 29, 33]])
+positions = torch.tensor([[0, 3, 7]])
+q_plain = ICRLAgent.from_model(model, path).network(ids, positions)[0]
+q_agent = ICRLAgent.from_pretrained(path).network(ids, positions)[0]
+auto = AutoPeftModelForCausalLM.from_pretrained(path)
+q_auto = ICRLAgent.from_model(auto, path).network(ids, positions)[0]
+print("same_q", torch.equal(q_plain, q_agent) and torch.equal(q_auto, q_agent), float(q_agent.abs().sum()) > 0)
+headless = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(trl_icrl.tiny_model.TINY_BASE_DIR), path)
+try:
+    ICRLAgent.from_model(headless, path)
+    print("dropped_head_refused False")
+except ValueError as err:
+    print("dropped_head_refused", "dropped" in str(err))
+""", tmp_path)
+    assert "every_tensor True" in out
+    assert "same_q True True" in out
+    assert "dropped_head_refused True" in out
+
+
+class RecordingEngine:
+    """Stands in for the rollout engine: records the maps a collector draws, plays nothing."""
+
+    def __init__(self):
+        self.maps = []
+
+    def play(self, envs, n_episodes, schedule, rng, reset_seeds, reset_options):
+        self.maps += [reset_options(i, 0)["desc"] for i in range(len(envs))]
+        return RolloutResult([], np.zeros((len(envs), 0)), np.zeros((len(envs), 0)), np.zeros((len(envs), 0)), 0)
+
+
+def evaluation_maps(seed: int, n_maps: int = 50) -> set[str]:
+    """Every map the evaluation conditions play with ``seed`` (non-stationary maps A and B, stitching family)."""
+    maps = set()
+    for condition in CONDITIONS:
+        made = make_condition(condition, n_maps, 30, ExplorationSchedule.parse("paper_ramp"), seed)
+        maps |= {"/".join(m) for m in made.maps}
+        maps |= set(made.info.get("maps", [])) | set(made.info.get("maps_b", []))
+    return maps
+
+
+def test_no_map_an_evaluation_plays_is_ever_trained_on(tmp_path):
+    """The trainer's own training maps (20,000 draws), its offline data and the pretraining corpus against every
+    map of every condition; before the fix the non-stationary condition's maps B appeared in training draws."""
+    trainer = DQNTrainer("tiny", small_config(tmp_path, offline_data="q_learning", offline_trials=64,
+                                              offline_map_switches=0.5, trials_per_rollout=500, seed=0))
+    reserved = evaluation_maps(seed=0)
+    assert len(reserved) > 200
+    trainer.collector.engine = engine = RecordingEngine()
+    for _ in range(40):
+        trainer.collector.collect()
+    assert len(engine.maps) == 20_000
+    assert not {"/".join(m) for m in engine.maps} & reserved
+    offline = {part for env_map in trainer.replay_store.dataset["env_map"]
+               for part in env_map.split(" from ")[0].split(" then ")}
+    assert len(offline) > 64 and not offline & reserved
+    corpus = random_play_corpus(trainer.processing_class, 64, context_tokens=256)
+    corpus_maps = {part for env_map in corpus["env_map"] for part in env_map.split(" from ")[0].split(" then ")}
+    assert len(corpus_maps) > 64 and not corpus_maps & reserved
+    for seed in range(1, 5):  # the corpus excludes the maps of evaluations under seeds 0-4
+        assert not corpus_maps & evaluation_maps(seed)
+    with pytest.raises(ValueError, match="beyond the first 400"):
+        make_condition("non_stationary", 201, 30, ExplorationSchedule.parse("paper_ramp"), 0)
+
+
+def test_bad_base_name_and_adapter_fail_in_one_sentence_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match=r"'no-such-org/no-such-model' could not be loaded.*Hugging Face cache"):
+        DQNTrainer("no-such-org/no-such-model", small_config(tmp_path, offline_data="q_learning"))
+    with pytest.raises(ValueError, match=r"adapter_type='lora' cannot be put on 'trl-icrl/tiny-llama'"):
+        DQNTrainer("tiny", small_config(tmp_path, lora_target_modules=["no_such_proj"], offline_data="q_learning"))
+
+
+def test_pretraining_recipe_lowers_the_corpus_loss(tmp_path):
+    out = tmp_path / "base"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "recipes" / "pretrain_tiny_base.py"), "--config",
+         str(ROOT / "recipes" / "configs" / "tiny_base.yaml"), "--corpus_trials", "24", "--eval_trials", "8",
+         "--context_tokens", "256", "--num_proc", "1", "--num_train_epochs", "2", "--per_device_train_batch_size",
+         "4", "--eval_strategy", "no", "--output_dir", str(out), "--disable_tqdm", "true"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    stats = json.loads((out / "pretraining.json").read_text())
+    assert stats["eval_loss_after"] < stats["eval_loss_before"] - 1.0 and stats["optimizer_steps"] == 12
+    assert "24 trials" in (out / "README.md").read_text()
+    model = ICRLLlamaForCausalLM.from_pretrained(out)
+    assert torch.equal(model.q_head.bias, torch.zeros_like(model.q_head.bias))  # the head is untouched by pretraining
+    assert set(load_file(out / "model.safetensors")) >= {"q_head.weight", "q_head.bias"}
