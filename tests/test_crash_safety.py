@@ -20,6 +20,7 @@ STEPS = 8
 
 def command(tiny_dir, output_dir, resume: bool = False) -> list[str]:
     cmd = [sys.executable, str(RECIPE), "--config", str(ONLINE_CONFIG), "--model_name_or_path", str(tiny_dir),
+           "--adapter_type", "none",
            "--output_dir", str(output_dir),
            "--max_steps", str(STEPS), "--save_strategy", "steps", "--save_steps", "2", "--trials_per_rollout", "4",
            "--episodes_per_trial", "4", "--learning_starts", "4", "--rollout_interval", "2",

@@ -72,8 +72,8 @@ def _write(output_dir, training_args, **kwargs) -> ModelCard:
 
 
 def _python_block(text: str) -> str:
-    (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    return code
+    """The card's first Python block (``ICRLAgent.from_pretrained``; an adapter's card adds the plain-peft one)."""
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
 
 
 def test_card_metadata_and_sections(output_dir, training_args):

@@ -128,7 +128,7 @@ def test_no_map_an_evaluation_plays_is_ever_trained_on(tmp_path):
     trainer = DQNTrainer("tiny", small_config(tmp_path, offline_data="q_learning", offline_trials=64,
                                               offline_map_switches=0.5, trials_per_rollout=500, seed=0))
     reserved = evaluation_maps(seed=0)
-    assert len(reserved) > 200
+    assert len(reserved) > 150  # ID, map B and OOD maps are 50 distinct each; the stitching family adds more
     trainer.collector.engine = engine = RecordingEngine()
     for _ in range(40):
         trainer.collector.collect()
@@ -136,10 +136,10 @@ def test_no_map_an_evaluation_plays_is_ever_trained_on(tmp_path):
     assert not {"/".join(m) for m in engine.maps} & reserved
     offline = {part for env_map in trainer.replay_store.dataset["env_map"]
                for part in env_map.split(" from ")[0].split(" then ")}
-    assert len(offline) > 64 and not offline & reserved
+    assert len(offline) >= 64 and not offline & reserved
     corpus = random_play_corpus(trainer.processing_class, 64, context_tokens=256)
     corpus_maps = {part for env_map in corpus["env_map"] for part in env_map.split(" from ")[0].split(" then ")}
-    assert len(corpus_maps) > 64 and not corpus_maps & reserved
+    assert len(corpus_maps) >= 64 and not corpus_maps & reserved
     for seed in range(1, 5):  # the corpus excludes the maps of evaluations under seeds 0-4
         assert not corpus_maps & evaluation_maps(seed)
     with pytest.raises(ValueError, match="beyond the first 400"):

@@ -92,8 +92,8 @@ class ICRLAgent:
             base_path = path / base_name if (path / base_name / "config.json").is_file() else \
                 resolve_model_path(base_name)
             base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
-            if value_head:
-                add_q_head(base, config.n_actions)
+            if value_head:  # the adapter holds the trained head: a base's head of another size gives way
+                add_q_head(base, config.n_actions, replace=True)
             model = PeftModel.from_pretrained(base, str(path))
         return cls.from_model(model, path, initial_state)
 

@@ -15,7 +15,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .env_codec import codec_for
 from .env_families import map_families
-from .envs import reserved_maps
+from .envs import evaluation_maps
 from .offline_data import offline_trials
 from .protocol import TokenProtocol
 
@@ -27,7 +27,7 @@ def _corpus_shards(shards: list[int], tokenizer: PreTrainedTokenizerBase, env_id
     codec = codec_for(env_id, observation_format)
     protocol = TokenProtocol(tokenizer, protocol_format, codec.action_words, codec.observation_texts(),
                              codec.reward_values)
-    exclude = frozenset().union(*(reserved_maps(map_families(env_id).values(), s) for s in range(reserved_seeds)))
+    exclude = frozenset().union(*(evaluation_maps(env_id, s) for s in range(reserved_seeds)))
     for shard in shards:
         rows = offline_trials(protocol, codec, env_id, "random", trials_per_shard, episodes_per_trial=10_000,
                               seed=seed * 100_003 + shard, exclude_maps=exclude, max_trial_tokens=context_tokens,

@@ -30,13 +30,17 @@ ADAPTER_TYPES = ("none", "lora", "ia3")
 FULL_WEIGHTS = "model.safetensors"
 
 
-def add_q_head(model: nn.Module, n_actions: int) -> nn.Module:
-    """Attach ``model.q_head = Linear(hidden, n_actions)`` in fp32 (small init) unless a head of that size is there."""
+def add_q_head(model: nn.Module, n_actions: int, replace: bool = False) -> nn.Module:
+    """Attach ``model.q_head = Linear(hidden, n_actions)`` in fp32 (small init) unless a head of that size is there;
+    a head of another size raises, or with ``replace`` (a base's untrained head, another env) gives way to a new one."""
     head = getattr(model, Q_HEAD, None)
     if head is not None:
-        if head.out_features != n_actions:
+        if head.out_features == n_actions:
+            return model
+        if not replace:
             raise ValueError(f"the model's Q head has {head.out_features} actions, the env has {n_actions}")
-        return model
+    if hasattr(model.config, "n_actions"):  # the embedded base's config sizes its head
+        model.config.n_actions = n_actions
     hidden = model.config.get_text_config().hidden_size
     head = nn.Linear(hidden, n_actions, device=next(model.parameters()).device, dtype=torch.float32)
     nn.init.normal_(head.weight, std=0.01)
@@ -231,7 +235,7 @@ def build_q_network(causal_lm: nn.Module, n_actions: int, action_token_ids: list
     if len(action_token_ids) != n_actions:
         raise ValueError(f"{len(action_token_ids)} action token ids for {n_actions} actions")
     if q_parameterisation == "value_head":
-        add_q_head(causal_lm, n_actions)
+        add_q_head(causal_lm, n_actions, replace=True)
     if peft_config is None:
         causal_lm.requires_grad_(True)
         initial = {k: v.detach().to("cpu", copy=True) for k, v in causal_lm.state_dict().items()}

@@ -32,10 +32,21 @@ from trl_icrl.envs.stitching import (
     Demonstration,
     StitchingTask,
     stitching_family,
+    stitching_maps,
     stitching_task,
 )
 
 register_map_families(ENV_ID, FAMILIES)
+
+
+def evaluation_maps(env_id: str, seed: int = 0) -> frozenset[Map]:
+    """Every map an evaluation with ``seed`` may play on ``env_id``: the reserved held-out maps of its families and,
+    for the parametric Frozen Lake, the stitching condition's maps. Training, offline data and pretraining exclude
+    them."""
+    from trl_icrl.env_families import map_families
+
+    maps = reserved_maps(map_families(env_id).values(), seed)
+    return maps | stitching_maps(seed) if env_id == ENV_ID else maps
 
 __all__ = [
     "ENV_ID",
@@ -62,7 +73,9 @@ __all__ = [
     "make_env",
     "optimal_actions",
     "reserved_maps",
+    "evaluation_maps",
     "stitching_family",
+    "stitching_maps",
     "stitching_task",
     "validate_map",
 ]

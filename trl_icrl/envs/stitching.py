@@ -93,6 +93,13 @@ def stitching_task(desc: Map) -> StitchingTask | None:
     return None
 
 
+def stitching_maps(seed: int = 0) -> frozenset[Map]:
+    """Every map the stitching condition may play with ``seed``: the paper's map and the (start-forced) map of every
+    task the reserved held-out maps allow; training excludes them."""
+    tasks = (stitching_task(m) for m in heldout_maps("id", RESERVED_HELDOUT_MAPS, seed))
+    return frozenset([STITCHING_MAP, *(task[0] for task in tasks if task is not None)])
+
+
 def stitching_family(n_tasks: int, seed: int = 0) -> list[StitchingTask]:
     """``n_tasks`` stitching tasks (:func:`stitching_task`) from the held-out ID maps of ``seed``, in order,
     skipping maps that allow none; only the first ``RESERVED_HELDOUT_MAPS`` (which training never draws)."""

@@ -24,8 +24,8 @@ from ..agent_config import AgentConfig
 from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback, WallClockLimitCallback
 from ..collector import TrialCollector
 from ..env_codec import codec_for
-from ..env_families import map_families, map_family
-from ..envs import heldout_maps, reserved_maps
+from ..env_families import map_family
+from ..envs import evaluation_maps, heldout_maps
 from ..exploration import parse_schedules
 from ..model_card import push_folder_to_hub, write_model_card
 from ..offline_data import offline_store
@@ -167,7 +167,7 @@ class DQNTrainer(Trainer):
         family = map_family(args.env_id, args.map_family)
         self.heldout_maps = heldout_maps(family, args.eval_maps, args.seed) \
             if family is not None and args.eval_maps else []
-        self.training_exclusions = reserved_maps(map_families(args.env_id).values(), args.seed)
+        self.training_exclusions = evaluation_maps(args.env_id, args.seed)
         """Every map an evaluation with this seed may play, in any family of the env: never a training map."""
         if replay_store is None and args.offline_data is not None:
             replay_store = offline_store(self.protocol, self.env_codec, args.env_id, args.offline_data,
