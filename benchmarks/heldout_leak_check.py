@@ -3,10 +3,10 @@ evaluation map (it excluded only the first ``eval_maps`` in-distribution held-ou
 final-10 with and without those maps.
 
     python benchmarks/heldout_leak_check.py --model results/tiny_results_offline \
-        --results results/tiny_results_offline/results.json
+        --config recipes/configs/tiny_results_offline.yaml
 
-Only offline-data models are checked: their training maps are the offline data's, remade here with the trainer's
-own arguments and the old exclusion.
+Only offline-data models are checked: their training maps are the offline data's, remade here from the model's
+recipe config with the old exclusion; the per-map numbers come from the model's ``results.json``.
 """
 
 import argparse
@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from transformers import AutoTokenizer
+from trl import TrlParser
 
-from trl_icrl import ExplorationSchedule
+from trl_icrl import DQNConfig, ExplorationSchedule
 from trl_icrl.agent_config import AgentConfig
 from trl_icrl.envs import heldout_maps
 from trl_icrl.evaluation import CONDITIONS, make_condition
@@ -27,10 +27,10 @@ from trl_icrl.offline_data import offline_trials
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--results", required=True, help="results.json of evaluate_icrl.py on that model")
+    parser.add_argument("--config", required=True, help="the recipe config the model was trained with")
     args = parser.parse_args()
     model = Path(args.model)
-    train = torch.load(model / "training_args.bin", weights_only=False)
+    (train,) = TrlParser((DQNConfig,)).parse_args_and_config(["--config", args.config])
     config = AgentConfig.load(model)
     tokenizer = AutoTokenizer.from_pretrained(model)
     old_exclusion = frozenset(heldout_maps(train.map_family, train.eval_maps, train.seed))
@@ -41,7 +41,7 @@ def main() -> None:
                           coordinate_frame_share=train.coordinate_frame_share,
                           map_switches=train.offline_map_switches, progress=False)
     trained = {part for row in rows for part in row["env_map"].split(" from ")[0].split(" then ")}
-    report = json.loads(Path(args.results).read_text())
+    report = json.loads((model / "results.json").read_text())
     out = {"model": str(model), "training_maps": len(trained)}
     for name in CONDITIONS:
         if name not in report["conditions"]:
