@@ -93,17 +93,21 @@ def stitching_task(desc: Map) -> StitchingTask | None:
     return None
 
 
+def _reserved_tasks(seed: int) -> list[StitchingTask]:
+    """The stitching tasks of the first ``RESERVED_HELDOUT_MAPS`` held-out ID maps of ``seed``, in order."""
+    return [task for m in heldout_maps("id", RESERVED_HELDOUT_MAPS, seed) if (task := stitching_task(m)) is not None]
+
+
 def stitching_maps(seed: int = 0) -> frozenset[Map]:
     """Every map the stitching condition may play with ``seed``: the paper's map and the (start-forced) map of every
     task the reserved held-out maps allow; training excludes them."""
-    tasks = (stitching_task(m) for m in heldout_maps("id", RESERVED_HELDOUT_MAPS, seed))
-    return frozenset([STITCHING_MAP, *(task[0] for task in tasks if task is not None)])
+    return frozenset([STITCHING_MAP, *(task[0] for task in _reserved_tasks(seed))])
 
 
 def stitching_family(n_tasks: int, seed: int = 0) -> list[StitchingTask]:
     """``n_tasks`` stitching tasks (:func:`stitching_task`) from the held-out ID maps of ``seed``, in order,
     skipping maps that allow none; only the first ``RESERVED_HELDOUT_MAPS`` (which training never draws)."""
-    tasks = [task for m in heldout_maps("id", RESERVED_HELDOUT_MAPS, seed) if (task := stitching_task(m)) is not None]
+    tasks = _reserved_tasks(seed)
     if len(tasks) < n_tasks:
         raise ValueError(f"only {len(tasks)} of the first {RESERVED_HELDOUT_MAPS} held-out maps allow a stitching "
                          f"task; asked for {n_tasks}")
