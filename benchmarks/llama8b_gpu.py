@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 import torch
-from throughput import StepClock  # this folder's side-by-side benchmark
+from llm_bases import measure  # this folder's benchmarks
+from throughput import StepClock
 from transformers import LlamaConfig, LlamaForCausalLM
 from trl import TrlParser
 
@@ -42,17 +43,6 @@ def llama31_8b_config(layers: int, hidden: int, vocab: int) -> LlamaConfig:
                        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                      "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
                        bos_token_id=0, eos_token_id=0, tie_word_embeddings=False)
-
-
-def peak_gib() -> float:
-    """Peak GPU memory allocated since the last reset, GiB (0 on a CPU)."""
-    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
-
-
-def reset_peak() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
 
 
 def main() -> None:
@@ -86,42 +76,25 @@ def main() -> None:
           f"({torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}), built in "
           f"{time.perf_counter() - start:.0f} s", flush=True)
 
-    reset_peak()
-    profile = cProfile.Profile() if cli.profile else None
-    start = time.perf_counter()
-    rows, result = trainer.collector.collect() if profile is None else profile.runcall(trainer.collector.collect)
-    collect_s = time.perf_counter() - start
-    collect_gib = peak_gib()
-    trainer.replay_store.append(rows)
-    tokens = sum(len(row["input_ids"]) for row in rows)
-    print(f"collection: {len(rows)} trials, {tokens} tokens, {result.env_steps} env steps in {collect_s:.1f} s "
-          f"({result.env_steps / collect_s:.1f} env-steps/s), peak {collect_gib:.1f} GiB", flush=True)
-    if profile is not None:
+    if cli.profile:
+        profile = cProfile.Profile()
+        rows, result = profile.runcall(trainer.collector.collect)
+        print(f"collection: {len(rows)} trials, {result.env_steps} env steps", flush=True)
         for order in ("cumulative", "tottime"):
             pstats.Stats(profile).sort_stats(order).print_stats(cli.profile)
         return
-
-    reset_peak()
-    trainer.train()
-    train_gib = peak_gib()
-    update_s = (clock.end - clock.start) / cli.updates
-    decisions = sum(len(row["actions"]) for row in rows) / len(rows)
+    m = measure(trainer, clock, cli.updates)
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
-    print(f"training: {update_s:.2f} s per update of {batch} trials ({batch * decisions / update_s:.0f} decisions/s), "
-          f"peak {train_gib:.1f} GiB", flush=True)
-
-    reset_peak()
-    start = time.perf_counter()
-    summary = trainer.evaluate_in_context()
-    eval_s = time.perf_counter() - start
-    eval_gib = peak_gib()
-    print(f"evaluation: {cli.eval_maps} maps x {args.eval_episodes} episodes in {eval_s:.1f} s "
-          f"(final-10 {summary['final10_success']:.2f}, random weights), peak {eval_gib:.1f} GiB", flush=True)
-    print(f"SUMMARY parameters_b={parameters / 1e9:.2f} collect_s={collect_s:.1f} "
-          f"collect_env_steps_per_s={result.env_steps / collect_s:.1f} collect_peak_gib={collect_gib:.1f} "
-          f"update_s={update_s:.2f} train_decisions_per_s={batch * decisions / update_s:.0f} "
-          f"train_peak_gib={train_gib:.1f} eval_s={eval_s:.1f} eval_peak_gib={eval_gib:.1f}")
-
+    print(f"collection: {args.trials_per_rollout} trials in {m['collect_s']:.1f} s "
+          f"({m['collect_env_steps_per_s']:.1f} env-steps/s), peak {m['collect_peak_gib']:.1f} GiB", flush=True)
+    print(f"training: {m['update_s']:.2f} s per update of {batch} trials ({m['train_decisions_per_s']:.0f} "
+          f"decisions/s), peak {m['train_peak_gib']:.1f} GiB", flush=True)
+    print(f"evaluation: {cli.eval_maps} maps x {args.eval_episodes} episodes in {m['eval_s']:.1f} s "
+          f"(final-10 {m['eval_final10']:.2f}, random weights), peak {m['eval_peak_gib']:.1f} GiB", flush=True)
+    print(f"SUMMARY parameters_b={parameters / 1e9:.2f} collect_s={m['collect_s']:.1f} "
+          f"collect_env_steps_per_s={m['collect_env_steps_per_s']:.1f} collect_peak_gib={m['collect_peak_gib']:.1f} "
+          f"update_s={m['update_s']:.2f} train_decisions_per_s={m['train_decisions_per_s']:.0f} "
+          f"train_peak_gib={m['train_peak_gib']:.1f} eval_s={m['eval_s']:.1f} eval_peak_gib={m['eval_peak_gib']:.1f}")
 
 if __name__ == "__main__":
     main()

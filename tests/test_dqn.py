@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 import torch
 from peft import PeftModel
-from transformers import AutoModelForCausalLM, TrainerControl, TrainerState
+from transformers import AutoModelForCausalLM, ProgressCallback, TrainerControl, TrainerState
 
 import trl_icrl.callbacks
 from trl_icrl import DQNConfig, DQNTrainer, Episode, ExplorationSchedule, ReplayStore, RolloutEngine
-from trl_icrl.callbacks import EnvInteractionCallback, TargetNetworkCallback, WallClockLimitCallback
+from trl_icrl.callbacks import (
+    EnvInteractionCallback,
+    MinutesProgressCallback,
+    TargetNetworkCallback,
+    WallClockLimitCallback,
+)
 from trl_icrl.collector import TrialCollector
 from trl_icrl.envs import ENV_ID
 from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
@@ -294,7 +299,9 @@ def test_config_rejects_bad_values():
                                   ("episodes_per_trial", 0, "episodes_per_trial must be >= 1"),
                                   ("q_parameterisation", "softmax", "q_parameterisation must be one of"),
                                   ("adapter_type", "dora", "adapter_type must be one of"),
-                                  ("exploration", "sometimes", "unknown exploration schedule")]:
+                                  ("exploration", "sometimes", "unknown exploration schedule"),
+                                  ("learning_rate", -1.0, "learning_rate must be > 0, got -1.0"),
+                                  ("protocol_format", "xml", "protocol_format must be one of .*'chat'")]:
         with pytest.raises(ValueError, match=message):
             DQNConfig(output_dir="x", **{field: value})
 
@@ -418,3 +425,16 @@ def test_callbacks_run_on_what_they_are_given(tiny_lm, step_protocol, env_codec,
     assert len(store) == 6 and sizes == [2, 4, 6]
     assert control.should_training_stop and control.should_save  # 0 minutes allowed
     assert all(torch.equal(p, network.weights(TARGET)[n]) for n, p in network.weights(ONLINE).items())
+
+
+def test_time_bounded_run_counts_minutes_not_max_steps(tiny_dir, tmp_path, capsys):
+    """A run bounded by max_train_minutes shows a bar over those minutes with its steps beside them, never
+    steps out of an unreachable max_steps (``25/100000 [00:19<50:28:33]``): ``3.2/7.0 min, step 190``."""
+    trainer = DQNTrainer(str(tiny_dir), small_config(tmp_path, max_steps=100_000, max_train_minutes=0.1,
+                                                     eval_maps=0, disable_tqdm=False))
+    kinds = [type(c) for c in trainer.callback_handler.callbacks]
+    assert MinutesProgressCallback in kinds and ProgressCallback not in kinds
+    trainer.train()
+    shown = capsys.readouterr().err
+    assert re.search(r"\| 0\.1/0\.1 min, step \d+", shown) and "100000" not in shown
+    assert 0 < trainer.state.global_step < 100_000

@@ -250,8 +250,17 @@ def test_recipe_configs_parse_into_dqn_config(name, monkeypatch):
         assert getattr(args, key) == value, key
 
 
+def test_smollm2_recipe_config_parses_with_every_key(monkeypatch):
+    monkeypatch.setattr("transformers.training_args.is_torch_bf16_gpu_available", lambda: True)  # CPU-only CI
+    path = REPO / "recipes" / "configs" / "smollm2_lora.yaml"
+    (args,) = TrlParser((DQNConfig,)).parse_args_and_config(["--config", str(path)])
+    for key, value in yaml.safe_load(path.read_text()).items():
+        assert getattr(args, key) == value, key
+    assert args.protocol_format == "chat" and args.adapter_type == "lora" and not args.online_collection
+
+
 @pytest.mark.parametrize("name", ["tiny.yaml", "tiny_online.yaml", "tiny_results.yaml", "tiny_offline.yaml",
-                                  "tiny_results_offline.yaml"])
+                                  "tiny_results_offline.yaml", "tiny_adapter_offline.yaml"])
 def test_tiny_recipe_configs_parse_with_every_key(name):
     path = REPO / "recipes" / "configs" / name
     (args,) = TrlParser((DQNConfig,)).parse_args_and_config(["--config", str(path)])

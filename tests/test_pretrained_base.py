@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fresh_python import fresh_process
 from safetensors.torch import load_file
 
 from trl_icrl import TINY_BASE_NAME, DQNConfig, DQNTrainer, ExplorationSchedule
@@ -19,16 +20,6 @@ from trl_icrl.pretraining import random_play_corpus
 from trl_icrl.tiny_model import TINY_BASE_DIR, ICRLLlamaForCausalLM
 
 ROOT = Path(__file__).parent.parent
-
-
-def fresh_process(code: str, tmp_path: Path) -> str:
-    """Run ``code`` in a new Python with an empty Hugging Face cache and model home, offline; returns stdout."""
-    env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), TRL_ICRL_HOME=str(tmp_path / "icrl_home"),
-               HF_HUB_OFFLINE="1")
-    env.pop("HF_HUB_CACHE", None)
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 def small_config(tmp_path, **overrides) -> DQNConfig:

@@ -30,6 +30,8 @@ class AgentConfig:
         episodes_per_trial: most episodes in one training context.
         max_context_tokens: most tokens in one context when playing; ``training_context_tokens``: in training.
         gamma, reward_scale: the TD settings the Q-values were trained with.
+        base_dequantised_from: the GGUF file the base's weights were dequantised from, when they were
+            (``trl_icrl.hub_cache.dequantise_gguf``); ``None`` for the base's own release.
     """
 
     base_model: str
@@ -49,6 +51,7 @@ class AgentConfig:
     training_context_tokens: int | None = None
     gamma: float
     reward_scale: float
+    base_dequantised_from: str | None = None
 
     @classmethod
     def from_dict(cls, values: Mapping) -> AgentConfig:
@@ -62,8 +65,12 @@ class AgentConfig:
                       "reward_values": tuple(float(r) for r in values["reward_values"])})
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "action_words": list(self.action_words),
-                "reward_values": list(self.reward_values)}
+        """The keys of ``icrl_config.json``; ``base_dequantised_from`` only when set (older files lack it)."""
+        values = {**dataclasses.asdict(self), "action_words": list(self.action_words),
+                  "reward_values": list(self.reward_values)}
+        if values["base_dequantised_from"] is None:
+            del values["base_dequantised_from"]
+        return values
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``directory/icrl_config.json``; returns its path."""

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from tqdm.auto import tqdm
-from transformers import TrainerCallback
+from transformers import ProgressCallback, TrainerCallback
 
 from .collector import TrialCollector
 from .q_network import QNetwork
@@ -71,6 +71,24 @@ class WallClockLimitCallback(TrainerCallback):
         if args.max_train_minutes is not None and time.monotonic() - self.started > 60 * args.max_train_minutes:
             control.should_training_stop = True
             control.should_save = args.save_strategy != "no"
+
+
+class MinutesProgressCallback(ProgressCallback):
+    """The training bar of a run bounded by ``max_train_minutes``: minutes of that budget, with the step count
+    beside them, instead of steps out of ``max_steps`` (which a time-bounded run sets far out of reach)."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+        if state.is_world_process_zero:
+            self.training_bar = tqdm(total=args.max_train_minutes, unit="min", dynamic_ncols=True,
+                                     bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} min{postfix}")
+        self.current_step = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.training_bar.n = min((time.monotonic() - self.started) / 60, args.max_train_minutes)
+            self.training_bar.set_postfix_str(f"step {state.global_step}")
+        self.current_step = state.global_step
 
 
 class TargetNetworkCallback(TrainerCallback):

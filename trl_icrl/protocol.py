@@ -53,6 +53,8 @@ class ProtocolFormat:
     reward_prefix: str = ""
     reward_suffix: str = ""
     one_word_per_step: bool = False
+    single_token_actions: bool = False
+    """Every action word must be one token (the ``chat`` format: Q-values and logits are read per action token)."""
 
     def marker_words(self) -> list[str]:
         """Whitespace-separated words of every fixed piece (the vocabulary a word-level tokenizer needs)."""
@@ -180,7 +182,8 @@ class TokenProtocol:
 
     Args:
         tokenizer: any ``PreTrainedTokenizerBase``.
-        fmt: a ``ProtocolFormat`` or the name of a preset (``"compact"``, ``"llama3"``).
+        fmt: a ``ProtocolFormat`` or the name of a preset (``"step"``, ``"compact"``, ``"llama3"``), or ``"chat"``:
+            the tokenizer's own chat template (``trl_icrl.chat_format``).
         action_words: one word per action, e.g. ``("left", "down", "right", "up")``.
         observation_texts: every observation text the environment can produce.
         reward_values: every non-zero reward the environment can produce.
@@ -188,6 +191,10 @@ class TokenProtocol:
 
     def __init__(self, tokenizer, fmt: ProtocolFormat | str, action_words: Sequence[str],
                  observation_texts: Sequence[str], reward_values: Sequence[float]):
+        if fmt == "chat":
+            from .chat_format import chat_format  # it builds on this module's ProtocolFormat
+
+            fmt = chat_format(tokenizer)
         self.format = FORMATS[fmt] if isinstance(fmt, str) else fmt
         self.action_words = tuple(action_words)
         self._tokenizer_name = type(tokenizer).__name__
@@ -209,6 +216,11 @@ class TokenProtocol:
         self.action_ids = [self._ids(word) for word in self.action_words]
         self.observation_ids = {text: self._ids(text) for text in observation_texts}
         self.reward_ids = {reward_text(r): self._ids(reward_text(r)) for r in reward_values if r != 0}
+        for word, ids in zip(self.action_words, self.action_ids):
+            if f.single_token_actions and len(ids) != 1:
+                raise ProtocolError(f"action word {word!r} is {len(ids)} tokens of {self._tokenizer_name} "
+                                    f"({tokenizer.convert_ids_to_tokens(ids)}); the {f.name!r} format needs one "
+                                    "token per action word: pick words the tokenizer keeps whole")
         first_tokens = [ids[0] for ids in self.action_ids]
         if len(set(first_tokens)) != len(first_tokens):
             raise ProtocolError(f"action words {self.action_words} must start with distinct tokens, "

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import peft.utils.constants as peft_constants
 import torch
-from huggingface_hub.constants import HF_HUB_CACHE
 from tokenizers import Tokenizer, models, pre_tokenizers
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from .env_codec import CODECS, frozen_lake_codec
+from .hub_cache import install_in_hub_cache
 from .protocol import COMPACT, END, LLAMA3, START, reward_text, step_words
 
 TINY_BASE_NAME = "trl-icrl/tiny-llama"
@@ -187,17 +187,5 @@ def install_tiny_base_in_hub_cache(cache_dir: str | os.PathLike | None = None) -
     ``adapter_config.json``) find it offline. Returns the snapshot dir, or ``None`` when the cache is read-only."""
     if not (TINY_BASE_DIR / "config.json").is_file():
         return None
-    repo = Path(cache_dir or HF_HUB_CACHE) / f"models--{TINY_BASE_NAME.replace('/', '--')}"
-    revision = tiny_base_revision()
-    snapshot = repo / "snapshots" / revision
-    try:
-        if not (snapshot / "model.safetensors").is_file():
-            staging = repo / "snapshots" / f".{revision}.{os.getpid()}"
-            shutil.copytree(TINY_BASE_DIR, staging, dirs_exist_ok=True)
-            os.replace(staging, snapshot) if not snapshot.exists() else shutil.rmtree(staging)
-        (repo / "refs").mkdir(parents=True, exist_ok=True)
-        if not (repo / "refs" / "main").is_file() or (repo / "refs" / "main").read_text() != revision:
-            (repo / "refs" / "main").write_text(revision)
-    except OSError:
-        return None
-    return snapshot
+    return install_in_hub_cache(TINY_BASE_NAME, tiny_base_revision(),
+                                lambda folder: shutil.copytree(TINY_BASE_DIR, folder, dirs_exist_ok=True), cache_dir)

@@ -44,8 +44,8 @@ class DQNConfig(TrainingArguments):
         env_id (`str`): a registered gymnasium id with Discrete spaces.
         map_family (`str`, defaults to `"id"`): Frozen Lake family of training maps (`"id"`, `"ood"`).
         is_slippery (`bool`, defaults to `False`): slippery Frozen Lake dynamics.
-        protocol_format (`str`, defaults to `"step"`): `"step"` (one word per env step), `"compact"` or
-            `"llama3"` (the paper's headers).
+        protocol_format (`str`, defaults to `"step"`): `"step"` (one word per env step), `"compact"`,
+            `"llama3"` (the paper's headers) or `"chat"` (a chat model's own template: one message per piece).
         observation_format (`str`, defaults to `"coords"`): `"coords"` (row, column) or `"index"` (tile index).
         coordinate_frame (`int`, defaults to `0`): with `coords`, each training map is placed at a random offset
             inside a frame of this side (`RandomCoordinateOffset`), so that training names every row and column
@@ -120,7 +120,7 @@ class DQNConfig(TrainingArguments):
     env_id: str = field(default="trl_icrl/ParametricFrozenLake-v0", metadata={"help": "gymnasium env id."})
     map_family: str = field(default="id", metadata={"help": "Frozen Lake family of training maps: 'id' or 'ood'."})
     is_slippery: bool = field(default=False, metadata={"help": "Slippery Frozen Lake dynamics."})
-    protocol_format: str = field(default="step", metadata={"help": "'step', 'compact' or 'llama3'."})
+    protocol_format: str = field(default="step", metadata={"help": "'step', 'compact', 'llama3' or 'chat'."})
     observation_format: str = field(default="coords", metadata={"help": "'coords' or 'index'."})
     coordinate_frame: int = field(default=0, metadata={
         "help": "Place each training map at a random offset in a frame of this side (coords only), so that "
@@ -191,6 +191,7 @@ class DQNConfig(TrainingArguments):
         checks = [
             (0.0 <= self.gamma <= 1.0, f"gamma must be in [0, 1], got {self.gamma}"),
             (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),
+            (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
             (self.episodes_per_trial >= 1, f"episodes_per_trial must be >= 1, got {self.episodes_per_trial}"),
             (self.trials_per_rollout >= 1, f"trials_per_rollout must be >= 1, got {self.trials_per_rollout}"),
             (self.n_step >= 1, f"n_step must be >= 1, got {self.n_step}"),
@@ -207,8 +208,8 @@ class DQNConfig(TrainingArguments):
             (self.loss_type in LOSS_TYPES, f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}"),
             (self.target_update in TARGET_UPDATES,
              f"target_update must be one of {TARGET_UPDATES}, got {self.target_update!r}"),
-            (self.protocol_format in FORMATS,
-             f"protocol_format must be one of {tuple(FORMATS)}, got {self.protocol_format!r}"),
+            (self.protocol_format in (*FORMATS, "chat"),
+             f"protocol_format must be one of {(*FORMATS, 'chat')}, got {self.protocol_format!r}"),
             (self.offline_data in (None, *QUALITIES),
              f"offline_data must be one of {tuple(QUALITIES)} or None, got {self.offline_data!r}"),
             (self.offline_trials >= 1, f"offline_trials must be >= 1, got {self.offline_trials}"),

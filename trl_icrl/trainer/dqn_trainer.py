@@ -17,16 +17,31 @@ from huggingface_hub.constants import HF_HUB_CACHE
 from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, IterableDataset
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer, TrainerCallback, set_seed
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    ProgressCallback,
+    Trainer,
+    TrainerCallback,
+    set_seed,
+)
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from ..agent_config import AgentConfig
-from ..callbacks import EnvInteractionCallback, HeldoutEvalCallback, TargetNetworkCallback, WallClockLimitCallback
+from ..callbacks import (
+    EnvInteractionCallback,
+    HeldoutEvalCallback,
+    MinutesProgressCallback,
+    TargetNetworkCallback,
+    WallClockLimitCallback,
+)
 from ..collector import TrialCollector
 from ..env_codec import codec_for
 from ..env_families import map_family
 from ..envs import evaluation_maps, heldout_maps
 from ..exploration import parse_schedules
+from ..hub_cache import DEQUANTISED_FROM
 from ..model_card import push_folder_to_hub, write_model_card
 from ..offline_data import offline_store
 from ..protocol import CONTINUE, TERMINATED
@@ -138,7 +153,7 @@ class DQNTrainer(Trainer):
         if processing_class is None:
             processing_class = AutoTokenizer.from_pretrained(model.name_or_path)
         self.env_codec = codec_for(args.env_id, args.observation_format)
-        self.agent_config = self._agent_config(args)
+        self.agent_config = self._agent_config(args, getattr(model.config, DEQUANTISED_FROM, None))
         self.protocol = self.agent_config.token_protocol(processing_class)
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
         for name in ("max_context_tokens", "eval_context_tokens"):  # checked before any work starts
@@ -201,6 +216,9 @@ class DQNTrainer(Trainer):
             own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
         super().__init__(model=network, args=args, processing_class=processing_class,
                          callbacks=[*own, *(callbacks or [])])
+        if args.max_train_minutes is not None and not args.disable_tqdm:
+            self.remove_callback(ProgressCallback)
+            self.add_callback(MinutesProgressCallback)
         deepspeed = getattr(self.accelerator.state, "deepspeed_plugin", None)
         sharding = parameter_sharding(self.accelerator.distributed_type, getattr(deepspeed, "zero_stage", None))
         if sharding is not None:
@@ -336,7 +354,7 @@ class DQNTrainer(Trainer):
         return push_folder_to_hub(self.args.output_dir, repo_id, token=token or self.args.hub_token,
                                   private=self.args.hub_private_repo, commit_message=commit_message)
 
-    def _agent_config(self, a: DQNConfig) -> AgentConfig:
+    def _agent_config(self, a: DQNConfig, dequantised_from: str | None) -> AgentConfig:
         """Everything needed to act with the saved weights besides them (``icrl_config.json``)."""
         base = BASE_DIR if a.adapter_type != "none" and self.base_is_local else str(self.base_model_name)
         codec = self.env_codec
@@ -346,7 +364,8 @@ class DQNTrainer(Trainer):
             observation_format=a.observation_format, action_words=codec.action_words,
             reward_values=codec.reward_values, n_actions=codec.n_actions, n_observations=codec.n_observations,
             episodes_per_trial=a.episodes_per_trial, max_context_tokens=a.eval_context_tokens,
-            training_context_tokens=a.max_context_tokens, gamma=a.gamma, reward_scale=a.reward_scale)
+            training_context_tokens=a.max_context_tokens, gamma=a.gamma, reward_scale=a.reward_scale,
+            base_dequantised_from=dequantised_from)
 
     def _get_output_dir(self, trial) -> str:
         return str(self._checkpoint_root) if self._checkpoint_root else super()._get_output_dir(trial)
