@@ -438,3 +438,18 @@ def test_time_bounded_run_counts_minutes_not_max_steps(tiny_dir, tmp_path, capsy
     shown = capsys.readouterr().err
     assert re.search(r"\| 0\.1/0\.1 min, step \d+", shown) and "100000" not in shown
     assert 0 < trainer.state.global_step < 100_000
+
+
+def test_resuming_a_finished_run_trains_no_step_more(tiny_dir, tmp_path):
+    """A run that reached max_steps, resumed with the same config: its weights and store come back, global_step
+    stays at max_steps and no checkpoint beyond it is written (``Trainer`` alone trains one more step)."""
+    settings = dict(max_steps=4, save_strategy="steps", save_steps=2, rollout_interval=2, eval_maps=0)
+    finished = DQNTrainer(str(tiny_dir), small_config(tmp_path, **settings))
+    finished.train()
+    resumed = DQNTrainer(str(tiny_dir), small_config(tmp_path, **settings))
+    resumed.train(resume_from_checkpoint=True)
+    assert resumed.state.global_step == 4
+    assert sorted(p.name for p in (tmp_path / "out").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    a, b = finished.q_network.weights(), resumed.q_network.weights()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(resumed.replay_store) == len(finished.replay_store)

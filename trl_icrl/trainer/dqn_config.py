@@ -146,7 +146,7 @@ class DQNConfig(TrainingArguments):
                 "None: True unless offline_data is set."})
     offline_data: str | None = field(default=None, metadata={
         "help": "Fill the replay store with scripted offline trials of this quality (low, mixed, high or "
-                "q_learning); learn only from them unless online_collection is True."})
+                "q_learning); learn only from them unless online_collection is True; 'null' unsets it."})
     offline_trials: int = field(default=4000, metadata={"help": "Offline trials made for offline_data."})
     offline_map_switches: float = field(default=0.0, metadata={
         "help": "Share of offline trials whose map switches to a second training map mid-trial."})
@@ -188,6 +188,8 @@ class DQNConfig(TrainingArguments):
         if not (torch.cuda.is_available() or torch.backends.mps.is_available()):
             self.use_cpu = True  # so that `accelerate launch --multi_gpu` on a CPU machine gives gloo ranks
         super().__post_init__()
+        if self.offline_data in ("null", "none", "None"):  # `--offline_data null` unsets a config file's value
+            self.offline_data = None
         checks = [
             (0.0 <= self.gamma <= 1.0, f"gamma must be in [0, 1], got {self.gamma}"),
             (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),

@@ -26,7 +26,9 @@ from transformers import (
     TrainerCallback,
     set_seed,
 )
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_callback import TrainerState
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, get_last_checkpoint, rotate_checkpoints
 
 from ..agent_config import AgentConfig
 from ..callbacks import (
@@ -399,6 +401,19 @@ class DQNTrainer(Trainer):
 
     def _rank_name(self, name: str) -> str:
         return name if self.args.world_size == 1 else f"{name}_rank{self.args.process_index}"
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs) -> TrainOutput:
+        """``Trainer.train``; resuming from a checkpoint that already reached ``max_steps`` loads it (weights,
+        replay store, state) and trains no further step, where ``Trainer`` would train one more."""
+        checkpoint = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True \
+            else resume_from_checkpoint
+        if checkpoint and self.args.max_steps > 0:
+            state = TrainerState.load_from_json(str(Path(checkpoint) / TRAINER_STATE_NAME))
+            if state.global_step >= self.args.max_steps:
+                self._load_from_checkpoint(checkpoint)
+                self.state = state
+                return TrainOutput(state.global_step, 0.0, {})
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         checkpoint, network = Path(resume_from_checkpoint), self.q_network
