@@ -20,7 +20,7 @@ from trl_icrl import (
 )
 from trl_icrl.q_network import add_q_head, build_q_network, make_peft_config
 from trl_icrl.replay_store import collate_trials
-from trl_icrl.trainer.dqn_trainer import parameter_sharding
+from trl_icrl.trainer.dqn_trainer import parameter_sharding, requested_sharding
 
 
 def config(tmp_path, **overrides) -> DQNConfig:
@@ -108,3 +108,27 @@ def test_parameter_sharding_backends_are_named():
     assert parameter_sharding(DistributedType.DEEPSPEED, zero_stage=3) == "DeepSpeed ZeRO-3"
     assert parameter_sharding(DistributedType.DEEPSPEED, zero_stage=2) is None
     assert parameter_sharding(DistributedType.MULTI_CPU) is None and parameter_sharding(DistributedType.NO) is None
+
+
+@pytest.mark.parametrize("environment,expected", [({"ACCELERATE_USE_FSDP": "true"}, "FSDP"),
+                                                  ({"ACCELERATE_USE_DEEPSPEED": "true",
+                                                    "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, "DeepSpeed ZeRO-3"),
+                                                  ({"ACCELERATE_USE_DEEPSPEED": "true",
+                                                    "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}, None)])
+def test_sharding_launch_is_refused_before_any_work(tmp_path, monkeypatch, environment, expected):
+    """What ``accelerate launch --config_file recipes/accelerate/fsdp.yaml`` (or ZeRO-3) sets is refused before the
+    model loads or offline data is made."""
+    args = config(tmp_path, offline_data="q_learning")  # (TrainingArguments with that environment wants deepspeed)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert requested_sharding(args) == expected
+    if expected is None:
+        return
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the refusal")
+
+    monkeypatch.setattr("trl_icrl.trainer.dqn_trainer.AutoModelForCausalLM.from_pretrained", no_work)
+    monkeypatch.setattr("trl_icrl.trainer.dqn_trainer.offline_store", no_work)
+    with pytest.raises(ValueError, match=f"does not support {expected}"):
+        DQNTrainer("tiny", args)

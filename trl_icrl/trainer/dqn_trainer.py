@@ -107,6 +107,28 @@ def parameter_sharding(distributed_type: DistributedType, zero_stage: int | None
     return None
 
 
+def requested_sharding(args: DQNConfig) -> str | None:
+    """``parameter_sharding`` of what the launch asks for, read before any work: ``accelerate launch``'s
+    environment (``ACCELERATE_USE_FSDP``, ``ACCELERATE_DEEPSPEED_ZERO_STAGE``) and the ``fsdp`` / ``deepspeed``
+    arguments."""
+    if args.fsdp or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        return parameter_sharding(DistributedType.FSDP)
+    stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") \
+        if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true" else None
+    if isinstance(args.deepspeed, dict):
+        stage = args.deepspeed.get("zero_optimization", {}).get("stage", stage)
+    elif isinstance(args.deepspeed, str) and Path(args.deepspeed).is_file():
+        stage = json.loads(Path(args.deepspeed).read_text()).get("zero_optimization", {}).get("stage", stage)
+    return parameter_sharding(DistributedType.DEEPSPEED, int(stage)) if stage not in (None, "") else None
+
+
+def refuse_sharding(sharding: str | None) -> None:
+    if sharding is not None:
+        raise ValueError(f"DQNTrainer does not support {sharding}: it shards parameters across processes, and the "
+                         "target update (Polyak or hard copy) reads whole parameters; use one GPU, DDP "
+                         "(recipes/accelerate/multi_gpu_ddp.yaml) or DeepSpeed ZeRO-2")
+
+
 class ReplayBatches(IterableDataset):
     """An endless stream of collated batches of trials sampled from a (growing) replay store."""
 
@@ -137,6 +159,7 @@ class DQNTrainer(Trainer):
                  processing_class=None, replay_store: ReplayStore | None = None,
                  callbacks: list[TrainerCallback] | None = None):
         args = args or DQNConfig()
+        refuse_sharding(requested_sharding(args))  # before minutes of loading and offline data
         set_seed(args.seed)  # the adapter's initialisation draws from torch's RNG
         self.base_model_name = canonical_model_name((model or args.model_name_or_path)
                                                     if not isinstance(model, PreTrainedModel) else model.name_or_path)
@@ -221,12 +244,8 @@ class DQNTrainer(Trainer):
         if args.max_train_minutes is not None and not args.disable_tqdm:
             self.remove_callback(ProgressCallback)
             self.add_callback(MinutesProgressCallback)
-        deepspeed = getattr(self.accelerator.state, "deepspeed_plugin", None)
-        sharding = parameter_sharding(self.accelerator.distributed_type, getattr(deepspeed, "zero_stage", None))
-        if sharding is not None:
-            raise ValueError(f"DQNTrainer does not support {sharding}: it shards parameters across processes, and the "
-                             "target update (Polyak or hard copy) reads whole parameters; use one GPU, DDP "
-                             "(recipes/accelerate/multi_gpu_ddp.yaml) or DeepSpeed ZeRO-2")
+        deepspeed = getattr(self.accelerator.state, "deepspeed_plugin", None)  # however else it was asked for
+        refuse_sharding(parameter_sharding(self.accelerator.distributed_type, getattr(deepspeed, "zero_stage", None)))
 
     @property
     def q_network(self) -> QNetwork:
