@@ -1,6 +1,7 @@
 import ast
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -48,6 +49,30 @@ def test_td_targets_by_hand():
     # d0: r0 + 0.5 r1, stops at the terminal: 0.5; d1 and d2 unchanged
     assert torch.allclose(y2, torch.tensor([[0.5, 1.0, 2.0]]))
     assert td_targets(rewards, dones, torch.zeros_like(mask), online, target, gamma=0.5).abs().sum() == 0
+
+
+def test_n_step_targets_bootstrap_from_the_state_n_steps_on():
+    """Four steps of one episode ending in a truncation, n_step 2, gamma 0.5: every target sums two rewards and
+    bootstraps from the state two steps on (the truncated last state bootstraps too), through double DQN."""
+    rewards = torch.tensor([[0.5, 0.25, 1.0, 0.0]])
+    dones = torch.tensor([[CONTINUE, CONTINUE, CONTINUE, TRUNCATED]])
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    online = torch.tensor([[[1.0, 0.0]] * 4])  # the online net picks action 0 everywhere ...
+    target = torch.tensor([[[8.0, 80.0], [4.0, 40.0], [2.0, 20.0], [6.0, 60.0]]])  # ... the target values it
+    y = td_targets(rewards, dones, mask, online, target, gamma=0.5, n_step=2)
+    # d0: 0.5 + 0.5 * 0.25 + 0.25 * 4 = 1.625; d1: 0.25 + 0.5 * 1 + 0.25 * 2 = 1.25; d2: 1 + 0 + 0.25 * 6 = 2.5;
+    # d3: the truncation stops the sum after one step: 0 + 0.5 * 6 = 3
+    assert torch.allclose(y, torch.tensor([[1.625, 1.25, 2.5, 3.0]]))
+
+
+@pytest.mark.parametrize("loss_type,expected", [("huber", 0.25), ("mse", 0.5), ("normalized_mse", 0.125)])
+def test_td_loss_types_by_hand(loss_type, expected):
+    """Q (1, 2) against targets (2, 2), and the same with every sign flipped (negative rewards, as in cliff
+    walking): the paper's normalised MSE divides by the targets' mean magnitude, 2."""
+    trainer = SimpleNamespace(args=SimpleNamespace(loss_type=loss_type))
+    for sign in (1.0, -1.0):
+        loss = DQNTrainer.td_loss(trainer, sign * torch.tensor([1.0, 2.0]), sign * torch.tensor([2.0, 2.0]))
+        assert loss.item() == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("adapter_type,q_param", [("lora", "value_head"), ("ia3", "action_logits"),

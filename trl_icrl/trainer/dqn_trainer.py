@@ -308,7 +308,9 @@ class DQNTrainer(Trainer):
             return F.smooth_l1_loss(q, targets)
         if self.args.loss_type == "mse":
             return F.mse_loss(q, targets)
-        return (((q - targets) / targets.mean().clamp(min=1e-6)) ** 2).mean()  # the paper's normalised MSE
+        # the paper's normalised MSE, ((Q - y) / mean(y))^2, scaled by mean |y| so negative rewards (cliff walking)
+        # keep the loss on the same scale; for Frozen Lake's rewards (>= 0) the two are the same
+        return (((q - targets) / targets.abs().mean().clamp(min=1e-6)) ** 2).mean()
 
     # -- logging ---------------------------------------------------------------------------
 
