@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from trl_icrl import Episode, ProtocolError, TokenProtocol
 from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
+from trl_icrl.tiny_model import llama3_tokenizer
 
 OBS = [f"r{r} c{c}" for r in range(4) for c in range(4)]
 
@@ -28,15 +29,33 @@ def episodes(draw, final_tile_always: bool = False):
     return out
 
 
-@settings(max_examples=60, deadline=None)
-@given(episodes())
-def test_round_trip(protocol, history):
+def assert_round_trip(protocol: TokenProtocol, history: list[Episode]) -> None:
     trial = protocol.render(history)
     assert protocol.parse(trial.input_ids) == history
     assert len(trial.actions) == sum(len(e.actions) for e in history)
     # the token at each decision position is followed by the action word taken there
     for pos, action in zip(trial.decision_positions, trial.actions):
         assert trial.input_ids[pos + 1] == protocol.action_token_ids[action]
+
+
+@settings(max_examples=60, deadline=None)
+@given(episodes())
+def test_round_trip(protocol, history):
+    assert_round_trip(protocol, history)
+
+
+@pytest.fixture(scope="module")
+def llama3_protocol(env_codec):
+    return TokenProtocol(llama3_tokenizer(), "llama3", env_codec.action_words, env_codec.observation_texts(),
+                         env_codec.reward_values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(episodes())
+def test_llama3_format_round_trip(llama3_protocol, history):
+    """The paper's format (Llama-3 header tokens around every piece) renders and parses back, decisions included."""
+    assert_round_trip(llama3_protocol, history)
+    assert llama3_protocol.render(history).input_ids[0] == llama3_protocol.episode_start[0]
 
 
 @pytest.mark.parametrize("fixture", ["protocol", "step_protocol"])
