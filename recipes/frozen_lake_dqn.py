@@ -35,12 +35,15 @@ def parse_config(argv: Sequence[str]) -> DQNConfig:
 
 
 def main() -> None:
-    args = parse_config(sys.argv[1:])
+    try:  # bad input (config, base name, adapter, env) fails here, before any work: one sentence, no traceback
+        args = parse_config(sys.argv[1:])
+        trainer = DQNTrainer(args.model_name_or_path, args)
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"{Path(__file__).name}: {err}")
     resume = args.resume_from_checkpoint
     if resume in ("true", "True", "last"):  # the newest complete checkpoint in output_dir, if any
         resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
         print(f"resuming from {resume}" if resume else f"no checkpoint in {args.output_dir}: starting fresh")
-    trainer = DQNTrainer(args.model_name_or_path, args)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     if not trainer.is_world_process_zero():

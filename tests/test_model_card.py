@@ -1,6 +1,7 @@
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -337,3 +338,12 @@ def test_main_job_pushes_once_after_its_short_eval_to_the_trainers_repo(tmp_path
     assert data.license == "apache-2.0" and "deep-reinforcement-learning" in data.tags
     assert data.base_model == "trl-icrl/tiny-llama"
     assert "arxiv.org/abs/2501.14176" in card and "pip install trl_icrl" in card
+
+
+def test_main_job_answers_bad_input_in_one_sentence(tmp_path):
+    """A bad flag stops the main job before any work with one line naming it, not a traceback."""
+    done = subprocess.run([sys.executable, str(REPO / "recipes" / "frozen_lake_dqn.py"), "--learning_rate", "-1",
+                           "--output_dir", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "frozen_lake_dqn.py: learning_rate must be > 0, got -1.0"
+    assert not (tmp_path / "out").exists()
