@@ -123,6 +123,7 @@ def requested_sharding(args: DQNConfig) -> str | None:
 
 
 def refuse_sharding(sharding: str | None) -> None:
+    """Raise one sentence for a backend that shards parameters (``None``: nothing to refuse)."""
     if sharding is not None:
         raise ValueError(f"DQNTrainer does not support {sharding}: it shards parameters across processes, and the "
                          "target update (Polyak or hard copy) reads whole parameters; use one GPU, DDP "
