@@ -215,3 +215,27 @@ def test_training_curve_draws_one_panel_per_kind_of_log(tmp_path):
     assert widths["online"] == 3 * widths["loss"] and widths["offline"] == 2 * widths["loss"]
     with pytest.raises(ValueError, match="nothing|no rollout"):
         plot_training_curve([{"step": 1, "learning_rate": 1e-3}], tmp_path / "empty.png")
+
+
+def test_evaluation_and_curve_recipes_run_on_the_committed_adapter(tmp_path):
+    """``evaluate_icrl.py`` on the committed adapter results model (4 held-out maps, 30 episodes) writes a report
+    whose trained agent beats its untrained self, and ``plot_learning_curves.py`` draws two committed runs."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    model = root / "results" / "tiny_adapter_offline"
+    subprocess.run([sys.executable, str(root / "recipes" / "evaluate_icrl.py"), "--model", str(model),
+                    "--conditions", "in_distribution", "--n_maps", "4", "--n_episodes", "30", "--baselines",
+                    "random", "--no_wiped", "--output_dir", str(tmp_path / "eval")], check=True, timeout=300,
+                   capture_output=True)
+    agents = json.loads((tmp_path / "eval" / "results.json").read_text())["conditions"]["in_distribution"]["agents"]
+    assert set(agents) == {"icrl", "untrained", "random"}
+    assert agents["icrl"]["final10_success"] > agents["untrained"]["final10_success"] + 0.3
+    assert (tmp_path / "eval" / "in_distribution.png").stat().st_size > 10_000
+    done = subprocess.run([sys.executable, str(root / "recipes" / "plot_learning_curves.py"), "--output",
+                           str(tmp_path / "curves.png"), f"adapter={model / 'short_eval.json'}",
+                           f"main_job={root / 'results' / 'main_job' / 'short_eval.json'}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
