@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -220,9 +222,6 @@ def test_training_curve_draws_one_panel_per_kind_of_log(tmp_path):
 def test_evaluation_and_curve_recipes_run_on_the_committed_adapter(tmp_path):
     """``evaluate_icrl.py`` on the committed adapter results model (4 held-out maps, 30 episodes) writes a report
     whose trained agent beats its untrained self, and ``plot_learning_curves.py`` draws two committed runs."""
-    import subprocess
-    import sys
-
     root = Path(__file__).parent.parent
     model = root / "results" / "tiny_adapter_offline"
     subprocess.run([sys.executable, str(root / "recipes" / "evaluate_icrl.py"), "--model", str(model),

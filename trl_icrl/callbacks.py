@@ -82,13 +82,11 @@ class MinutesProgressCallback(ProgressCallback):
         if state.is_world_process_zero:
             self.training_bar = tqdm(total=args.max_train_minutes, unit="min", dynamic_ncols=True,
                                      bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} min{postfix}")
-        self.current_step = 0
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self.training_bar.n = min((time.monotonic() - self.started) / 60, args.max_train_minutes)
             self.training_bar.set_postfix_str(f"step {state.global_step}")
-        self.current_step = state.global_step
 
 
 class TargetNetworkCallback(TrainerCallback):

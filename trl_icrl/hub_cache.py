@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from huggingface_hub.constants import HF_HUB_CACHE
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 DEQUANTISED_FROM = "dequantised_from"
 """The key a dequantised base's ``config.json`` records its GGUF file under (the model card repeats it)."""
@@ -37,8 +38,6 @@ def install_in_hub_cache(repo_id: str, revision: str, write: Callable[[Path], No
 def dequantise_gguf(gguf_file: str | os.PathLike, repo_id: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Load a GGUF checkpoint with transformers (dequantised to fp32) and install it with its tokenizer as
     ``repo_id``; its ``config.json`` records the file under ``dequantised_from``. Returns the snapshot dir."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     gguf_file = Path(gguf_file)
     if not gguf_file.is_file():
         raise FileNotFoundError(f"no GGUF file at {gguf_file}")

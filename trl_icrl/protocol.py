@@ -216,8 +216,8 @@ class TokenProtocol:
         self.action_ids = [self._ids(word) for word in self.action_words]
         self.observation_ids = {text: self._ids(text) for text in observation_texts}
         self.reward_ids = {reward_text(r): self._ids(reward_text(r)) for r in reward_values if r != 0}
-        for word, ids in zip(self.action_words, self.action_ids):
-            if f.single_token_actions and len(ids) != 1:
+        for word, ids in zip(self.action_words, self.action_ids) if f.single_token_actions else ():
+            if len(ids) != 1:
                 raise ProtocolError(f"action word {word!r} is {len(ids)} tokens of {self._tokenizer_name} "
                                     f"({tokenizer.convert_ids_to_tokens(ids)}); the {f.name!r} format needs one "
                                     "token per action word: pick words the tokenizer keeps whole")
