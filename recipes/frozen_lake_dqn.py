@@ -4,6 +4,7 @@
     accelerate launch recipes/frozen_lake_dqn.py --config recipes/configs/llama31_8b_lora.yaml
     accelerate launch recipes/frozen_lake_dqn.py --resume_from_checkpoint true   # after a crash
     accelerate launch recipes/frozen_lake_dqn.py --config recipes/configs/tiny_online.yaml   # online only, any env
+    accelerate launch recipes/frozen_lake_dqn.py --config recipes/configs/tiny_general.yaml  # three env families
 
 Writes to ``output_dir``: the adapter with its Q head, the tokenizer, ``icrl_config.json``, the replay
 store, ``training_curve.png`` and ``short_eval.json`` (trained vs. untrained on held-out maps). Without
@@ -62,6 +63,9 @@ def main() -> None:
               f"untrained {report['untrained']['mean_success']:.3f}, trained {report['trained']['mean_success']:.3f}; "
               f"final-10 untrained {report['untrained']['final10_success']:.3f}, "
               f"trained {report['trained']['final10_success']:.3f}")
+        for env_id, final10 in report["trained"].get("final10_by_env", {}).items():
+            print(f"  {env_id}: final-10 trained {final10:.3f}, "
+                  f"untrained {report['untrained']['final10_by_env'][env_id]:.3f}")
     (output_dir / "short_eval.json").write_text(json.dumps(report, indent=2))
     trainer.create_model_card(output_dir)  # again, now with the curve and the short eval
     print(f"outputs written to {output_dir.resolve()}")

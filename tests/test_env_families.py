@@ -44,7 +44,7 @@ def test_heldout_maps_offline_data_and_card_come_from_the_registered_family(wide
 
 def test_an_env_without_generated_maps_has_no_family():
     assert map_family("CliffWalking-v1", "id") is None
-    with pytest.raises(ValueError, match="map_family must be one of \\['id', 'ood'\\]"):
+    with pytest.raises(ValueError, match="map_family must be one of \\['id', 'ood', 'up_to_8'\\]"):
         map_family("trl_icrl/ParametricFrozenLake-v0", "wide")
     with pytest.raises(ValueError, match="CliffWalking-v1 has none"):
         offline_trials(None, None, "CliffWalking-v1", "high", 1)

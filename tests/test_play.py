@@ -6,6 +6,7 @@ engine's own), so a change in reset, schedule, step or write bookkeeping shows h
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -14,7 +15,7 @@ from trl_icrl.baselines import BASELINES, TabularAgents
 from trl_icrl.env_codec import frozen_lake_codec
 from trl_icrl.envs import IN_DISTRIBUTION, ParametricFrozenLake, heldout_maps
 from trl_icrl.exploration import ExplorationSchedule
-from trl_icrl.play import play, play_seeds
+from trl_icrl.play import play, play_seeds, reached_goal
 from trl_icrl.protocol import TokenProtocol
 from trl_icrl.tiny_model import build_tokenizer
 
@@ -73,3 +74,17 @@ def test_play_needs_both_protocol_and_codec_to_write():
     with pytest.raises(ValueError, match="give both protocol and codec"):
         play(TabularAgents([BASELINES["oracle"](env, None)]), [env], 1, ExplorationSchedule.parse("greedy"),
              np.random.default_rng(0), codec=frozen_lake_codec())
+
+
+def test_an_episode_succeeds_when_it_ends_at_a_goal_whatever_its_rewards():
+    cliff = gym.make("CliffWalking-v1")
+    cliff.reset(seed=0)
+    for action in [0] + [1] * 11 + [2]:  # up, along the top of the cliff, down onto the goal
+        obs, reward, terminated, _, info = cliff.step(action)
+    assert (obs, reward, terminated) == (47, -1.0, True) and reached_goal(cliff, reward, info)
+    lake = gym.make("FrozenLake-v1", is_slippery=False)
+    lake.reset(seed=0)
+    _, reward, terminated, _, info = lake.step(2)  # right, then down into the hole at row 1, column 1
+    _, reward, terminated, _, info = lake.step(1)
+    assert terminated and not reached_goal(lake, reward, info)
+    assert reached_goal(lake, 0.0, {"is_success": True}) and not reached_goal(cliff, -1.0, {"is_success": False})

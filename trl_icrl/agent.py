@@ -18,13 +18,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from .agent_config import AgentConfig
-from .env_codec import EnvCodec
+from .env_codec import EnvCodec, codec_for
 from .exploration import ExplorationSchedule
 from .play import play_seeds
 from .protocol import TokenProtocol
 from .q_network import Q_HEAD, QNetwork, add_q_head, load_q_head
 from .rollout import RolloutEngine, RolloutResult
 from .tiny_model import resolve_model_path
+from .vocabulary import extend_vocabulary, protocol_words, restore_vocabulary
 
 
 def local_dir(path: str | os.PathLike) -> Path:
@@ -92,6 +93,7 @@ class ICRLAgent:
             base_path = path / base_name if (path / base_name / "config.json").is_file() else \
                 resolve_model_path(base_name)
             base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+            restore_vocabulary(base, AutoTokenizer.from_pretrained(str(path)))  # words added in training
             if value_head:  # the adapter holds the trained head: a base's head of another size gives way
                 add_q_head(base, config.n_actions, replace=True)
             model = PeftModel.from_pretrained(base, str(path))
@@ -121,6 +123,23 @@ class ICRLAgent:
         protocol = config.token_protocol(tokenizer)
         network = QNetwork(model, config.q_parameterisation, protocol.action_token_ids, initial_state)
         return cls(network, tokenizer, protocol, config.env_codec(), config)
+
+    def for_env(self, env_id: str, observation_format: str | None = None,
+                reward_values: Sequence[float] | None = None) -> ICRLAgent:
+        """This agent (the same weights) writing another env, e.g. one it never trained on, in
+        ``observation_format`` (default: the env's own): words its tokenizer lacks are added with embeddings composed
+        from their parts (``trl_icrl.vocabulary``). The env must have as many actions as the Q head."""
+        codec = codec_for(env_id, observation_format, reward_values)
+        if codec.n_actions != self.config.n_actions:
+            raise ValueError(f"{env_id} has {codec.n_actions} actions, this agent's Q-values cover "
+                             f"{self.config.n_actions} ({self.config.action_words})")
+        tokenizer = extend_vocabulary(self.network.model, self.tokenizer,
+                                      protocol_words(self.config.protocol_format, codec))
+        config = self.config.for_env(env_id, codec)
+        protocol = config.token_protocol(tokenizer)
+        network = QNetwork(self.network.model, config.q_parameterisation, protocol.action_token_ids,
+                           self.network.initial_state)
+        return ICRLAgent(network, tokenizer, protocol, codec, config)
 
     def engine(self, max_context_tokens: int | None = None, when_full: str = "drop") -> RolloutEngine:
         return RolloutEngine(self.network, self.protocol, self.env_codec,

@@ -32,6 +32,7 @@ class AgentConfig:
         gamma, reward_scale: the TD settings the Q-values were trained with.
         base_dequantised_from: the GGUF file the base's weights were dequantised from, when they were
             (``trl_icrl.hub_cache.dequantise_gguf``); ``None`` for the base's own release.
+        trained_env_ids: the envs trained on together (a general model; ``env_id`` is the first); empty for one.
     """
 
     base_model: str
@@ -52,6 +53,7 @@ class AgentConfig:
     gamma: float
     reward_scale: float
     base_dequantised_from: str | None = None
+    trained_env_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, values: Mapping) -> AgentConfig:
@@ -62,14 +64,17 @@ class AgentConfig:
         if unknown or missing:
             raise ValueError(f"{ICRL_CONFIG}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         return cls(**{**values, "action_words": tuple(values["action_words"]),
-                      "reward_values": tuple(float(r) for r in values["reward_values"])})
+                      "reward_values": tuple(float(r) for r in values["reward_values"]),
+                      "trained_env_ids": tuple(values.get("trained_env_ids", ()))})
 
     def to_dict(self) -> dict:
-        """The keys of ``icrl_config.json``; ``base_dequantised_from`` only when set (older files lack it)."""
+        """The keys of ``icrl_config.json``; ``base_dequantised_from`` and ``trained_env_ids`` only when set (older
+        files lack them)."""
         values = {**dataclasses.asdict(self), "action_words": list(self.action_words),
-                  "reward_values": list(self.reward_values)}
-        if values["base_dequantised_from"] is None:
-            del values["base_dequantised_from"]
+                  "reward_values": list(self.reward_values), "trained_env_ids": list(self.trained_env_ids)}
+        for key in ("base_dequantised_from", "trained_env_ids"):
+            if not values[key]:
+                del values[key]
         return values
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -85,6 +90,12 @@ class AgentConfig:
         if not path.is_file():
             raise FileNotFoundError(f"{directory} has no {ICRL_CONFIG}: not a directory written by DQNTrainer")
         return cls.from_dict(json.loads(path.read_text()))
+
+    def for_env(self, env_id: str, codec: EnvCodec) -> AgentConfig:
+        """These settings with another env, written by ``codec``."""
+        return dataclasses.replace(self, env_id=env_id, observation_format=codec.observation_format,
+                                   action_words=codec.action_words, reward_values=codec.reward_values,
+                                   n_observations=codec.n_observations)
 
     def env_codec(self) -> EnvCodec:
         """How the env's observations, actions and rewards are written as text."""

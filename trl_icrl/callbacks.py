@@ -126,5 +126,6 @@ class HeldoutEvalCallback(TrainerCallback):
         minutes = (time.monotonic() - self.started) / 60
         summary = self.evaluate()
         self.last = time.monotonic()
+        by_env = {f"heldout_final10/{env_id}": value for env_id, value in summary.get("final10_by_env", {}).items()}
         self.log({"heldout_final10": summary["final10_success"], "heldout_success": summary["mean_success"],
-                  "train_minutes": minutes})
+                  "train_minutes": minutes, **by_env})

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
+from gymnasium.envs.toy_text import CliffWalkingEnv, FrozenLakeEnv, TaxiEnv
 
 FROZEN_LAKE_ACTIONS = ("left", "down", "right", "up")
 MAX_GRID_SIDE = 10
@@ -72,6 +73,11 @@ class EnvCodec:
         if self.observation_format == "index" and env.observation_space.n > self.n_observations:
             raise ValueError(f"env has {env.observation_space.n} observations, the codec covers "
                              f"{self.n_observations}")
+        if self.observation_format == "coords":
+            sides = getattr(env.unwrapped, "nrow", None), getattr(env.unwrapped, "ncol", None)
+            if None in sides or max(sides) > self.grid_side:
+                raise ValueError(f"observation_format='coords' writes grids up to {self.grid_side} x {self.grid_side} "
+                                 f"of envs with nrow and ncol; this env has {sides}: use observation_format='index'")
 
 
 def frozen_lake_codec(observation_format: str = "coords") -> EnvCodec:
@@ -79,19 +85,43 @@ def frozen_lake_codec(observation_format: str = "coords") -> EnvCodec:
     return EnvCodec(FROZEN_LAKE_ACTIONS, (1.0,), MAX_GRID_SIDE * MAX_GRID_SIDE, observation_format)
 
 
+def cliff_walking_codec(observation_format: str = "index") -> EnvCodec:
+    """The codec of gymnasium's CliffWalking (4 x 12: ``index`` observations, the grid outgrows ``coords``)."""
+    return EnvCodec(("up", "right", "down", "left"), (-1.0, -100.0), 48, observation_format)
+
+
+def taxi_codec(observation_format: str = "index") -> EnvCodec:
+    """The codec of gymnasium's Taxi (500 states)."""
+    return EnvCodec(("south", "north", "east", "west", "pickup", "dropoff"), (-1.0, -10.0, 20.0), 500,
+                    observation_format)
+
+
 CODECS = {
     "trl_icrl/ParametricFrozenLake-v0": frozen_lake_codec,
     "FrozenLake-v1": frozen_lake_codec,
-    "CliffWalking-v1": lambda fmt="index": EnvCodec(
-        ("up", "right", "down", "left"), (-1.0, -100.0), 48, fmt),
-    "Taxi-v4": lambda fmt="index": EnvCodec(
-        ("south", "north", "east", "west", "pickup", "dropoff"), (-1.0, -10.0, 20.0), 500, fmt),
+    "CliffWalking-v1": cliff_walking_codec,
+    "Taxi-v4": taxi_codec,
 }
+_TOY_TEXT_CODECS = {FrozenLakeEnv: frozen_lake_codec, CliffWalkingEnv: cliff_walking_codec, TaxiEnv: taxi_codec}
+"""Codecs of gymnasium's toy-text env classes, for envs registered under other ids (``FrozenLake-v1``'s class with
+``map_name="8x8"`` under a new id)."""
+
+
+def _toy_text_rewards(env: gym.Env) -> tuple[float, ...] | None:
+    """Every non-zero reward of a toy-text env, read off its transition table ``P[s][a] = [(p, s', r, done)]``."""
+    table = getattr(env.unwrapped, "P", None)
+    if not isinstance(table, dict):
+        return None
+    rewards = {float(r) for actions in table.values() for outcomes in actions.values() for _, _, r, _ in outcomes}
+    return tuple(sorted(r for r in rewards if r != 0))
 
 
 def codec_for(env_id: str, observation_format: str | None = None,
               reward_values: Sequence[float] | None = None) -> EnvCodec:
-    """The codec of a known env id, or a generic one (``a0, a1, ...`` actions) for any Discrete env."""
+    """The codec of an env id: a known id's; else the one its env declares (``action_words``, ``reward_values``
+    and ``max_observations`` attributes of the unwrapped env, the toy-text env classes' words, rewards read off a
+    toy-text ``P`` table, or ``reward_values`` given here), with the actions written ``0, 1, ...`` when the env
+    names none."""
     if env_id in CODECS:
         return CODECS[env_id](observation_format) if observation_format else CODECS[env_id]()
     env = gym.make(env_id)
@@ -99,7 +129,16 @@ def codec_for(env_id: str, observation_format: str | None = None,
             env.observation_space, gym.spaces.Discrete):
         raise ValueError(f"{env_id} has {env.observation_space} observations and {env.action_space} "
                          f"actions; the token protocol needs Discrete spaces")
-    if reward_values is None:
-        raise ValueError(f"{env_id} is not a known env: pass reward_values, the non-zero rewards it gives")
-    words = tuple(f"a{i}" for i in range(int(env.action_space.n)))
-    return EnvCodec(words, tuple(reward_values), int(env.observation_space.n), observation_format or "index")
+    unwrapped = env.unwrapped
+    known = next((make for cls, make in _TOY_TEXT_CODECS.items() if isinstance(unwrapped, cls)), None)
+    if known is not None and reward_values is None and not hasattr(unwrapped, "action_words"):
+        return known(observation_format) if observation_format else known()
+    words = getattr(unwrapped, "action_words", None) or tuple(str(i) for i in range(int(env.action_space.n)))
+    rewards = reward_values if reward_values is not None else getattr(unwrapped, "reward_values", None)
+    rewards = rewards if rewards is not None else _toy_text_rewards(env)
+    if rewards is None:
+        raise ValueError(f"{env_id} does not say which rewards it gives (no reward_values attribute, no toy-text P "
+                         "table): pass reward_values, its non-zero rewards")
+    n_observations = getattr(unwrapped, "max_observations", int(env.observation_space.n))  # over every map it plays
+    return EnvCodec(tuple(words), tuple(float(r) for r in rewards), n_observations,
+                    observation_format or ("coords" if hasattr(unwrapped, "ncol") else "index"))

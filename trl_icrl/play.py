@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.toy_text import CliffWalkingEnv
 from tqdm.auto import tqdm
 
 from .env_codec import EnvCodec
@@ -94,6 +95,14 @@ class _Row:
     episode_length: int = 0
 
 
+def reached_goal(env: gym.Env, reward: float, info: dict) -> bool:
+    """Whether a terminated episode ended at a goal: ``info["is_success"]`` where the env says so, else a
+    positive last reward; gymnasium's CliffWalking, whose rewards are all negative, terminates only at its goal."""
+    if "is_success" in info:
+        return bool(info["is_success"])
+    return reward > 0 or isinstance(env.unwrapped, CliffWalkingEnv)
+
+
 def play(agent: Agent, envs: Sequence[gym.Env], n_episodes: int, schedule: ExplorationSchedule,
          rng: np.random.Generator, reset_seeds: Sequence[int] | None = None,
          reset_options: Callable[[int, int], dict | None] | None = None,
@@ -145,7 +154,7 @@ def play(agent: Agent, envs: Sequence[gym.Env], n_episodes: int, schedule: Explo
         actions.update(zip(greedy, agent.greedy_actions(greedy, [rows[i].obs for i in greedy])))
         for i in deciding:
             row, action = rows[i], actions[i]
-            obs, reward, terminated, truncated, _ = row.env.step(action)
+            obs, reward, terminated, truncated, info = row.env.step(action)
             obs, reward = int(obs), float(reward)
             full = agent.context_full(i)
             truncated = truncated or (full and not terminated)
@@ -159,7 +168,7 @@ def play(agent: Agent, envs: Sequence[gym.Env], n_episodes: int, schedule: Explo
             if terminated or truncated:
                 e = row.episode
                 returns[i, e], lengths[i, e] = row.episode_return, row.episode_length
-                successes[i, e] = float(terminated and reward > 0)
+                successes[i, e] = float(terminated and reached_goal(row.env, reward, info))
                 row.episode = n_episodes if full else row.episode + 1
                 row.episode_return, row.episode_length = 0.0, 0
                 bar.update(1)

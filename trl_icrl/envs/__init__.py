@@ -1,14 +1,27 @@
 """The parametric Frozen Lake env family for in-context RL: maps and their generator, the env, held-out maps,
-stitching tasks and non-stationary switches; importing this module registers ``trl_icrl/ParametricFrozenLake-v0``
-with gymnasium."""
+stitching tasks and non-stationary switches, and the parametric cliff walking; importing this module registers
+``trl_icrl/ParametricFrozenLake-v0`` and ``trl_icrl/ParametricCliffWalking-v0`` with gymnasium."""
 
 from trl_icrl.env_families import register_map_families
+from trl_icrl.envs.cliff_walking_maps import (
+    CANONICAL_CLIFF_MAP,
+    CLIFF_FAMILIES,
+    CLIFF_FAMILY,
+    MAX_CLIFF_COLS,
+    MAX_CLIFF_ROWS,
+    CliffFamily,
+    cliff_goal_distances,
+    cliff_optimal_actions,
+    validate_cliff_map,
+)
 from trl_icrl.envs.coordinate_frame import RandomCoordinateOffset
 from trl_icrl.envs.frozen_lake_maps import (
+    CANONICAL_MAPS,
     FAMILIES,
     IN_DISTRIBUTION,
     MAX_MAP_SIZE,
     OUT_OF_DISTRIBUTION,
+    UP_TO_8,
     Map,
     MapFamily,
     NonStationarySchedule,
@@ -17,8 +30,22 @@ from trl_icrl.envs.frozen_lake_maps import (
     optimal_actions,
     validate_map,
 )
+from trl_icrl.envs.parametric_cliff_walking import ParametricCliffWalking
 from trl_icrl.envs.parametric_frozen_lake import ParametricFrozenLake
-from trl_icrl.envs.registration import ENV_ID, frozen_lake_envs, make_env
+from trl_icrl.envs.random_mdp import (
+    MDP,
+    MDP_ENV_ID,
+    MDP_FAMILIES,
+    RANDOM_MDP,
+    MDPFamily,
+    RandomMDP,
+    generate_mdp,
+    mdp_dynamics,
+    mdp_goal_distances,
+    mdp_optimal_actions,
+    validate_mdp,
+)
+from trl_icrl.envs.registration import CLIFF_ENV_ID, ENV_ID, frozen_lake_envs, make_env
 from trl_icrl.envs.splits import (
     RESERVED_HELDOUT_MAPS,
     TRAIN_SEED_LIMIT,
@@ -37,18 +64,49 @@ from trl_icrl.envs.stitching import (
 )
 
 register_map_families(ENV_ID, FAMILIES)
+register_map_families(CLIFF_ENV_ID, CLIFF_FAMILIES)
+register_map_families(MDP_ENV_ID, MDP_FAMILIES)
+
+EXTRA_HELDOUT_MAPS: dict[str, frozenset[Map]] = {CLIFF_ENV_ID: frozenset({CANONICAL_CLIFF_MAP}),
+                                                  ENV_ID: CANONICAL_MAPS}
+"""Fixed maps per env id that are held out besides its families' reserved maps (gymnasium's own maps)."""
 
 
 def evaluation_maps(env_id: str, seed: int = 0) -> frozenset[Map]:
-    """Every map an evaluation with ``seed`` may play on ``env_id``: the reserved held-out maps of its families and,
-    for the parametric Frozen Lake, the stitching condition's maps. Training, offline data and pretraining exclude
-    them."""
+    """Every map an evaluation with ``seed`` may play on ``env_id``: the reserved held-out maps of its families, its
+    ``EXTRA_HELDOUT_MAPS`` and, for the parametric Frozen Lake, the stitching condition's maps. Training, offline
+    data and pretraining exclude them."""
     from trl_icrl.env_families import map_families
 
-    maps = reserved_maps(map_families(env_id).values(), seed)
+    maps = reserved_maps(map_families(env_id).values(), seed) | EXTRA_HELDOUT_MAPS.get(env_id, frozenset())
     return maps | stitching_maps(seed) if env_id == ENV_ID else maps
 
 __all__ = [
+    "CANONICAL_MAPS",
+    "UP_TO_8",
+    "CANONICAL_CLIFF_MAP",
+    "CLIFF_ENV_ID",
+    "CLIFF_FAMILIES",
+    "CLIFF_FAMILY",
+    "EXTRA_HELDOUT_MAPS",
+    "MAX_CLIFF_COLS",
+    "MAX_CLIFF_ROWS",
+    "CliffFamily",
+    "ParametricCliffWalking",
+    "cliff_goal_distances",
+    "cliff_optimal_actions",
+    "validate_cliff_map",
+    "MDP",
+    "MDP_ENV_ID",
+    "MDP_FAMILIES",
+    "RANDOM_MDP",
+    "MDPFamily",
+    "RandomMDP",
+    "generate_mdp",
+    "mdp_dynamics",
+    "mdp_goal_distances",
+    "mdp_optimal_actions",
+    "validate_mdp",
     "ENV_ID",
     "FAMILIES",
     "IN_DISTRIBUTION",

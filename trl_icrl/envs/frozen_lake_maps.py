@@ -284,7 +284,14 @@ class MapFamily:
 
 IN_DISTRIBUTION = MapFamily("id", width_range=(3, 5), height_range=(3, 5))
 OUT_OF_DISTRIBUTION = MapFamily("ood", width_range=(6, 7), height_range=(6, 7))
-FAMILIES = {family.name: family for family in (IN_DISTRIBUTION, OUT_OF_DISTRIBUTION)}
+UP_TO_8 = MapFamily("up_to_8", width_range=(3, 8), height_range=(3, 8))
+"""Every size up to gymnasium's 8x8 (a general model's Frozen Lake); gymnasium's own maps are held out."""
+FAMILIES = {family.name: family for family in (IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, UP_TO_8)}
+CANONICAL_MAPS: frozenset[Map] = frozenset({
+    ("SFFF", "FHFH", "FFFH", "HFFG"),
+    ("SFFFFFFF", "FFFFFFFF", "FFFHFFFF", "FFFFFHFF", "FFFHFFFF", "FHHFFFHF", "FHFFHFHF", "FFFHFFFG"),
+})
+"""gymnasium's ``FrozenLake-v1`` maps (``map_name="4x4"`` and ``"8x8"``), held out of every family's training."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The gymnasium id of the parametric Frozen Lake and how the library makes envs by id."""
+"""The gymnasium ids of the parametric Frozen Lake and cliff walking, and how the library makes envs by id."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import gymnasium as gym
 from trl_icrl.envs.coordinate_frame import RandomCoordinateOffset
 
 ENV_ID = "trl_icrl/ParametricFrozenLake-v0"
+CLIFF_ENV_ID = "trl_icrl/ParametricCliffWalking-v0"
 
-# No max_episode_steps here: the environment truncates episodes itself.
+# No max_episode_steps here: the environments truncate episodes themselves.
 if ENV_ID not in gym.registry:
     gym.register(id=ENV_ID, entry_point="trl_icrl.envs.parametric_frozen_lake:ParametricFrozenLake")
+if CLIFF_ENV_ID not in gym.registry:
+    gym.register(id=CLIFF_ENV_ID, entry_point="trl_icrl.envs.parametric_cliff_walking:ParametricCliffWalking")
 
 
 def make_env(env_id: str, is_slippery: bool = False, coordinate_frame: int = 0, coordinate_frame_share: float = 1.0,

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..agent import ICRLAgent
 from ..baselines import BASELINES, play_agents
-from ..envs import Map, frozen_lake_envs
+from ..envs import ENV_ID, Map, frozen_lake_envs, make_env
 from ..exploration import ExplorationSchedule
 from ..play import RolloutResult, play_seeds
 from ..protocol import Episode
@@ -31,15 +31,16 @@ def evaluate_model(engine: RolloutEngine, maps: Sequence[Map], n_episodes: int =
                    schedule: ExplorationSchedule | str = "paper_ramp", seed: int = 0, use_adapter: bool = True,
                    reset_options: Callable[[int, int], dict | None] | None = None,
                    prefixes: Sequence[Sequence[Episode]] | None = None, wipe_context: bool = False,
-                   is_slippery: bool = False, progress: bool = False) -> RolloutResult:
-    """Play ``n_episodes`` per map in one context per map (or a fresh context per episode if ``wipe_context``).
+                   is_slippery: bool = False, progress: bool = False, env_id: str = ENV_ID) -> RolloutResult:
+    """Play ``n_episodes`` per map of ``env_id`` (the parametric Frozen Lake by default, or another env with generated
+    maps) in one context per map (or a fresh context per episode if ``wipe_context``).
 
     ``use_adapter=False`` plays the untrained model: the base with the adapter (and its Q head) at init, or,
     with full fine-tuning, the initial weights.
     Seeds: :func:`~trl_icrl.play.play_seeds` of ``seed``.
     """
     schedule = ExplorationSchedule.parse(schedule) if isinstance(schedule, str) else schedule
-    envs = frozen_lake_envs(maps, is_slippery)
+    envs = [make_env(env_id, is_slippery=is_slippery, desc=m) for m in maps]
     rng, seeds = play_seeds(seed, len(maps))
     adapter_off = engine.network.untrained() if not use_adapter else nullcontext()
     with adapter_off:

@@ -42,7 +42,11 @@ class DQNConfig(TrainingArguments):
         > Parameters that control the environment and the protocol
 
         env_id (`str`): a registered gymnasium id with Discrete spaces.
-        map_family (`str`, defaults to `"id"`): Frozen Lake family of training maps (`"id"`, `"ood"`).
+        train_env_ids (`list[str]`, *optional*): several envs to train one model on (a general model); each is
+            written in its own observation format, collections take turns, the offline data splits evenly and the
+            short evaluation plays each env's held-out maps; `env_id` becomes the first.
+        map_family (`str`, *optional*): the family of training maps of an env with generated maps (Frozen Lake's
+            `"id"` or `"ood"`); by default the env's first (Frozen Lake: `"id"`).
         is_slippery (`bool`, defaults to `False`): slippery Frozen Lake dynamics.
         protocol_format (`str`, defaults to `"step"`): `"step"` (one word per env step), `"compact"`,
             `"llama3"` (the paper's headers) or `"chat"` (a chat model's own template: one message per piece).
@@ -118,7 +122,12 @@ class DQNConfig(TrainingArguments):
 
     # Environment and protocol
     env_id: str = field(default="trl_icrl/ParametricFrozenLake-v0", metadata={"help": "gymnasium env id."})
-    map_family: str = field(default="id", metadata={"help": "Frozen Lake family of training maps: 'id' or 'ood'."})
+    train_env_ids: list[str] | None = field(default=None, metadata={
+        "help": "Several envs to train on at once (one Q head: as many actions each), each written its own way; "
+                "collections take turns, the offline data splits evenly, env_id becomes the first. None: env_id."})
+    map_family: str | None = field(default=None, metadata={
+        "help": "Family of training maps of an env with generated maps (Frozen Lake: 'id' or 'ood'); default: the "
+                "env's first."})
     is_slippery: bool = field(default=False, metadata={"help": "Slippery Frozen Lake dynamics."})
     protocol_format: str = field(default="step", metadata={"help": "'step', 'compact', 'llama3' or 'chat'."})
     observation_format: str = field(default="coords", metadata={"help": "'coords' or 'index'."})

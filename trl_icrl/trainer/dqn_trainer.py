@@ -38,14 +38,14 @@ from ..callbacks import (
     TargetNetworkCallback,
     WallClockLimitCallback,
 )
-from ..collector import TrialCollector
+from ..collector import EnvMixtureCollector, TrialCollector, check_mixture
 from ..env_codec import codec_for
-from ..env_families import map_family
+from ..env_families import map_families, map_family
 from ..envs import evaluation_maps, heldout_maps
 from ..exploration import parse_schedules
 from ..hub_cache import DEQUANTISED_FROM
 from ..model_card import push_folder_to_hub, write_model_card
-from ..offline_data import offline_store
+from ..offline_data import offline_trials
 from ..protocol import CONTINUE, TERMINATED
 from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
 from ..replay_store import ReplayStore, collate_trials
@@ -57,6 +57,7 @@ from ..tiny_model import (
     canonical_model_name,
     resolve_model_path,
 )
+from ..vocabulary import extend_vocabulary, protocol_words
 from .dqn_config import DQNConfig
 
 REPLAY_DIR = "replay_store"
@@ -162,6 +163,8 @@ class DQNTrainer(Trainer):
         args = args or DQNConfig()
         refuse_sharding(requested_sharding(args))  # before minutes of loading and offline data
         set_seed(args.seed)  # the adapter's initialisation draws from torch's RNG
+        if args.map_family is None:  # the env's first family of generated maps ("id" names none for other envs)
+            args.map_family = next(iter(map_families(args.env_id)), "id")
         self.base_model_name = canonical_model_name((model or args.model_name_or_path)
                                                     if not isinstance(model, PreTrainedModel) else model.name_or_path)
         if model is None or isinstance(model, str):
@@ -178,9 +181,19 @@ class DQNTrainer(Trainer):
             processing_class = processing_class or AutoTokenizer.from_pretrained(path)
         if processing_class is None:
             processing_class = AutoTokenizer.from_pretrained(model.name_or_path)
-        self.env_codec = codec_for(args.env_id, args.observation_format)
+        self.env_ids = list(args.train_env_ids or [args.env_id])
+        args.env_id = self.env_ids[0]
+        self.env_codecs = {env_id: codec_for(env_id, None if args.train_env_ids else args.observation_format)
+                           for env_id in self.env_ids}
+        """How each env trained on is written; one env: ``observation_format``, a mixture: each env's own."""
+        self.env_codec = self.env_codecs[args.env_id]
+        check_mixture(self.env_codecs, args.q_parameterisation)
+        processing_class = extend_vocabulary(model, processing_class, [
+            word for codec in self.env_codecs.values() for word in protocol_words(args.protocol_format, codec)])
         self.agent_config = self._agent_config(args, getattr(model.config, DEQUANTISED_FROM, None))
-        self.protocol = self.agent_config.token_protocol(processing_class)
+        self.protocols = {env_id: self.agent_config.for_env(env_id, codec).token_protocol(processing_class)
+                          for env_id, codec in self.env_codecs.items()}
+        self.protocol = self.protocols[args.env_id]
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
         for name in ("max_context_tokens", "eval_context_tokens"):  # checked before any work starts
             if max_positions is not None and getattr(args, name) > max_positions:
@@ -205,23 +218,27 @@ class DQNTrainer(Trainer):
         signature = self.protocol_signature(args, processing_class)
         if replay_store is not None and replay_store.protocol_signature != signature:
             raise ValueError(f"replay store protocol {replay_store.protocol_signature!r} != {signature!r}")
-        family = map_family(args.env_id, args.map_family)
-        self.heldout_maps = heldout_maps(family, args.eval_maps, args.seed) \
-            if family is not None and args.eval_maps else []
-        self.training_exclusions = evaluation_maps(args.env_id, args.seed)
-        """Every map an evaluation with this seed may play, in any family of the env: never a training map."""
+        self.map_family_names = {env_id: args.map_family if env_id == args.env_id else
+                                 next(iter(map_families(env_id)), "id") for env_id in self.env_ids}
+        self.heldout_maps_by_env = {
+            env_id: heldout_maps(family, args.eval_maps, args.seed) for env_id in self.env_ids
+            if (family := map_family(env_id, self.map_family_names[env_id])) and args.eval_maps}
+        """Held-out maps of each env with generated maps (the short evaluation plays them)."""
+        self.heldout_maps = self.heldout_maps_by_env.get(args.env_id, [])
+        self.training_exclusions = {env_id: evaluation_maps(env_id, args.seed) for env_id in self.env_ids}
+        """Every map an evaluation with this seed may play, in any family of each env: never a training map."""
         if replay_store is None and args.offline_data is not None:
-            replay_store = offline_store(self.protocol, self.env_codec, args.env_id, args.offline_data,
-                                         args.offline_trials, signature, capacity=args.replay_capacity,
-                                         family=args.map_family,
-                                         seed=args.seed * 1000 + args.process_index,
-                                         exclude_maps=self.training_exclusions,
-                                         max_trial_tokens=args.max_context_tokens,
-                                         episodes_per_trial=args.episodes_per_trial,
-                                         coordinate_frame=args.coordinate_frame,
-                                         coordinate_frame_share=args.coordinate_frame_share,
-                                         map_switches=args.offline_map_switches,
-                                         progress=args.process_index == 0)
+            replay_store = ReplayStore(capacity=max(args.offline_trials, args.replay_capacity),
+                                       protocol_signature=signature)
+            for share, env_id in enumerate(self.env_ids):  # the trials split evenly, the first env takes the rest
+                n_trials = args.offline_trials // len(self.env_ids) + (
+                    args.offline_trials % len(self.env_ids) if share == 0 else 0)
+                replay_store.append(offline_trials(
+                    self.protocols[env_id], self.env_codecs[env_id], env_id, args.offline_data, n_trials,
+                    family=self.map_family_names[env_id], seed=args.seed * 1000 + args.process_index + share,
+                    exclude_maps=self.training_exclusions[env_id], max_trial_tokens=args.max_context_tokens,
+                    episodes_per_trial=args.episodes_per_trial, map_switches=args.offline_map_switches,
+                    progress=args.process_index == 0, **self._coordinate_frame(args, env_id)))
         self.replay_store = replay_store or ReplayStore(args.replay_capacity, signature)
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._checkpoint_root: Path | None = None
@@ -229,16 +246,17 @@ class DQNTrainer(Trainer):
         if args.device.type == "cpu":
             local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
             torch.set_num_threads(args.cpu_threads or max(1, len(os.sched_getaffinity(0)) // local_processes))
-        self.engine = RolloutEngine(network, self.protocol, self.env_codec, args.max_context_tokens,
-                                    self.pad_token_id, when_full="end")
-        self.collector = TrialCollector(
-            self.engine, args.env_id, args.map_family, args.trials_per_rollout, args.episodes_per_trial,
-            parse_schedules(args.exploration), exclude_maps=self.training_exclusions, seed=args.seed,
-            rank=args.process_index, is_slippery=args.is_slippery, coordinate_frame=args.coordinate_frame,
-            coordinate_frame_share=args.coordinate_frame_share)
+        collectors = [TrialCollector(
+            RolloutEngine(network, self.protocols[env_id], self.env_codecs[env_id], args.max_context_tokens,
+                          self.pad_token_id, when_full="end"),
+            env_id, self.map_family_names[env_id], args.trials_per_rollout, args.episodes_per_trial,
+            parse_schedules(args.exploration), exclude_maps=self.training_exclusions[env_id], seed=args.seed + share,
+            rank=args.process_index, is_slippery=args.is_slippery, **self._coordinate_frame(args, env_id))
+            for share, env_id in enumerate(self.env_ids)]
+        self.collector = collectors[0] if len(collectors) == 1 else EnvMixtureCollector(collectors)
         own = [TargetNetworkCallback(network), WallClockLimitCallback(),  # its clock starts before the replay fills
                EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
-        if self.heldout_maps:
+        if self.heldout_maps_by_env:
             own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
         super().__init__(model=network, args=args, processing_class=processing_class,
                          callbacks=[*own, *(callbacks or [])])
@@ -247,6 +265,12 @@ class DQNTrainer(Trainer):
             self.add_callback(MinutesProgressCallback)
         deepspeed = getattr(self.accelerator.state, "deepspeed_plugin", None)  # however else it was asked for
         refuse_sharding(parameter_sharding(self.accelerator.distributed_type, getattr(deepspeed, "zero_stage", None)))
+
+    def _coordinate_frame(self, args: DQNConfig, env_id: str) -> dict:
+        """``make_env``'s coordinate-frame settings for ``env_id``: none for an env written without coordinates."""
+        if self.env_codecs[env_id].observation_format != "coords":
+            return {}
+        return {"coordinate_frame": args.coordinate_frame, "coordinate_frame_share": args.coordinate_frame_share}
 
     @property
     def q_network(self) -> QNetwork:
@@ -257,7 +281,8 @@ class DQNTrainer(Trainer):
     def protocol_signature(args: DQNConfig, tokenizer) -> str:
         """Which env, format and vocabulary a replay store's token ids belong to."""
         vocabulary = f"{type(tokenizer).__name__}:{len(tokenizer)}"
-        return f"{args.env_id}|{args.protocol_format}|{args.observation_format}|{vocabulary}"
+        envs = "+".join(args.train_env_ids or [args.env_id])
+        return f"{envs}|{args.protocol_format}|{args.observation_format}|{vocabulary}"
 
     # -- data ------------------------------------------------------------------------------
 
@@ -385,11 +410,11 @@ class DQNTrainer(Trainer):
         return AgentConfig(
             base_model=base, q_parameterisation=a.q_parameterisation, adapter_type=a.adapter_type, env_id=a.env_id,
             map_family=a.map_family, is_slippery=a.is_slippery, protocol_format=a.protocol_format,
-            observation_format=a.observation_format, action_words=codec.action_words,
+            observation_format=codec.observation_format, action_words=codec.action_words,
             reward_values=codec.reward_values, n_actions=codec.n_actions, n_observations=codec.n_observations,
             episodes_per_trial=a.episodes_per_trial, max_context_tokens=a.eval_context_tokens,
             training_context_tokens=a.max_context_tokens, gamma=a.gamma, reward_scale=a.reward_scale,
-            base_dequantised_from=dequantised_from)
+            base_dequantised_from=dequantised_from, trained_env_ids=tuple(a.train_env_ids or ()))
 
     def _get_output_dir(self, trial) -> str:
         return str(self._checkpoint_root) if self._checkpoint_root else super()._get_output_dir(trial)
@@ -456,17 +481,23 @@ class DQNTrainer(Trainer):
     def evaluate_in_context(self, use_adapter: bool = True) -> dict:
         """The short evaluation: the held-out maps, ``eval_episodes`` in one context each, the (first) training
         exploration schedule; a context ends when ``eval_context_tokens`` are full, and the episodes it never
-        reached count as failures. Returns ``summarize``'s dict."""
+        reached count as failures. Returns ``summarize``'s dict of the first env with held-out maps, and, training
+        on several envs, ``final10_by_env`` (env id -> final-10 success)."""
         from ..evaluation import evaluate_model, summarize  # not at import: ``import trl_icrl`` stays light
 
-        args = self.args
-        engine = RolloutEngine(self.q_network, self.protocol, self.env_codec, args.eval_context_tokens,
-                               self.pad_token_id, when_full="end")
+        args, summaries = self.args, {}
         schedule = parse_schedules(args.exploration)[0]
-        result = evaluate_model(engine, self.heldout_maps, args.eval_episodes, schedule, seed=args.seed,
-                                use_adapter=use_adapter, is_slippery=args.is_slippery)
-        result.successes, result.returns = np.nan_to_num(result.successes), np.nan_to_num(result.returns)
-        return summarize(result)
+        for env_id, maps in self.heldout_maps_by_env.items():
+            engine = RolloutEngine(self.q_network, self.protocols[env_id], self.env_codecs[env_id],
+                                   args.eval_context_tokens, self.pad_token_id, when_full="end")
+            result = evaluate_model(engine, maps, args.eval_episodes, schedule, seed=args.seed,
+                                    use_adapter=use_adapter, is_slippery=args.is_slippery, env_id=env_id)
+            result.successes, result.returns = np.nan_to_num(result.successes), np.nan_to_num(result.returns)
+            summaries[env_id] = summarize(result)
+        summary = next(iter(summaries.values()))
+        if len(self.env_ids) > 1:
+            summary = {**summary, "final10_by_env": {e: s["final10_success"] for e, s in summaries.items()}}
+        return summary
 
     def record_rollout(self, result, replay_size: int) -> None:
         """Add one collection's statistics to the metrics logged at the next ``log``."""

@@ -1,0 +1,71 @@
+"""Evaluate a trained agent on any Discrete env: the held-out maps of each env family and gymnasium's canonical
+instances, against tabular Q-learning and random play on the same envs and episodes.
+
+    python recipes/evaluate_envs.py --model outputs/tiny_general --output_dir outputs/tiny_general
+    python recipes/evaluate_envs.py --model outputs/tiny_general --families trl_icrl/RandomMDP-v0 --canonical
+
+Each row plays one context of ``n_episodes`` per env under ``schedule`` (the paper's ramp) and once greedily;
+success is an episode that ends at a goal (for CliffWalking, whose rewards are all negative, reaching the goal;
+its mean return is reported too, -13 being optimal). Writes ``envs.json`` and ``envs.md`` to ``output_dir``.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from trl_icrl.agent import ICRLAgent
+from trl_icrl.env_families import map_families
+from trl_icrl.envs import CLIFF_ENV_ID, ENV_ID, MDP_ENV_ID
+from trl_icrl.evaluation.envs import CANONICAL_ENVS, ENV_BASELINES, canonical_envs, evaluate_envs, heldout_envs
+
+FAMILY_ENVS = (ENV_ID, CLIFF_ENV_ID, MDP_ENV_ID)
+CANONICAL_ENV_IDS = {"FrozenLake-v1 4x4": "FrozenLake-v1", "FrozenLake-v1 8x8": "FrozenLake-v1",
+                     "CliffWalking-v1": "CliffWalking-v1"}
+
+
+def table(results: dict) -> str:
+    """One markdown row per (envs, schedule): final-10 success (and return) of the agent and each baseline."""
+    names = ["icrl", *ENV_BASELINES]
+    lines = ["| envs | schedule | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for row, schedules in results.items():
+        for schedule, agents in schedules.items():
+            cells = [f"{agents[n]['final10_success']:.3f} ({agents[n]['final10_return']:.1f})" if n in agents else "-"
+                     for n in names]
+            lines.append(f"| {row} | {schedule} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="directory (or hub id) written by DQNTrainer")
+    parser.add_argument("--families", nargs="*", default=list(FAMILY_ENVS), help="env ids with generated maps")
+    parser.add_argument("--canonical", nargs="*", default=list(CANONICAL_ENVS), choices=list(CANONICAL_ENVS),
+                        help="gymnasium instances to play")
+    parser.add_argument("--n_maps", type=int, default=50, help="held-out maps per family")
+    parser.add_argument("--n_contexts", type=int, default=16, help="contexts per canonical instance")
+    parser.add_argument("--n_episodes", type=int, default=30)
+    parser.add_argument("--schedules", nargs="+", default=["paper_ramp", "greedy"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output_dir", required=True)
+    args = parser.parse_args()
+    agent = ICRLAgent.from_pretrained(args.model)
+    rows = {f"{env_id} held-out": (env_id, heldout_envs(env_id, next(iter(map_families(env_id))), args.n_maps,
+                                                        args.seed)) for env_id in args.families}
+    rows.update({name: (CANONICAL_ENV_IDS[name], canonical_envs(name, args.n_contexts)) for name in args.canonical})
+    results = {}
+    for row, (env_id, make_envs) in rows.items():
+        player = agent.for_env(env_id)
+        results[row] = {schedule: evaluate_envs(player, make_envs, args.n_episodes, schedule, args.seed)
+                        for schedule in args.schedules}
+        print(f"{row}: " + ", ".join(f"{s} {r['icrl']['final10_success']:.3f}" for s, r in results[row].items()),
+              flush=True)
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "envs.json").write_text(json.dumps({"model": args.model, "n_episodes": args.n_episodes,
+                                                  "seed": args.seed, "rows": results}, indent=1))
+    (output / "envs.md").write_text(table(results) + "\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Cliff walking on a parametric family of random cliff maps, as used for in-context RL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from trl_icrl.envs.cliff_walking_maps import (
+    CLIFF_FAMILIES,
+    MAX_CLIFF_COLS,
+    MAX_CLIFF_ROWS,
+    CliffFamily,
+    Map,
+    _cliff_moves,
+    cliff_goal_distances,
+    cliff_optimal_actions,
+    validate_cliff_map,
+)
+
+Transitions = dict[int, dict[int, list[tuple[float, int, float, bool]]]]
+"""``P[tile][action] == [(probability, next_tile, reward, terminated)]``, as gymnasium's toy-text envs hold it."""
+
+
+class ParametricCliffWalking(gym.Env):
+    """Gymnasium's cliff walking on a given or randomly generated cliff map, with its own step limit.
+
+    On :data:`~trl_icrl.envs.cliff_walking_maps.CANONICAL_CLIFF_MAP` the transitions ``P`` are those of
+    ``gym.make("CliffWalking-v1")`` (not slippery).
+
+    ## Action Space
+    ``Discrete(4)``: 0 up, 1 right, 2 down, 3 left. A move into a wall stays in place.
+
+    ## Observation Space
+    ``Discrete(nrow * ncol)``: the agent's tile ``row * ncol + col``. Its size depends on the map, so it
+    changes when ``reset`` switches to a map of another size.
+
+    ## Starting State
+    The map's start tile ``S``.
+
+    ## Rewards
+    -1 per step, except a step into a cliff: -100, and the agent is back on the start tile.
+
+    ## Episode End
+    - Termination: the agent reaches the goal (a cliff does not end the episode).
+    - Truncation: ``max_episode_steps`` steps since ``reset`` (also on a step that terminates).
+
+    ## Information
+    ``{"prob": 1}`` on reset, as in ``CliffWalkingEnv``; ``{"prob": 1.0, "is_success": terminated}`` on a step
+    (the episode ends only at the goal).
+
+    ## Arguments
+    - ``desc``: the map (row strings or one ``/``-joined string, see
+      :func:`~trl_icrl.envs.cliff_walking_maps.validate_cliff_map`); if ``None`` it is generated from ``family``
+      with ``map_seed``.
+    - ``family``: a :class:`~trl_icrl.envs.cliff_walking_maps.CliffFamily` or its name, "cliff".
+    - ``map_seed``: the seed of the generated map; if it and ``desc`` are ``None``, a fresh random seed (kept in
+      ``map_seed``).
+    - ``seed``: an alias of ``map_seed``, so that ``gym.make(id, seed=0)`` fixes the map.
+    - ``max_episode_steps``: the step limit.
+
+    ``reset(options={"desc": map})`` or ``reset(options={"map_seed": seed})`` switches the map.
+
+    ## Attributes
+    ``map`` (tuple of row strings), ``nrow``, ``ncol``, ``map_seed`` (``None`` for a given map), ``family``,
+    ``start_tile`` (fixed by the map), ``tile`` (the agent's) and ``P`` (:data:`Transitions` of every tile,
+    cliffs and goal included).
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    action_words = ("up", "right", "down", "left")
+    reward_values = (-1.0, -100.0)
+    max_observations = MAX_CLIFF_ROWS * MAX_CLIFF_COLS
+
+    def __init__(
+        self,
+        desc: str | Sequence[str] | None = None,
+        family: str | CliffFamily = "cliff",
+        map_seed: int | None = None,
+        max_episode_steps: int = 100,
+        render_mode: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if seed is not None:
+            if map_seed is not None and map_seed != seed:
+                raise ValueError(f"seed is an alias of map_seed, got both: seed={seed}, map_seed={map_seed}")
+            map_seed = seed
+        if desc is not None and map_seed is not None:
+            raise ValueError("give either desc or a map seed, not both")
+        if isinstance(family, str) and family not in CLIFF_FAMILIES:
+            raise ValueError(f"unknown map family {family!r}, expected one of {sorted(CLIFF_FAMILIES)}")
+        if max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be at least 1, got {max_episode_steps}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.family = CLIFF_FAMILIES[family] if isinstance(family, str) else family
+        self.max_episode_steps = max_episode_steps
+        self.render_mode = render_mode
+        self.action_space = spaces.Discrete(4)
+        self._elapsed_steps = 0
+        self._set_map(desc, map_seed)
+
+    def _set_map(self, desc: str | Sequence[str] | None, map_seed: int | None) -> None:
+        """Loads a map (generated if ``desc`` is None) and its transitions; a bad map changes nothing."""
+        if desc is None:
+            if map_seed is None:
+                map_seed = int(np.random.default_rng().integers(2**32))
+            desc = self.family.generate(map_seed)
+        rows = validate_cliff_map(desc)
+        tiles = "".join(rows)
+        self.map: Map = rows
+        self.map_seed = map_seed
+        self.nrow, self.ncol = len(rows), len(rows[0])
+        self.start_tile = self.tile = tiles.index("S")
+        self.observation_space = spaces.Discrete(len(tiles))
+        self.P: Transitions = {
+            tile: {
+                action: [(1.0, self.start_tile, -100.0, False) if tiles[target] == "C"
+                         else (1.0, target, -1.0, tiles[target] == "G")]
+                for action, target in enumerate(targets)
+            }
+            for tile, targets in enumerate(_cliff_moves(self.nrow, self.ncol))
+        }
+        self._goal_distances = cliff_goal_distances(rows)
+        self._optimal_actions = cliff_optimal_actions(rows)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Starts an episode on the start tile; ``options`` may hold ``"desc"`` or ``"map_seed"`` to switch the
+        map first."""
+        super().reset(seed=seed)
+        if options:
+            if set(options) - {"desc", "map_seed"} or len(options) > 1:
+                raise ValueError(f"options may hold one of 'desc' or 'map_seed', got {sorted(options)}")
+            self._set_map(options.get("desc"), options.get("map_seed"))
+        self._elapsed_steps = 0
+        self.tile = self.start_tile
+        return self.tile, {"prob": 1}
+
+    def step(self, action: int) -> tuple[int, float, bool, bool, dict[str, Any]]:
+        """Moves the agent; see the class docstring for rewards and episode end."""
+        prob, self.tile, reward, terminated = self.P[self.tile][int(action)][0]
+        self._elapsed_steps += 1
+        truncated = self._elapsed_steps >= self.max_episode_steps
+        return self.tile, reward, terminated, truncated, {"prob": prob, "is_success": terminated}
+
+    def render(self) -> str | None:
+        """The map as text, one row a line, with the agent's tile shown as ``x`` (``render_mode="ansi"``)."""
+        if self.render_mode is None:
+            gym.logger.warn("render() was called without a render_mode; pass one to the constructor")
+            return None
+        tiles = list("".join(self.map))
+        tiles[self.tile] = "x"
+        return "\n".join("".join(tiles[r * self.ncol : (r + 1) * self.ncol]) for r in range(self.nrow)) + "\n"
+
+    def shortest_path_length(self, start_tile: int | None = None) -> int:
+        """Fewest safe moves from ``start_tile`` (default: the start) to the goal; -1 for cliffs and tiles that
+        cannot reach the goal safely."""
+        return int(self._goal_distances[self.start_tile if start_tile is None else self._check_tile(start_tile)])
+
+    def optimal_return(self, gamma: float = 1.0) -> float:
+        """Return of the shortest safe path from the start: -1 per move discounted by ``gamma``, over at most
+        ``max_episode_steps`` moves (-13 on the canonical map with ``gamma=1``)."""
+        if not 0 <= gamma <= 1:
+            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        moves = min(self.shortest_path_length(), self.max_episode_steps)
+        return -float(sum(gamma**k for k in range(moves)))
+
+    def optimal_action(self, tile: int) -> int:
+        """The lowest-numbered action that brings ``tile`` one safe move closer to the goal."""
+        actions = self._optimal_actions[self._check_tile(tile)]
+        if not actions:
+            raise ValueError(f"tile {tile} is the goal, a cliff or cannot reach the goal: it has no optimal action")
+        return actions[0]
+
+    def _check_tile(self, tile: int) -> int:
+        """Returns ``tile`` if it is on the map, else raises ``ValueError``."""
+        if not 0 <= tile < self.nrow * self.ncol:
+            raise ValueError(f"tile must be in 0..{self.nrow * self.ncol - 1}, got {tile}")
+        return tile
