@@ -9,15 +9,8 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, ProgressCallback, TrainerControl, TrainerState
 
-import trl_icrl.callbacks
+import trl_icrl.trainer.callbacks
 from trl_icrl import DQNConfig, DQNTrainer, Episode, ExplorationSchedule, ReplayStore, RolloutEngine
-from trl_icrl.callbacks import (
-    EnvInteractionCallback,
-    MinutesProgressCallback,
-    TargetNetworkCallback,
-    WallClockLimitCallback,
-)
-from trl_icrl.collector import TrialCollector
 from trl_icrl.envs import ENV_ID
 from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
 from trl_icrl.q_network import (
@@ -31,6 +24,13 @@ from trl_icrl.q_network import (
 )
 from trl_icrl.replay_store import collate_trials
 from trl_icrl.trainer import td_targets
+from trl_icrl.trainer.callbacks import (
+    EnvInteractionCallback,
+    MinutesProgressCallback,
+    TargetNetworkCallback,
+    WallClockLimitCallback,
+)
+from trl_icrl.trainer.collector import TrialCollector
 
 
 def test_td_targets_by_hand():
@@ -427,7 +427,7 @@ def test_coordinate_frame_names_coordinates_beyond_the_training_maps(tiny_dir, t
 
 def test_callbacks_run_on_what_they_are_given(tiny_lm, step_protocol, env_codec, tmp_path):
     """No trainer: a collector, a store and a network drive the callbacks; callbacks.py never imports the trainer."""
-    imported = [node.module or "" for node in ast.walk(ast.parse(Path(trl_icrl.callbacks.__file__).read_text()))
+    imported = [node.module or "" for node in ast.walk(ast.parse(Path(trl_icrl.trainer.callbacks.__file__).read_text()))
                 if isinstance(node, ast.ImportFrom)]
     assert not any("trainer" in module for module in imported)
     network = build_q_network(tiny_lm, 4, step_protocol.action_token_ids, "value_head", None)

@@ -15,7 +15,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from trl_icrl.agent import ICRLAgent  # noqa: E402
 from trl_icrl.agent_config import AgentConfig  # noqa: E402
-from trl_icrl.collector import TrialCollector  # noqa: E402
 from trl_icrl.env_codec import frozen_lake_codec  # noqa: E402
 from trl_icrl.envs import (  # noqa: E402
     ENV_ID,
@@ -39,6 +38,7 @@ from trl_icrl.protocol import TokenProtocol  # noqa: E402
 from trl_icrl.q_network import build_q_network, make_peft_config  # noqa: E402
 from trl_icrl.rollout import RolloutResult  # noqa: E402
 from trl_icrl.tiny_model import build_tiny_model, build_tokenizer  # noqa: E402
+from trl_icrl.trainer.collector import TrialCollector  # noqa: E402
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)

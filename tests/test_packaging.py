@@ -1,5 +1,6 @@
 """What an installed trl_icrl costs to import, and that a wheel installed without the source tree works."""
 
+import ast
 import json
 import os
 import shutil
@@ -11,6 +12,38 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+HEAVY = {"gymnasium", "datasets", "peft"}
+
+
+def _module_imports(module: str) -> set[str]:
+    """The modules ``module`` (a ``trl_icrl`` module) imports at its top level, relative imports resolved."""
+    path = REPO / Path(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    package = module.rsplit(".", 1)[0] if path.name != "__init__.py" else module
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            names.add(f"{base}.{node.module}" if node.level else node.module)
+    return names
+
+
+def test_the_config_imports_no_heavy_dependency():
+    """``DQNConfig`` validates its choices without importing peft, gymnasium or datasets, even through the
+    ``trl_icrl`` modules it imports (their package ``__init__`` aside)."""
+    seen, todo = set(), ["trl_icrl.trainer.dqn_config"]
+    while todo:
+        module = todo.pop()
+        seen.add(module)
+        for name in _module_imports(module):
+            assert name.split(".")[0] not in HEAVY, f"{module} imports {name}"
+            if name.startswith("trl_icrl.") and name not in seen:
+                todo.append(name)
+    assert {"trl_icrl.choices", "trl_icrl.protocol"} <= seen
+
 
 IMPORTED = """
 import json, sys
@@ -74,3 +107,17 @@ def test_wheel_installed_outside_the_checkout_trains_saves_and_plays(tmp_path):
     assert Path(report["file"]).is_relative_to(venv)
     assert report["step"] == 2 and report["successes"] == [1, 3]
     assert 'ICRLAgent.from_pretrained("out")' in report["card"] and "## Training hyperparameters" in report["card"]
+
+
+@pytest.mark.parametrize("module", ["callbacks", "collector"])
+def test_old_import_paths_keep_working_with_a_warning(module):
+    import importlib
+
+    import trl_icrl.trainer
+
+    sys.modules.pop(f"trl_icrl.{module}", None)
+    with pytest.warns(DeprecationWarning, match=f"trl_icrl.{module} moved to trl_icrl.trainer.{module}"):
+        old = importlib.import_module(f"trl_icrl.{module}")
+    new = importlib.import_module(f"trl_icrl.trainer.{module}")
+    assert old.__all__ and all(getattr(old, name) is getattr(new, name) for name in new.__all__)
+    assert trl_icrl.trainer.DQNTrainer

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .baselines import EpsilonOptimalAgent, QLearningAgent, UniformRandomAgent, play_agents
+from .choices import QUALITIES
 from .env_codec import EnvCodec
 from .env_families import map_family
 from .envs import TRAIN_SEED_LIMIT, make_env
@@ -26,7 +27,6 @@ from .exploration import ExplorationSchedule
 from .protocol import TokenProtocol
 from .replay_store import ReplayStore
 
-QUALITIES = {"low": (0.3,), "high": (0.9,), "mixed": (0.3, 0.9), "q_learning": (), "random": ()}
 SWITCH_EPISODES = (10, 30)
 """First and last episode (counted from 0) at which a switching trial's second map starts."""
 

@@ -23,10 +23,10 @@ from peft import IA3Config, LoraConfig, PeftConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file
 from torch import nn
 
+from .choices import ADAPTER_TYPES, Q_PARAMETERISATIONS
+
 Q_HEAD = "q_head"
 ONLINE, TARGET = "default", "target"
-Q_PARAMETERISATIONS = ("value_head", "action_logits")
-ADAPTER_TYPES = ("none", "lora", "ia3")
 FULL_WEIGHTS = "model.safetensors"
 
 

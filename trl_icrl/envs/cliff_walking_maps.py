@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trl_icrl.envs.frozen_lake_maps import Map, MapFamily, _bfs, _moves
+from trl_icrl.envs.frozen_lake_maps import Map, MapFamily, grid_moves, tile_goal_distances
 
 MIN_CLIFF_ROWS, MAX_CLIFF_ROWS = 2, 10
 MIN_CLIFF_COLS, MAX_CLIFF_COLS = 3, 12
@@ -27,16 +27,16 @@ bottom row with the cliff between them."""
 
 
 @functools.cache
-def _cliff_moves(nrow: int, ncol: int) -> tuple[tuple[int, ...], ...]:
+def cliff_moves(nrow: int, ncol: int) -> tuple[tuple[int, ...], ...]:
     """For each tile, the tile that each action (up, right, down, left) leads to: Frozen Lake's moves
     (left, down, right, up) in reverse order."""
-    return tuple(targets[::-1] for targets in _moves(nrow, ncol))
+    return tuple(targets[::-1] for targets in grid_moves(nrow, ncol))
 
 
 def _distances(rows: Map) -> list[int]:
     """Moves from each tile (flattened map) to the goal along safe tiles; -1 for cliffs and tiles that reach
     none (cliffs block paths as Frozen Lake's holes do)."""
-    return _bfs("".join(rows).replace("C", "H"), len(rows), len(rows[0]))
+    return tile_goal_distances("".join(rows).replace("C", "H"), len(rows), len(rows[0]))
 
 
 def _cliff_rows(desc: str | Sequence[str]) -> Map:
@@ -97,7 +97,7 @@ def cliff_optimal_actions(desc: str | Sequence[str]) -> list[tuple[int, ...]]:
     dist = _distances(rows)
     return [
         tuple(a for a, target in enumerate(targets) if dist[tile] > 0 and dist[target] == dist[tile] - 1)
-        for tile, targets in enumerate(_cliff_moves(len(rows), len(rows[0])))
+        for tile, targets in enumerate(cliff_moves(len(rows), len(rows[0])))
     ]
 
 

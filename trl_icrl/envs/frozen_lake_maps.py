@@ -29,7 +29,7 @@ _BATCH = 64
 
 
 @functools.cache
-def _moves(nrow: int, ncol: int) -> tuple[tuple[int, int, int, int], ...]:
+def grid_moves(nrow: int, ncol: int) -> tuple[tuple[int, int, int, int], ...]:
     """For each tile, the tile that each action (left, down, right, up) leads to."""
     return tuple(
         (
@@ -43,9 +43,9 @@ def _moves(nrow: int, ncol: int) -> tuple[tuple[int, int, int, int], ...]:
     )
 
 
-def _bfs(tiles: str, nrow: int, ncol: int) -> list[int]:
+def tile_goal_distances(tiles: str, nrow: int, ncol: int) -> list[int]:
     """Moves from each tile (flattened map) to the nearest goal; -1 for holes and tiles that reach none."""
-    moves = _moves(nrow, ncol)
+    moves = grid_moves(nrow, ncol)
     dist = [-1] * len(tiles)
     frontier = [i for i, letter in enumerate(tiles) if letter == "G"]
     for i in frontier:
@@ -101,7 +101,7 @@ def validate_map(desc: str | Sequence[str] | np.ndarray) -> Map:
     if "G" not in tiles:
         raise ValueError("map has no goal tile 'G'")
     ncol = len(rows[0])
-    dist = _bfs(tiles, len(rows), ncol)
+    dist = tile_goal_distances(tiles, len(rows), ncol)
     for i, letter in enumerate(tiles):
         if letter == "S" and dist[i] < 0:
             raise ValueError(
@@ -116,7 +116,7 @@ def goal_distances(desc: str | Sequence[str]) -> np.ndarray:
     Goals are 0; holes and tiles from which no goal can be reached are -1.
     """
     rows = _rows(desc)
-    return np.array(_bfs("".join(rows), len(rows), len(rows[0])), dtype=np.int64)
+    return np.array(tile_goal_distances("".join(rows), len(rows), len(rows[0])), dtype=np.int64)
 
 
 def optimal_actions(desc: str | Sequence[str]) -> list[tuple[int, ...]]:
@@ -124,10 +124,10 @@ def optimal_actions(desc: str | Sequence[str]) -> list[tuple[int, ...]]:
     tiles that reach no goal)."""
     rows = _rows(desc)
     nrow, ncol = len(rows), len(rows[0])
-    dist = _bfs("".join(rows), nrow, ncol)
+    dist = tile_goal_distances("".join(rows), nrow, ncol)
     return [
         tuple(a for a, target in enumerate(targets) if dist[tile] > 0 and dist[target] == dist[tile] - 1)
-        for tile, targets in enumerate(_moves(nrow, ncol))
+        for tile, targets in enumerate(grid_moves(nrow, ncol))
     ]
 
 

@@ -15,8 +15,8 @@ from trl_icrl.envs.cliff_walking_maps import (
     MAX_CLIFF_ROWS,
     CliffFamily,
     Map,
-    _cliff_moves,
     cliff_goal_distances,
+    cliff_moves,
     cliff_optimal_actions,
     validate_cliff_map,
 )
@@ -122,7 +122,7 @@ class ParametricCliffWalking(gym.Env):
                          else (1.0, target, -1.0, tiles[target] == "G")]
                 for action, target in enumerate(targets)
             }
-            for tile, targets in enumerate(_cliff_moves(self.nrow, self.ncol))
+            for tile, targets in enumerate(cliff_moves(self.nrow, self.ncol))
         }
         self._goal_distances = cliff_goal_distances(rows)
         self._optimal_actions = cliff_optimal_actions(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from trl_icrl.envs.frozen_lake_maps import Map, _moves, optimal_actions
+from trl_icrl.envs.frozen_lake_maps import Map, grid_moves, optimal_actions
 from trl_icrl.envs.splits import RESERVED_HELDOUT_MAPS, heldout_maps
 
 STITCHING_MAP: Map = ("HHFF", "FFFF", "SFFH", "HFFF", "HFFF", "HFGF")
@@ -25,7 +25,7 @@ class Demonstration:
 
     def tiles(self, desc: Map) -> list[int]:
         """Tiles visited on ``desc``, (T + 1,)."""
-        moves = _moves(len(desc), len(desc[0]))
+        moves = grid_moves(len(desc), len(desc[0]))
         tiles = [self.start]
         for action in self.actions:
             tiles.append(moves[tiles[-1]][action])
@@ -70,7 +70,7 @@ def stitching_task(desc: Map) -> StitchingTask | None:
     this rule does not rebuild: its lowest-numbered oracle path turns down at tile 9, not at 10).
     """
     nrow, ncol = len(desc), len(desc[0])
-    moves = _moves(nrow, ncol)
+    moves = grid_moves(nrow, ncol)
     letters = "".join(desc)
     for start in [i for i, letter in enumerate(letters) if letter == "S"]:
         flat = "".join("F" if letter == "S" and i != start else letter for i, letter in enumerate(letters))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..envs.frozen_lake_maps import _moves
+from ..envs.frozen_lake_maps import grid_moves
 from ..play import RolloutResult
 from ..protocol import TokenProtocol
 from .conditions import Condition
@@ -79,7 +79,7 @@ def trajectory(protocol: TokenProtocol, condition: Condition, result: RolloutRes
     parsed = protocol.parse(result.trials[0].input_ids)
     played = parsed[-condition.n_episodes:]  # demonstrations come first; a full context drops the oldest episodes
     offset = condition.n_episodes - len(played)
-    moves = _moves(len(desc), len(desc[0]))
+    moves = grid_moves(len(desc), len(desc[0]))
     paths = {}
     for e in (max(first, offset), end - 1):
         episode = played[e - offset]

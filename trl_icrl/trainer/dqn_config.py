@@ -8,10 +8,9 @@ import torch
 from transformers import TrainingArguments
 from transformers.trainer_utils import SaveStrategy, SchedulerType
 
+from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS, QUALITIES
 from ..exploration import parse_schedules
-from ..offline_data import QUALITIES
 from ..protocol import FORMATS
-from ..q_network import ADAPTER_TYPES, Q_PARAMETERISATIONS
 
 LOSS_TYPES = ("huber", "mse", "normalized_mse")
 TARGET_UPDATES = ("polyak", "hard")

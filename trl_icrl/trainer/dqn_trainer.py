@@ -31,14 +31,6 @@ from transformers.trainer_callback import TrainerState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, get_last_checkpoint, rotate_checkpoints
 
 from ..agent_config import AgentConfig
-from ..callbacks import (
-    EnvInteractionCallback,
-    HeldoutEvalCallback,
-    MinutesProgressCallback,
-    TargetNetworkCallback,
-    WallClockLimitCallback,
-)
-from ..collector import EnvMixtureCollector, TrialCollector, check_mixture
 from ..env_codec import codec_for
 from ..env_families import map_families, map_family
 from ..envs import evaluation_maps, heldout_maps
@@ -58,6 +50,14 @@ from ..tiny_model import (
     resolve_model_path,
 )
 from ..vocabulary import extend_vocabulary, protocol_words
+from .callbacks import (
+    EnvInteractionCallback,
+    HeldoutEvalCallback,
+    MinutesProgressCallback,
+    TargetNetworkCallback,
+    WallClockLimitCallback,
+)
+from .collector import EnvMixtureCollector, TrialCollector, check_mixture
 from .dqn_config import DQNConfig
 
 REPLAY_DIR = "replay_store"

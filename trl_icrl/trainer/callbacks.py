@@ -1,0 +1,134 @@
+"""Trainer callbacks of in-context DQN: environment interaction, the target network update, a wall-clock limit and
+held-out evaluation while training. Each receives the objects it uses, never the trainer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from tqdm.auto import tqdm
+from transformers import ProgressCallback, TrainerCallback
+
+from ..q_network import QNetwork
+from ..replay_store import ReplayStore
+from ..rollout import RolloutResult
+from .collector import TrialCollector
+
+__all__ = ["EnvInteractionCallback", "HeldoutEvalCallback", "MinutesProgressCallback", "TargetNetworkCallback",
+           "WallClockLimitCallback"]
+
+
+class EnvInteractionCallback(TrainerCallback):
+    """Plays trials with the online network and appends them to the replay store.
+
+    Before the first update it fills the store up to ``learning_starts`` trials (skipped when a resumed store
+    already holds them); afterwards it collects ``trials_per_rollout`` trials every ``rollout_interval``
+    optimizer steps.
+
+    Args:
+        collector: plays one batch of trials per ``collect()``.
+        replay_store: returns the store to fill (a resumed run swaps in its checkpoint's store).
+        record: called with each collection's result and the store's size after it (metrics).
+    """
+
+    def __init__(self, collector: TrialCollector, replay_store: Callable[[], ReplayStore],
+                 record: Callable[[RolloutResult, int], None]):
+        self.collector, self.replay_store, self.record = collector, replay_store, record
+
+    def collect(self) -> None:
+        store = self.replay_store()
+        rows, result = self.collector.collect()
+        store.append(rows)
+        self.record(result, len(store))
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        store = self.replay_store()
+        if not args.online_collection:
+            if len(store) == 0:
+                raise ValueError("online_collection=False needs a non-empty replay store (offline data)")
+            return
+        with tqdm(total=args.learning_starts, initial=min(len(store), args.learning_starts), unit="trial",
+                  desc="filling replay", disable=not state.is_local_process_zero) as bar:
+            while len(store) < args.learning_starts:
+                before = len(store)
+                self.collect()
+                bar.update(len(store) - before)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if args.online_collection and state.global_step % args.rollout_interval == 0:
+            self.collect()
+
+
+class WallClockLimitCallback(TrainerCallback):
+    """Stops training after ``args.max_train_minutes`` of wall time from the start of training (filling the replay
+    store included, when this callback comes before ``EnvInteractionCallback``), with a final checkpoint when
+    the run saves checkpoints."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if args.max_train_minutes is not None and time.monotonic() - self.started > 60 * args.max_train_minutes:
+            control.should_training_stop = True
+            control.should_save = args.save_strategy != "no"
+
+
+class MinutesProgressCallback(ProgressCallback):
+    """The training bar of a run bounded by ``max_train_minutes``: minutes of that budget, with the step count
+    beside them, instead of steps out of ``max_steps`` (which a time-bounded run sets far out of reach)."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+        if state.is_world_process_zero:
+            self.training_bar = tqdm(total=args.max_train_minutes, unit="min", dynamic_ncols=True,
+                                     bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} min{postfix}")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.training_bar.n = min((time.monotonic() - self.started) / 60, args.max_train_minutes)
+            self.training_bar.set_postfix_str(f"step {state.global_step}")
+
+
+class TargetNetworkCallback(TrainerCallback):
+    """After every optimizer step: Polyak-average the target adapter, or copy it every N steps."""
+
+    def __init__(self, network: QNetwork):
+        self.network = network
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if args.target_update == "polyak":
+            self.network.polyak_update(args.tau)
+        elif state.global_step % args.target_update_interval == 0:
+            self.network.polyak_update(1.0)
+
+
+class HeldoutEvalCallback(TrainerCallback):
+    """Every ``eval_every_minutes`` of training, plays the held-out maps in context and logs ``heldout_final10``
+    (final-10 success, paper's ramp) against ``train_minutes``: the learning curve. Its clock starts after the
+    replay store is filled (it comes after ``EnvInteractionCallback``), unlike ``WallClockLimitCallback``'s.
+
+    Args:
+        evaluate: plays the held-out maps; returns ``summarize``'s dict.
+        log: logs a dict of metrics (``Trainer.log``).
+    """
+
+    def __init__(self, evaluate: Callable[[], dict], log: Callable[[dict[str, float]], None]):
+        self.evaluate, self.log = evaluate, log
+        self.started = self.last = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = self.last = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        every = args.eval_every_minutes
+        if every is None or time.monotonic() - self.last < 60 * every:
+            return
+        minutes = (time.monotonic() - self.started) / 60
+        summary = self.evaluate()
+        self.last = time.monotonic()
+        by_env = {f"heldout_final10/{env_id}": value for env_id, value in summary.get("final10_by_env", {}).items()}
+        self.log({"heldout_final10": summary["final10_success"], "heldout_success": summary["mean_success"],
+                  "train_minutes": minutes, **by_env})
