@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trl_icrl import Episode, ProtocolError, TokenProtocol
-from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
+from trl_icrl.protocol import CONTINUE, TERMINATED, TRIAL_FIELDS, TRUNCATED
 from trl_icrl.tiny_model import llama3_tokenizer
 
 OBS = [f"r{r} c{c}" for r in range(4) for c in range(4)]
@@ -162,3 +162,21 @@ def test_renamed_codec_exports_warn_and_resolve():
             assert getattr(trl_icrl, old) is getattr(trl_icrl, new)
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         trl_icrl.no_such_name  # noqa: B018
+
+
+def test_the_trial_schema_is_the_one_source_of_trial_columns():
+    import dataclasses
+
+    from trl_icrl.protocol import TRIAL_SCHEMA, Trial
+    from trl_icrl.replay_store import FEATURES, collate_trials
+
+    assert tuple(f.name for f in dataclasses.fields(Trial)) == TRIAL_FIELDS
+    assert [name for name in FEATURES if name in TRIAL_FIELDS] == list(TRIAL_FIELDS)
+    rows = [dict(Trial([5, 6, 7], [0, 1], [2, 3], [0.0, 1.0], [0, 1], [1, -1], [0, 0], [0]).to_row()),
+            dict(Trial([5, 6], [0], [1], [0.5], [2], [1], [0], [0]).to_row())]
+    batch = collate_trials(rows, pad_token_id=9)
+    per_decision = {f.name: f.batch_pad for f in TRIAL_SCHEMA if f.batch_pad is not None}
+    assert set(batch) == {"input_ids", "decision_mask", *per_decision}
+    for name, pad in per_decision.items():
+        assert batch[name][1, 1].item() == pad, name  # the shorter trial is padded with its field's pad
+    assert batch["input_ids"][1].tolist() == [5, 6, 9] and batch["rewards"].dtype.is_floating_point

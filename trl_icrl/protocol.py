@@ -173,8 +173,28 @@ class Trial:
         return {name: list(getattr(self, name)) for name in TRIAL_FIELDS}
 
 
-TRIAL_FIELDS = ("input_ids", "decision_positions", "actions", "rewards", "dones", "next_positions",
-                "episode_index", "episode_offsets")
+@dataclass(frozen=True)
+class TrialField:
+    """One field of a ``Trial``: how it is stored (a numpy/arrow dtype name) and what pads it in a batch of trials
+    (``None``: the field is not per-decision, so batches do not carry it; ``input_ids`` pad with the pad token)."""
+
+    name: str
+    storage: str
+    batch_pad: int | float | None = None
+
+
+TRIAL_SCHEMA = (
+    TrialField("input_ids", "int32"),
+    TrialField("decision_positions", "int32", 0),
+    TrialField("actions", "int8", 0),
+    TrialField("rewards", "float32", 0.0),
+    TrialField("dones", "int8", CONTINUE),
+    TrialField("next_positions", "int32", -1),
+    TrialField("episode_index", "int16", 0),
+    TrialField("episode_offsets", "int32"),
+)
+"""The one description of a trial's columns: the replay store's features and the batch collation derive from it."""
+TRIAL_FIELDS = tuple(f.name for f in TRIAL_SCHEMA)
 
 
 class TokenProtocol:

@@ -12,15 +12,10 @@ import datasets
 import numpy as np
 import torch
 
+from .protocol import TRIAL_SCHEMA
+
 FEATURES = datasets.Features({
-    "input_ids": datasets.Sequence(datasets.Value("int32")),
-    "decision_positions": datasets.Sequence(datasets.Value("int32")),
-    "actions": datasets.Sequence(datasets.Value("int8")),
-    "rewards": datasets.Sequence(datasets.Value("float32")),
-    "dones": datasets.Sequence(datasets.Value("int8")),
-    "next_positions": datasets.Sequence(datasets.Value("int32")),
-    "episode_index": datasets.Sequence(datasets.Value("int16")),
-    "episode_offsets": datasets.Sequence(datasets.Value("int32")),
+    **{f.name: datasets.Sequence(datasets.Value(f.storage)) for f in TRIAL_SCHEMA},
     "env_id": datasets.Value("string"),
     "env_map": datasets.Value("string"),
     "seed": datasets.Value("int64"),
@@ -129,16 +124,15 @@ def collate_trials(rows: Sequence[dict], pad_token_id: int) -> dict[str, torch.T
     decisions = max(len(r["actions"]) for r in rows)
     out = {"input_ids": torch.full((batch, length), pad_token_id, dtype=torch.long),
            "decision_mask": torch.zeros((batch, decisions), dtype=torch.bool)}
-    pads = {"decision_positions": 0, "actions": 0, "rewards": 0.0, "dones": 0, "next_positions": -1,
-            "episode_index": 0}
-    for name, pad in pads.items():
-        dtype = torch.float32 if name == "rewards" else torch.long
-        out[name] = torch.full((batch, decisions), pad, dtype=dtype)
+    per_decision = [f for f in TRIAL_SCHEMA if f.batch_pad is not None]
+    for f in per_decision:
+        dtype = torch.float32 if f.storage.startswith("float") else torch.long
+        out[f.name] = torch.full((batch, decisions), f.batch_pad, dtype=dtype)
     for b, row in enumerate(rows):
         out["input_ids"][b, :len(row["input_ids"])] = torch.as_tensor(row["input_ids"])
         n = len(row["actions"])
         out["decision_mask"][b, :n] = True
-        for name in pads:
-            out[name][b, :n] = torch.as_tensor(row[name])
+        for f in per_decision:
+            out[f.name][b, :n] = torch.as_tensor(row[f.name])
     return out
 
