@@ -478,3 +478,39 @@ def test_resuming_a_finished_run_trains_no_step_more(tiny_dir, tmp_path):
     a, b = finished.q_network.weights(), resumed.q_network.weights()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert len(resumed.replay_store) == len(finished.replay_store)
+
+
+@pytest.mark.parametrize(("adapter_type", "across"), [("lora", False), ("none", False), ("lora", True)])
+def test_compute_loss_is_the_td_error_of_its_trials_by_hand(tiny_dir, tmp_path, adapter_type, across):
+    """Q read at each decision, the next state's value read at its own position with the target network (the
+    online one picking the action), the reward scaled: any wrong position, scale or network changes the number.
+    With ``bootstrap_across_episodes`` a terminal step bootstraps from the next episode's first decision."""
+    trainer = DQNTrainer(str(tiny_dir), small_config(tmp_path, adapter_type=adapter_type, reward_scale=2.0, gamma=0.8,
+                                                     loss_type="mse", n_step=1, double_dqn=True, episodes_per_trial=6,
+                                                     bootstrap_across_episodes=across))
+    net = trainer.q_network
+    rows = [row for _ in range(4) for row in trainer.collector.collect()[0]]
+    assert any(max(row["rewards"]) > 0 for row in rows) and any(TERMINATED in row["dones"] for row in rows)
+    torch.manual_seed(1)
+    with torch.no_grad():  # the online network moves away from its target copy
+        for p in net.weights(ONLINE).values():
+            p.add_(0.05 * torch.randn_like(p))
+    errors = []
+    with torch.no_grad():
+        for row in rows:
+            ids = torch.tensor([row["input_ids"]])
+            decisions = len(row["actions"])
+            crossing = [across and done == TERMINATED and d + 1 < decisions for d, done in enumerate(row["dones"])]
+            nxt = torch.tensor([[row["decision_positions"][d + 1] if crossing[d] else max(p, 0)
+                                 for d, p in enumerate(row["next_positions"])]])
+            q = net(ids, torch.tensor([row["decision_positions"]]))[0][0]
+            q_next_online = net(ids, nxt)[0][0]
+            with net.using_adapter(TARGET):
+                q_next_target = net(ids, nxt)[0][0]
+            for d, (action, reward, done) in enumerate(zip(row["actions"], row["rewards"], row["dones"])):
+                target = 2.0 * reward
+                if done != TERMINATED or crossing[d]:
+                    target += 0.8 * q_next_target[d, q_next_online[d].argmax()]
+                errors.append((q[d, action] - target) ** 2)
+        loss = trainer.compute_loss(net, collate_trials(rows, trainer.pad_token_id))
+    assert loss.item() == pytest.approx(torch.stack(errors).mean().item(), rel=1e-4)
