@@ -71,6 +71,8 @@ def test_sigkill_then_resume(tiny_dir, tmp_path, uninterrupted, kill_point):
                  "inside_a_save": staging_has(output_dir, 4),
                  "late": has_checkpoint(output_dir, 6)}[kill_point]
     kill_when(command(tiny_dir, output_dir), condition)
+    if kill_point == "inside_a_save":  # the kill landed between writing checkpoint-4 aside and renaming it in
+        assert (output_dir / ".staging" / "checkpoint-4").is_dir() and not (output_dir / "checkpoint-4").exists()
     checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     assert checkpoints, "no complete checkpoint before the kill"
     last = checkpoints[-1]

@@ -1,6 +1,5 @@
 """Tests for trl_icrl.envs: map validation and generation, and the ParametricFrozenLake environment."""
 
-import time
 
 import gymnasium as gym
 import numpy as np
@@ -83,11 +82,8 @@ def test_same_reset_seed_gives_same_start_and_map_seed_alias_fixes_the_map():
     assert [env.reset(seed=3)[0] for _ in range(2)] == [env.reset(seed=3)[0]] * 2
 
 
-def test_generate_many_in_distribution_maps_fast_valid_unique_and_deterministic():
-    t0 = time.perf_counter()
-    maps = IN_DISTRIBUTION.generate_many(1000, seed=2024)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0, f"generating 1,000 maps took {elapsed:.2f} s"
+def test_generate_many_in_distribution_maps_valid_unique_and_deterministic():
+    maps = IN_DISTRIBUTION.generate_many(1000, seed=2024)  # how fast: benchmarks/map_generation.py
     assert len(maps) == 1000 and len(set(maps)) == 1000
     for desc in maps:
         assert validate_map(desc) == desc
@@ -199,10 +195,8 @@ def test_map_family_rejects_invalid_parameters():
 
 
 def test_generate_map_gives_up_after_max_tries():
-    t0 = time.perf_counter()
     with pytest.raises(RuntimeError, match=r"no valid map in 500 tries .*min_hops=20"):
         generate_map(0, width_range=(5, 5), height_range=(5, 5), min_hops=20, max_tries=500)
-    assert time.perf_counter() - t0 < 1.0
     # Only two 1 x 2 maps have a start and a goal ("SG" and "GS"), so ten distinct ones cannot be found.
     with pytest.raises(RuntimeError, match="no valid map in 10000 tries"):
         MapFamily("tiny", (2, 2), (1, 1), min_hops=1).generate_many(10, seed=0)
