@@ -14,7 +14,7 @@
 The last line is ``SUMMARY update_lm_positions_per_decision=... trainer_efficiency=... collect_vs_bare=...
 collect_env_steps_per_s=... eval_seconds_50_maps=...``.
 
-    python benchmarks/throughput.py [--model results/tiny_results_adapter] [--updates 20] [--reference_eval CMD]
+    python benchmarks/throughput.py [--model results/tiny_full_finetune_online] [--updates 20] [--reference_eval CMD]
 """
 
 import argparse
@@ -34,7 +34,7 @@ from trl_icrl.evaluation import evaluate_model
 from trl_icrl.kv_cache import buffered_cache
 from trl_icrl.replay_store import collate_trials
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "results" / "tiny_results_adapter"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "results" / "tiny_full_finetune_online"
 
 
 def update_step(trainer: DQNTrainer, optimizer: torch.optim.Optimizer, batch: dict) -> None:

@@ -1,7 +1,7 @@
 """Held-out final-10 success against minutes or updates of training, for several runs on one figure.
 
     python recipes/plot_learning_curves.py --x updates --output results/learning_curves.png \
-        library=results/tiny_results_adapter/short_eval.json reference=results/reference/curve-40min.txt
+        library=results/tiny_full_finetune_online/short_eval.json reference=results/reference/curve-40min.txt
 
 A ``.json`` is a run's ``short_eval.json`` (its ``log_history`` holds ``heldout_final10`` against
 ``train_minutes`` when it trained with ``eval_every_minutes``; the final ``trained`` evaluation closes the

@@ -65,3 +65,13 @@ def test_a_shown_command_names_files_that_exist_and_flags_its_script_takes(page,
     for word in words[:words.index(script)]:  # accelerate launch's own arguments: --config_file FILE
         if word.endswith(".yaml"):
             assert (ROOT / word).is_file(), f"{page.name}: {command}: no {word}"
+
+
+def test_model_cards_hold_the_card_of_every_model_the_readme_presents():
+    presented = {name for name in re.findall(r"results/([a-z0-9_]+)/", (ROOT / "README.md").read_text())
+                 if (ROOT / "results" / name / "icrl_config.json").is_file()}
+    cards = {path.stem: path for path in (ROOT / "model_cards").glob("*.md")}
+    assert presented and presented <= set(cards), f"no card in model_cards/ for {sorted(presented - set(cards))}"
+    assert "tiny-llama" in cards  # the embedded base
+    for path in cards.values():
+        assert path.resolve().name == "README.md" and path.read_text().startswith("---"), path

@@ -186,7 +186,7 @@ def test_replay_gif_shows_every_step_of_the_played_episodes(tmp_path):
 
     from trl_icrl.evaluation.replay import replay_frames, write_replay_gif
 
-    agent = ICRLAgent.from_pretrained(Path(__file__).parent.parent / "results" / "tiny_results_adapter")
+    agent = ICRLAgent.from_pretrained(Path(__file__).parent.parent / "results" / "tiny_full_finetune_online")
     desc = heldout_maps("id", 1, seed=0)[0]
     result = agent.play(ParametricFrozenLake(desc=desc), n_episodes=3, schedule="paper_ramp", seed=0)
     lengths, successes = result.lengths[0].astype(int).tolist(), result.successes[0].tolist()

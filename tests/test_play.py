@@ -19,7 +19,7 @@ from trl_icrl.play import play, play_seeds, reached_goal
 from trl_icrl.protocol import TokenProtocol
 from trl_icrl.tiny_model import build_tokenizer
 
-RESULTS_MODEL = Path(__file__).parent.parent / "results" / "tiny_results_adapter"
+RESULTS_MODEL = Path(__file__).parent.parent / "results" / "tiny_full_finetune_online"
 
 Q_ACTIONS = [
     [1, 3, 3, 0, 0, 2, 3, 0, 0, 0, 0, 2, 2, 3, 2, 3, 2, 1, 0, 2, 0, 2, 1, 1, 0, 0, 2, 3, 1, 2, 3, 3, 0, 1],

@@ -85,7 +85,7 @@ def test_fresh_process_reload_gives_identical_q(tiny_dir, tmp_path):
     assert agent.config.q_parameterisation == "value_head" and agent.env_codec.n_actions == 4
 
 
-RESULTS_MODEL = Path(__file__).parent.parent / "results" / "tiny_results_adapter"
+RESULTS_MODEL = Path(__file__).parent.parent / "results" / "tiny_full_finetune_online"
 PLAY_HELDOUT = """
 import json, sys
 import numpy as np
