@@ -34,9 +34,9 @@ from trl_icrl.evaluation import (  # noqa: E402
     write_report,
 )
 from trl_icrl.exploration import ExplorationSchedule  # noqa: E402
+from trl_icrl.play import RolloutResult  # noqa: E402
 from trl_icrl.protocol import TokenProtocol  # noqa: E402
 from trl_icrl.q_network import build_q_network, make_peft_config  # noqa: E402
-from trl_icrl.rollout import RolloutResult  # noqa: E402
 from trl_icrl.tiny_model import build_tiny_model, build_tokenizer  # noqa: E402
 from trl_icrl.trainer.collector import TrialCollector  # noqa: E402
 

@@ -109,15 +109,14 @@ def test_wheel_installed_outside_the_checkout_trains_saves_and_plays(tmp_path):
     assert 'ICRLAgent.from_pretrained("out")' in report["card"] and "## Training hyperparameters" in report["card"]
 
 
-@pytest.mark.parametrize("module", ["callbacks", "collector"])
-def test_old_import_paths_keep_working_with_a_warning(module):
+@pytest.mark.parametrize(("old_path", "new_path"), [("trl_icrl.callbacks", "trl_icrl.trainer.callbacks"),
+                                                     ("trl_icrl.collector", "trl_icrl.trainer.collector"),
+                                                     ("trl_icrl.rollout", "trl_icrl.lm_agent")])
+def test_old_import_paths_keep_working_with_a_warning(old_path, new_path):
     import importlib
 
-    import trl_icrl.trainer
-
-    sys.modules.pop(f"trl_icrl.{module}", None)
-    with pytest.warns(DeprecationWarning, match=f"trl_icrl.{module} moved to trl_icrl.trainer.{module}"):
-        old = importlib.import_module(f"trl_icrl.{module}")
-    new = importlib.import_module(f"trl_icrl.trainer.{module}")
+    sys.modules.pop(old_path, None)
+    with pytest.warns(DeprecationWarning, match=f"{old_path} moved to {new_path}"):
+        old = importlib.import_module(old_path)
+    new = importlib.import_module(new_path)
     assert old.__all__ and all(getattr(old, name) is getattr(new, name) for name in new.__all__)
-    assert trl_icrl.trainer.DQNTrainer

@@ -7,11 +7,11 @@ from .agent import ICRLAgent
 from .agent_config import AgentConfig
 from .env_codec import EnvCodec, codec_for, frozen_lake_codec
 from .exploration import PAPER_RAMP, ExplorationSchedule
+from .lm_agent import RolloutEngine
 from .play import RolloutResult
 from .protocol import COMPACT, LLAMA3, Episode, ProtocolError, ProtocolFormat, TokenProtocol, Trial
 from .q_network import QNetwork, add_q_head, build_q_network, make_peft_config
 from .replay_store import ReplayStore, ReplayStoreError
-from .rollout import RolloutEngine
 from .tiny_model import TINY_BASE_NAME, build_tiny_model, build_tokenizer, install_tiny_base_in_hub_cache
 from .trainer import DQNConfig, DQNTrainer
 

@@ -20,10 +20,10 @@ from transformers.utils import logging as transformers_logging
 from .agent_config import AgentConfig
 from .env_codec import EnvCodec, codec_for
 from .exploration import ExplorationSchedule
-from .play import play_seeds
+from .lm_agent import RolloutEngine
+from .play import RolloutResult, play_seeds
 from .protocol import TokenProtocol
 from .q_network import Q_HEAD, QNetwork, add_q_head, load_q_head
-from .rollout import RolloutEngine, RolloutResult
 from .tiny_model import resolve_model_path
 from .vocabulary import extend_vocabulary, protocol_words, restore_vocabulary
 

@@ -6,7 +6,7 @@ stream, with ``reset_options`` per episode), the exploration schedule (with prob
 own stream), env steps, per-episode returns, successes and lengths, and, given a protocol and a codec, each
 row's history written as a :class:`~trl_icrl.protocol.Trial`. An :class:`Agent` only acts on a batch of rows
 and sees what happened: the in-context model with its KV cache
-(:class:`~trl_icrl.rollout.RolloutEngine`) is one, the tabular baselines
+(:class:`~trl_icrl.lm_agent.RolloutEngine`) is one, the tabular baselines
 (:class:`~trl_icrl.baselines.TabularAgents`) are others.
 """
 

@@ -18,9 +18,9 @@ from ..agent import ICRLAgent
 from ..baselines import BASELINES, play_agents
 from ..envs import ENV_ID, Map, frozen_lake_envs, make_env
 from ..exploration import ExplorationSchedule
+from ..lm_agent import RolloutEngine
 from ..play import RolloutResult, play_seeds
 from ..protocol import Episode
-from ..rollout import RolloutEngine
 from .conditions import GREEDY, TRAINED, UNTRAINED, WIPED, Condition, demonstration_episode, make_condition
 from .metrics import condition_summary, trajectory
 

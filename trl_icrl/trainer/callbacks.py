@@ -9,9 +9,9 @@ from collections.abc import Callable
 from tqdm.auto import tqdm
 from transformers import ProgressCallback, TrainerCallback
 
+from ..play import RolloutResult
 from ..q_network import QNetwork
 from ..replay_store import ReplayStore
-from ..rollout import RolloutResult
 from .collector import TrialCollector
 
 __all__ = ["EnvInteractionCallback", "HeldoutEvalCallback", "MinutesProgressCallback", "TargetNetworkCallback",

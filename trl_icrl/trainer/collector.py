@@ -10,8 +10,8 @@ from ..env_codec import EnvCodec
 from ..env_families import map_family
 from ..envs import TRAIN_SEED_LIMIT, make_env
 from ..exploration import ExplorationSchedule
+from ..lm_agent import RolloutEngine
 from ..play import RolloutResult
-from ..rollout import RolloutEngine
 
 __all__ = ["EnvMixtureCollector", "TrialCollector", "check_mixture"]
 

@@ -36,12 +36,12 @@ from ..env_families import map_families, map_family
 from ..envs import evaluation_maps, heldout_maps
 from ..exploration import parse_schedules
 from ..hub_cache import DEQUANTISED_FROM
+from ..lm_agent import RolloutEngine
 from ..model_card import push_folder_to_hub, write_model_card
 from ..offline_data import offline_trials
 from ..protocol import CONTINUE, TERMINATED
 from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
 from ..replay_store import ReplayStore, collate_trials
-from ..rollout import RolloutEngine
 from ..tiny_model import (
     RANDOM_TINY_NAME,
     TINY_BASE_NAME,
