@@ -196,8 +196,9 @@ class DQNConfig(TrainingArguments):
         if not (torch.cuda.is_available() or torch.backends.mps.is_available()):
             self.use_cpu = True  # so that `accelerate launch --multi_gpu` on a CPU machine gives gloo ranks
         super().__post_init__()
-        if self.offline_data in ("null", "none", "None"):  # `--offline_data null` unsets a config file's value
-            self.offline_data = None
+        for name in ("offline_data", "map_family"):  # `--offline_data null` unsets a config file's value
+            if getattr(self, name) in ("null", "none", "None"):
+                setattr(self, name, None)
         checks = [
             (0.0 <= self.gamma <= 1.0, f"gamma must be in [0, 1], got {self.gamma}"),
             (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),

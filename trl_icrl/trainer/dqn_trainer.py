@@ -163,8 +163,41 @@ class DQNTrainer(Trainer):
         args = args or DQNConfig()
         refuse_sharding(requested_sharding(args))  # before minutes of loading and offline data
         set_seed(args.seed)  # the adapter's initialisation draws from torch's RNG
-        if args.map_family is None:  # the env's first family of generated maps ("id" names none for other envs)
-            args.map_family = next(iter(map_families(args.env_id)), "id")
+        model, processing_class = self._load_base(model, processing_class, args)
+        processing_class = self._set_up_envs(args, model, processing_class)
+        network = self._build_network(args, model)
+        self.pad_token_id = self.protocol.pad_token_id
+        signature = self.protocol_signature(args, processing_class)
+        if replay_store is not None and replay_store.protocol_signature != signature:
+            raise ValueError(f"replay store protocol {replay_store.protocol_signature!r} != {signature!r}")
+        self._choose_maps(args)
+        if replay_store is None:
+            replay_store = self._offline_store(args, signature) or ReplayStore(args.replay_capacity, signature)
+        self.replay_store = replay_store
+        self._metrics: dict[str, list[float]] = defaultdict(list)
+        self._checkpoint_root: Path | None = None
+        self._sampler_state: dict | None = None
+        if args.device.type == "cpu":
+            local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+            torch.set_num_threads(args.cpu_threads or max(1, len(os.sched_getaffinity(0)) // local_processes))
+        self.collector = self._collector(args, network)
+        own = [TargetNetworkCallback(network), WallClockLimitCallback(),  # its clock starts before the replay fills
+               EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
+        if self.heldout_maps_by_env:
+            own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
+        super().__init__(model=network, args=args, processing_class=processing_class,
+                         callbacks=[*own, *(callbacks or [])])
+        if args.max_train_minutes is not None and not args.disable_tqdm:
+            self.remove_callback(ProgressCallback)
+            self.add_callback(MinutesProgressCallback)
+        deepspeed = getattr(self.accelerator.state, "deepspeed_plugin", None)  # however else it was asked for
+        refuse_sharding(parameter_sharding(self.accelerator.distributed_type, getattr(deepspeed, "zero_stage", None)))
+
+    # -- setting up, bad setups refused first ----------------------------------------------
+
+    def _load_base(self, model: str | PreTrainedModel | None, tokenizer, args: DQNConfig):
+        """The base causal LM and its tokenizer, from a name (``"tiny"``, a hub id, a dir) or as given; records the
+        name ``adapter_config.json`` will name."""
         self.base_model_name = canonical_model_name((model or args.model_name_or_path)
                                                     if not isinstance(model, PreTrainedModel) else model.name_or_path)
         if model is None or isinstance(model, str):
@@ -178,46 +211,55 @@ class DQNTrainer(Trainer):
                                  f"and {'offline, ' if is_offline_mode() else ''}no Hub repo of that name was found "
                                  f"(looked in the Hugging Face cache {HF_HUB_CACHE}): {err}") from None
             model.name_or_path = self.base_model_name  # what adapter_config.json records as the base
-            processing_class = processing_class or AutoTokenizer.from_pretrained(path)
-        if processing_class is None:
-            processing_class = AutoTokenizer.from_pretrained(model.name_or_path)
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
+        return model, tokenizer or AutoTokenizer.from_pretrained(model.name_or_path)
+
+    def _set_up_envs(self, args: DQNConfig, model: PreTrainedModel, tokenizer):
+        """Each env's codec and token protocol (the words the tokenizer lacks added to it and the model), the saved
+        agent's config; refuses envs that cannot share one Q head and contexts longer than the model's. Returns the
+        tokenizer that writes every env."""
         self.env_ids = list(args.train_env_ids or [args.env_id])
         args.env_id = self.env_ids[0]
+        if args.map_family is None:  # the env's first family of generated maps ("id" names none for other envs)
+            args.map_family = next(iter(map_families(args.env_id)), "id")
         self.env_codecs = {env_id: codec_for(env_id, None if args.train_env_ids else args.observation_format)
                            for env_id in self.env_ids}
         """How each env trained on is written; one env: ``observation_format``, a mixture: each env's own."""
         self.env_codec = self.env_codecs[args.env_id]
         check_mixture(self.env_codecs, args.q_parameterisation)
-        processing_class = extend_vocabulary(model, processing_class, [
-            word for codec in self.env_codecs.values() for word in protocol_words(args.protocol_format, codec)])
-        self.agent_config = self._agent_config(args, getattr(model.config, DEQUANTISED_FROM, None))
-        self.protocols = {env_id: self.agent_config.for_env(env_id, codec).token_protocol(processing_class)
-                          for env_id, codec in self.env_codecs.items()}
-        self.protocol = self.protocols[args.env_id]
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
-        for name in ("max_context_tokens", "eval_context_tokens"):  # checked before any work starts
+        for name in ("max_context_tokens", "eval_context_tokens"):
             if max_positions is not None and getattr(args, name) > max_positions:
                 raise ValueError(f"{name}={getattr(args, name)} exceeds the model's "
                                  f"max_position_embeddings={max_positions}")
+        tokenizer = extend_vocabulary(model, tokenizer, [
+            word for codec in self.env_codecs.values() for word in protocol_words(args.protocol_format, codec)])
+        self.agent_config = self._agent_config(args, getattr(model.config, DEQUANTISED_FROM, None))
+        self.protocols = {env_id: self.agent_config.for_env(env_id, codec).token_protocol(tokenizer)
+                          for env_id, codec in self.env_codecs.items()}
+        self.protocol = self.protocols[args.env_id]
+        return tokenizer
+
+    def _build_network(self, args: DQNConfig, model: PreTrainedModel) -> QNetwork:
+        """The Q network: the adapter (and its target) with the Q head on the frozen base, or every weight; an
+        adapter the base cannot take is refused in one sentence."""
         model.config.use_cache = False
         for p in model.parameters():
             p.requires_grad_(False)  # with full fine-tuning, build_q_network makes them trainable again
         peft_config = make_peft_config(args.adapter_type, args.q_parameterisation, args.lora_r, args.lora_alpha,
                                        args.lora_dropout, args.lora_target_modules)
         try:
-            network = build_q_network(model, self.env_codec.n_actions, self.protocol.action_token_ids,
-                                      args.q_parameterisation, peft_config)
+            return build_q_network(model, self.env_codec.n_actions, self.protocol.action_token_ids,
+                                   args.q_parameterisation, peft_config)
         except ValueError as err:
             if peft_config is None:
                 raise
             raise ValueError(f"adapter_type={args.adapter_type!r} cannot be put on {self.base_model_name!r} "
                              f"({type(model).__name__}): {err}; name lora_target_modules, or pick another "
-                             "adapter_type")\
-                from None
-        self.pad_token_id = self.protocol.pad_token_id
-        signature = self.protocol_signature(args, processing_class)
-        if replay_store is not None and replay_store.protocol_signature != signature:
-            raise ValueError(f"replay store protocol {replay_store.protocol_signature!r} != {signature!r}")
+                             "adapter_type") from None
+
+    def _choose_maps(self, args: DQNConfig) -> None:
+        """Each env's family of training maps, its held-out maps, and the maps training never draws."""
         self.map_family_names = {env_id: args.map_family if env_id == args.env_id else
                                  next(iter(map_families(env_id)), "id") for env_id in self.env_ids}
         self.heldout_maps_by_env = {
@@ -227,25 +269,26 @@ class DQNTrainer(Trainer):
         self.heldout_maps = self.heldout_maps_by_env.get(args.env_id, [])
         self.training_exclusions = {env_id: evaluation_maps(env_id, args.seed) for env_id in self.env_ids}
         """Every map an evaluation with this seed may play, in any family of each env: never a training map."""
-        if replay_store is None and args.offline_data is not None:
-            replay_store = ReplayStore(capacity=max(args.offline_trials, args.replay_capacity),
-                                       protocol_signature=signature)
-            for share, env_id in enumerate(self.env_ids):  # the trials split evenly, the first env takes the rest
-                n_trials = args.offline_trials // len(self.env_ids) + (
-                    args.offline_trials % len(self.env_ids) if share == 0 else 0)
-                replay_store.append(offline_trials(
-                    self.protocols[env_id], self.env_codecs[env_id], env_id, args.offline_data, n_trials,
-                    family=self.map_family_names[env_id], seed=args.seed * 1000 + args.process_index + share,
-                    exclude_maps=self.training_exclusions[env_id], max_trial_tokens=args.max_context_tokens,
-                    episodes_per_trial=args.episodes_per_trial, map_switches=args.offline_map_switches,
-                    progress=args.process_index == 0, **self._coordinate_frame(args, env_id)))
-        self.replay_store = replay_store or ReplayStore(args.replay_capacity, signature)
-        self._metrics: dict[str, list[float]] = defaultdict(list)
-        self._checkpoint_root: Path | None = None
-        self._sampler_state: dict | None = None
-        if args.device.type == "cpu":
-            local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-            torch.set_num_threads(args.cpu_threads or max(1, len(os.sched_getaffinity(0)) // local_processes))
+
+    def _offline_store(self, args: DQNConfig, signature: str) -> ReplayStore | None:
+        """The replay store seeded with ``offline_data`` (``None`` without): the trials split evenly among the envs,
+        the first taking the rest."""
+        if args.offline_data is None:
+            return None
+        store = ReplayStore(capacity=max(args.offline_trials, args.replay_capacity), protocol_signature=signature)
+        for share, env_id in enumerate(self.env_ids):
+            n_trials = args.offline_trials // len(self.env_ids) + (
+                args.offline_trials % len(self.env_ids) if share == 0 else 0)
+            store.append(offline_trials(
+                self.protocols[env_id], self.env_codecs[env_id], env_id, args.offline_data, n_trials,
+                family=self.map_family_names[env_id], seed=args.seed * 1000 + args.process_index + share,
+                exclude_maps=self.training_exclusions[env_id], max_trial_tokens=args.max_context_tokens,
+                episodes_per_trial=args.episodes_per_trial, map_switches=args.offline_map_switches,
+                progress=args.process_index == 0, **self._coordinate_frame(args, env_id)))
+        return store
+
+    def _collector(self, args: DQNConfig, network: QNetwork) -> TrialCollector | EnvMixtureCollector:
+        """What plays the training trials: one collector per env, taking turns when there are several."""
         collectors = [TrialCollector(
             RolloutEngine(network, self.protocols[env_id], self.env_codecs[env_id], args.max_context_tokens,
                           self.pad_token_id, when_full="end"),
@@ -253,18 +296,7 @@ class DQNTrainer(Trainer):
             parse_schedules(args.exploration), exclude_maps=self.training_exclusions[env_id], seed=args.seed + share,
             rank=args.process_index, is_slippery=args.is_slippery, **self._coordinate_frame(args, env_id))
             for share, env_id in enumerate(self.env_ids)]
-        self.collector = collectors[0] if len(collectors) == 1 else EnvMixtureCollector(collectors)
-        own = [TargetNetworkCallback(network), WallClockLimitCallback(),  # its clock starts before the replay fills
-               EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
-        if self.heldout_maps_by_env:
-            own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
-        super().__init__(model=network, args=args, processing_class=processing_class,
-                         callbacks=[*own, *(callbacks or [])])
-        if args.max_train_minutes is not None and not args.disable_tqdm:
-            self.remove_callback(ProgressCallback)
-            self.add_callback(MinutesProgressCallback)
-        deepspeed = getattr(self.accelerator.state, "deepspeed_plugin", None)  # however else it was asked for
-        refuse_sharding(parameter_sharding(self.accelerator.distributed_type, getattr(deepspeed, "zero_stage", None)))
+        return collectors[0] if len(collectors) == 1 else EnvMixtureCollector(collectors)
 
     def _coordinate_frame(self, args: DQNConfig, env_id: str) -> dict:
         """``make_env``'s coordinate-frame settings for ``env_id``: none for an env written without coordinates."""
