@@ -286,7 +286,7 @@ def test_main_job_runs_the_tiny_config_unless_given_one(tmp_path):
     assert default.output_dir == "outputs/frozen_lake_dqn" and default.model_name_or_path == "tiny"
     assert default.save_strategy == "steps" and default.save_steps == 100  # a crash loses at most 100 updates
     assert recipe.parse_config(["--offline_data", "null"]).offline_data is None  # the command line unsets it
-    general = ["--config", "recipes/configs/tiny_general.yaml"]
+    general = ["--config", str(Path(recipe.__file__).parent / "configs" / "tiny_general.yaml")]
     assert recipe.parse_config(general).map_family == "up_to_8"
     assert recipe.parse_config([*general, "--map_family", "null"]).map_family is None
     own = tmp_path / "own.yaml"
