@@ -6,7 +6,9 @@ instances, against tabular Q-learning and random play on the same envs and episo
 
 Each row plays one context of ``n_episodes`` per env under ``schedule`` (the paper's ramp) and once greedily;
 success is an episode that ends at a goal (for CliffWalking, whose rewards are all negative, reaching the goal;
-its mean return is reported too, -13 being optimal). Writes ``envs.json`` and ``envs.md`` to ``output_dir``.
+its mean return is reported too, -13 being optimal). Writes ``envs.json``, ``envs.md`` and ``envs.png`` (success per
+episode in context under the first schedule: the agent against tabular Q-learning and random play) to
+``output_dir``.
 """
 
 import argparse
@@ -17,6 +19,7 @@ from trl_icrl.agent import ICRLAgent
 from trl_icrl.env_families import map_families
 from trl_icrl.envs import CLIFF_ENV_ID, ENV_ID, MDP_ENV_ID
 from trl_icrl.evaluation.envs import CANONICAL_ENVS, ENV_BASELINES, canonical_envs, evaluate_envs, heldout_envs
+from trl_icrl.plotting import plot_icrl_panels
 
 FAMILY_ENVS = (ENV_ID, CLIFF_ENV_ID, MDP_ENV_ID)
 CANONICAL_ENV_IDS = {"FrozenLake-v1 4x4": "FrozenLake-v1", "FrozenLake-v1 8x8": "FrozenLake-v1",
@@ -64,6 +67,9 @@ def main() -> None:
     (output / "envs.json").write_text(json.dumps({"model": args.model, "n_episodes": args.n_episodes,
                                                   "seed": args.seed, "rows": results}, indent=1))
     (output / "envs.md").write_text(table(results) + "\n")
+    first = args.schedules[0]
+    plot_icrl_panels({row: {name: results[row][first][name] for name in ("icrl", "q_learning_optimistic", "random")}
+                      for row in results}, output / "envs.png")
     print(table(results))
 
 

@@ -1,6 +1,9 @@
 """An open vocabulary: words the embedded tokenizer lacks are added with embeddings composed from their parts, when
 training starts on a new env and when a saved model meets one; a word with an unknown part gets one sentence."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,7 +19,8 @@ from trl_icrl.protocol import ProtocolError, TokenProtocol
 from trl_icrl.tiny_model import TINY_BASE_DIR
 from trl_icrl.vocabulary import composition, extend_vocabulary, missing_words, protocol_words
 
-ADAPTER_MODEL = Path(__file__).parent.parent / "results" / "tiny_adapter_offline"
+ROOT = Path(__file__).parent.parent
+ADAPTER_MODEL = ROOT / "results" / "tiny_adapter_offline"
 
 
 class _TwoStateChain(gym.Env):
@@ -144,6 +148,16 @@ def test_one_model_trains_on_several_envs_taking_turns(tmp_path):
     assert len(cliff.tokenizer) == len(agent.tokenizer)  # its words were added in training
     result = cliff.play(gym.make("CliffWalking-v1", max_episode_steps=10), n_episodes=2, schedule="uniform")
     assert len(cliff.protocol.parse(result.trials[0].input_ids)) == 2
+    evaluated = tmp_path / "envs"
+    subprocess.run([sys.executable, str(ROOT / "recipes" / "evaluate_envs.py"), "--model", args.output_dir,
+                    "--families", ENV_ID, "--canonical", "CliffWalking-v1", "--n_maps", "2", "--n_contexts", "2",
+                    "--n_episodes", "3", "--output_dir", str(evaluated)], check=True, capture_output=True)
+    rows = json.loads((evaluated / "envs.json").read_text())["rows"]
+    assert set(rows) == {f"{ENV_ID} held-out", "CliffWalking-v1"}
+    cliff_ramp = rows["CliffWalking-v1"]["paper_ramp"]
+    assert set(cliff_ramp) == {"icrl", "random", "q_learning_zero_init", "q_learning_optimistic"}
+    assert all(len(s["success_per_episode"]) == 3 and s["mean_return"] < 0 for s in cliff_ramp.values())
+    assert (evaluated / "envs.png").is_file() and "| CliffWalking-v1 | greedy |" in (evaluated / "envs.md").read_text()
     with pytest.raises(ValueError, match="as many actions each"):
         DQNTrainer("tiny", DQNConfig(output_dir=str(tmp_path / "taxi"), train_env_ids=[ENV_ID, "Taxi-v4"],
                                      report_to="none"))

@@ -60,11 +60,7 @@ def plot_learning_curves(curves: Mapping[str, Sequence[tuple[float, float]]], pa
         fig.savefig(path, dpi=120)
 
 
-def plot_icrl_curves(curves: Mapping[str, Mapping], path: str | os.PathLike, title: str = "",
-                     metric: str = "success") -> None:
-    """One line per agent: mean ``metric`` per episode index with its 95% band (from ``summarize``)."""
-    fig = Figure(figsize=(6.4, 4))
-    ax = fig.subplots()
+def _draw_icrl_curves(ax, curves: Mapping[str, Mapping], title: str, metric: str) -> None:
     for name, summary in curves.items():
         mean = np.asarray(summary[f"{metric}_per_episode"])
         band = np.asarray(summary[f"{metric}_ci95"])
@@ -76,8 +72,28 @@ def plot_icrl_curves(curves: Mapping[str, Mapping], path: str | os.PathLike, tit
     if metric == "success":
         ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
+
+
+def plot_icrl_curves(curves: Mapping[str, Mapping], path: str | os.PathLike, title: str = "",
+                     metric: str = "success") -> None:
+    """One line per agent: mean ``metric`` per episode index with its 95% band (from ``summarize``)."""
+    fig = Figure(figsize=(6.4, 4))
+    _draw_icrl_curves(fig.subplots(), curves, title, metric)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def plot_icrl_panels(panels: Mapping[str, Mapping[str, Mapping]], path: str | os.PathLike, columns: int = 3) -> None:
+    """``plot_icrl_curves`` for several envs in one figure: one panel per env (title -> agent -> summary)."""
+    rows = -(-len(panels) // columns)
+    fig = Figure(figsize=(5 * columns, 3.6 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax, (title, curves) in zip(axes, panels.items()):
+        _draw_icrl_curves(ax, curves, title, "success")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 _TILE_COLOURS = {"S": "#9ccc65", "F": "#dbeefa", "H": "#1f3b57", "G": "#ffca28"}
