@@ -197,7 +197,7 @@ def main() -> None:
 
     envs = frozen_lake_envs(heldout_maps("id", 8, seed=123))
     start = time.perf_counter()
-    played = trainer.engine.play(envs, 30, ExplorationSchedule.parse("uniform"), np.random.default_rng(0),
+    played = trainer.collector.engine.play(envs, 30, ExplorationSchedule.parse("uniform"), np.random.default_rng(0),
                                  reset_seeds=list(range(8)))
     cached = played.env_steps / (time.perf_counter() - start)
     reencode = reencode_steps_per_second(trainer, played.trials)
@@ -210,7 +210,7 @@ def main() -> None:
         agent = ICRLAgent.from_pretrained(cli.model)
         engine, name = agent.engine(), cli.model
     else:
-        engine, name = trainer.engine, "the untrained default"
+        engine, name = trainer.collector.engine, "the untrained default"
     start = time.perf_counter()
     evaluate_model(engine, heldout_maps("id", 50), 30, "paper_ramp", seed=0)
     eval_seconds = time.perf_counter() - start

@@ -379,7 +379,7 @@ def test_offline_data_config_makes_trials_that_fill_the_context(tiny_dir, tmp_pa
     trainer = DQNTrainer(str(tiny_dir), args)
     store = trainer.replay_store.dataset
     assert len(store) == 6 and set(store["policy"]) == {"epsilon_optimal_0.9"}
-    budget = trainer.engine.step_budget
+    budget = trainer.collector.engine.step_budget
     assert all(128 - 2 * budget < len(ids) <= 128 for ids in store["input_ids"])
     assert all(dones[-1] in (TERMINATED, TRUNCATED) and len(offsets) > 1
                for dones, offsets in zip(store["dones"], store["episode_offsets"]))
