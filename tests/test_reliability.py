@@ -129,6 +129,6 @@ def test_sharding_launch_is_refused_before_any_work(tmp_path, monkeypatch, envir
         raise AssertionError("work started before the refusal")
 
     monkeypatch.setattr("trl_icrl.trainer.dqn_trainer.AutoModelForCausalLM.from_pretrained", no_work)
-    monkeypatch.setattr("trl_icrl.trainer.dqn_trainer.offline_store", no_work)
+    monkeypatch.setattr("trl_icrl.trainer.dqn_trainer.offline_trials", no_work)
     with pytest.raises(ValueError, match=f"does not support {expected}"):
         DQNTrainer("tiny", args)
