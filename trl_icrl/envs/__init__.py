@@ -1,6 +1,7 @@
-"""The parametric Frozen Lake env family for in-context RL: maps and their generator, the env, held-out maps,
-stitching tasks and non-stationary switches, and the parametric cliff walking; importing this module registers
-``trl_icrl/ParametricFrozenLake-v0`` and ``trl_icrl/ParametricCliffWalking-v0`` with gymnasium."""
+"""The env families for in-context RL: the parametric Frozen Lake (maps and their generator, the env, held-out maps,
+stitching tasks and non-stationary switches), the parametric cliff walking and random tabular MDPs; importing this
+module registers ``trl_icrl/ParametricFrozenLake-v0``, ``trl_icrl/ParametricCliffWalking-v0`` and
+``trl_icrl/RandomMDP-v0`` with gymnasium."""
 
 from trl_icrl.env_families import register_map_families
 from trl_icrl.envs.cliff_walking_maps import (
