@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trl_icrl.envs.frozen_lake_maps import Map, MapFamily, grid_moves, tile_goal_distances
+from trl_icrl.envs.frozen_lake_maps import Map, MapFamily, grid_moves, grid_rows, tile_goal_distances
 
 MIN_CLIFF_ROWS, MAX_CLIFF_ROWS = 2, 10
 MIN_CLIFF_COLS, MAX_CLIFF_COLS = 3, 12
@@ -41,24 +41,9 @@ def _distances(rows: Map) -> list[int]:
 
 def _cliff_rows(desc: str | Sequence[str]) -> Map:
     """Checks the shape and letters of a cliff map and returns it as a tuple of rows."""
-    rows = tuple(desc.split("/")) if isinstance(desc, str) else tuple(desc)
-    if not all(isinstance(row, str) for row in rows):
-        raise TypeError(f"map rows must be strings, got {rows!r}")
-    lengths = [len(row) for row in rows]
-    if not any(lengths):
-        raise ValueError("empty map")
-    if len(set(lengths)) > 1:
-        raise ValueError(f"ragged map: the rows have lengths {lengths}")
-    if not (MIN_CLIFF_ROWS <= len(rows) <= MAX_CLIFF_ROWS and MIN_CLIFF_COLS <= lengths[0] <= MAX_CLIFF_COLS):
-        raise ValueError(
-            f"map is {lengths[0]} wide and {len(rows)} high; a cliff map has {MIN_CLIFF_ROWS}..{MAX_CLIFF_ROWS} "
-            f"rows and {MIN_CLIFF_COLS}..{MAX_CLIFF_COLS} columns"
-        )
-    for r, row in enumerate(rows):
-        for c, letter in enumerate(row):
-            if letter not in CLIFF_TILES:
-                raise ValueError(f"unknown tile {letter!r} at row {r}, column {c} (tiles are S, F, C, G)")
-    return rows
+    return grid_rows(desc, CLIFF_TILES, (MIN_CLIFF_ROWS, MAX_CLIFF_ROWS), (MIN_CLIFF_COLS, MAX_CLIFF_COLS),
+                     f"a cliff map has {MIN_CLIFF_ROWS}..{MAX_CLIFF_ROWS} rows and {MIN_CLIFF_COLS}..{MAX_CLIFF_COLS} "
+                     "columns")
 
 
 def validate_cliff_map(desc: str | Sequence[str]) -> Map:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trl_icrl.envs.instances import generate_distinct
+
 MAX_MAP_SIZE = 10
 TILES = "SFHG"
 
@@ -63,10 +65,10 @@ def tile_goal_distances(tiles: str, nrow: int, ncol: int) -> list[int]:
     return dist
 
 
-def _rows(desc: str | Sequence[str] | np.ndarray) -> Map:
-    """Checks the shape and letters of a map and returns it as a tuple of rows."""
-    if isinstance(desc, np.ndarray):  # bytes (nrow, ncol), as gymnasium's FrozenLakeEnv.desc
-        desc = [b"".join(row).decode() for row in np.asarray(desc, dtype="c").tolist()]
+def grid_rows(desc: str | Sequence[str], tiles: str, rows_range: tuple[int, int], cols_range: tuple[int, int],
+              size_rule: str) -> Map:
+    """Checks the shape and letters of a grid map (rows of ``tiles``, ``rows_range`` x ``cols_range`` in size, the
+    sizes ``size_rule`` states) and returns it as a tuple of rows."""
     rows = tuple(desc.split("/")) if isinstance(desc, str) else tuple(desc)
     if not all(isinstance(row, str) for row in rows):
         raise TypeError(f"map rows must be strings, got {rows!r}")
@@ -75,15 +77,20 @@ def _rows(desc: str | Sequence[str] | np.ndarray) -> Map:
         raise ValueError("empty map")
     if len(set(lengths)) > 1:
         raise ValueError(f"ragged map: the rows have lengths {lengths}")
-    if not (len(rows) <= MAX_MAP_SIZE and lengths[0] <= MAX_MAP_SIZE):
-        raise ValueError(
-            f"map is {lengths[0]} wide and {len(rows)} high; each side must be in 1..{MAX_MAP_SIZE}"
-        )
+    if not (rows_range[0] <= len(rows) <= rows_range[1] and cols_range[0] <= lengths[0] <= cols_range[1]):
+        raise ValueError(f"map is {lengths[0]} wide and {len(rows)} high; {size_rule}")
     for r, row in enumerate(rows):
         for c, letter in enumerate(row):
-            if letter not in TILES:
-                raise ValueError(f"unknown tile {letter!r} at row {r}, column {c} (tiles are S, F, H, G)")
+            if letter not in tiles:
+                raise ValueError(f"unknown tile {letter!r} at row {r}, column {c} (tiles are {', '.join(tiles)})")
     return rows
+
+
+def _rows(desc: str | Sequence[str] | np.ndarray) -> Map:
+    """Checks the shape and letters of a Frozen Lake map and returns it as a tuple of rows."""
+    if isinstance(desc, np.ndarray):  # bytes (nrow, ncol), as gymnasium's FrozenLakeEnv.desc
+        desc = [b"".join(row).decode() for row in np.asarray(desc, dtype="c").tolist()]
+    return grid_rows(desc, TILES, (1, MAX_MAP_SIZE), (1, MAX_MAP_SIZE), f"each side must be in 1..{MAX_MAP_SIZE}")
 
 
 def validate_map(desc: str | Sequence[str] | np.ndarray) -> Map:
@@ -272,14 +279,7 @@ class MapFamily:
         ``seeds = np.random.SeedSequence(seed).generate_state(n)``, so the first ``k`` maps do not
         depend on ``n``.
         """
-        if n < 0:
-            raise ValueError(f"n must be non-negative, got {n}")
-        maps: list[Map] = []
-        excluded = set(exclude)
-        for map_seed in np.random.SeedSequence(seed).generate_state(n).tolist():
-            maps.append(self.generate(map_seed, exclude=excluded))
-            excluded.add(maps[-1])
-        return maps
+        return generate_distinct(lambda s, ex: self.generate(s, exclude=ex), n, seed, exclude)
 
 
 IN_DISTRIBUTION = MapFamily("id", width_range=(3, 5), height_range=(3, 5))

@@ -20,6 +20,7 @@ from trl_icrl.envs.cliff_walking_maps import (
     cliff_optimal_actions,
     validate_cliff_map,
 )
+from trl_icrl.envs.instances import env_family_and_seed
 
 Transitions = dict[int, dict[int, list[tuple[float, int, float, bool]]]]
 """``P[tile][action] == [(probability, next_tile, reward, terminated)]``, as gymnasium's toy-text envs hold it."""
@@ -84,19 +85,9 @@ class ParametricCliffWalking(gym.Env):
         render_mode: str | None = None,
         seed: int | None = None,
     ) -> None:
-        if seed is not None:
-            if map_seed is not None and map_seed != seed:
-                raise ValueError(f"seed is an alias of map_seed, got both: seed={seed}, map_seed={map_seed}")
-            map_seed = seed
-        if desc is not None and map_seed is not None:
-            raise ValueError("give either desc or a map seed, not both")
-        if isinstance(family, str) and family not in CLIFF_FAMILIES:
-            raise ValueError(f"unknown map family {family!r}, expected one of {sorted(CLIFF_FAMILIES)}")
-        if max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be at least 1, got {max_episode_steps}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self.family = CLIFF_FAMILIES[family] if isinstance(family, str) else family
+        self.family, map_seed = env_family_and_seed(desc, family, CLIFF_FAMILIES, map_seed, seed, max_episode_steps,
+                                                     render_mode=render_mode,
+                                                     render_modes=self.metadata["render_modes"])
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
         self.action_space = spaces.Discrete(4)

@@ -19,6 +19,7 @@ from trl_icrl.envs.frozen_lake_maps import (
     optimal_actions,
     validate_map,
 )
+from trl_icrl.envs.instances import env_family_and_seed
 
 # The image render modes of FrozenLakeEnv need pygame (gymnasium[toy-text]), which is optional here.
 _RENDER_MODES = ["ansi", "rgb_array", "human"] if importlib.util.find_spec("pygame") else ["ansi"]
@@ -87,21 +88,9 @@ class ParametricFrozenLake(gym.Env):
         render_mode: str | None = None,
         seed: int | None = None,
     ) -> None:
-        if seed is not None:
-            if map_seed is not None and map_seed != seed:
-                raise ValueError(f"seed is an alias of map_seed, got both: seed={seed}, map_seed={map_seed}")
-            map_seed = seed
-        if desc is not None and map_seed is not None:
-            raise ValueError("give either desc or a map seed, not both")
-        if isinstance(family, str) and family not in FAMILIES:
-            raise ValueError(f"unknown map family {family!r}, expected one of {sorted(FAMILIES)}")
-        if max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be at least 1, got {max_episode_steps}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
-            )
-        self.family = FAMILIES[family] if isinstance(family, str) else family
+        self.family, map_seed = env_family_and_seed(desc, family, FAMILIES, map_seed, seed, max_episode_steps,
+                                                     render_mode=render_mode,
+                                                     render_modes=self.metadata["render_modes"])
         self.is_slippery = is_slippery
         self.success_rate = success_rate
         self.max_episode_steps = max_episode_steps

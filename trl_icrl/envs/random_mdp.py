@@ -25,6 +25,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from trl_icrl.envs.instances import env_family_and_seed, generate_distinct
+
 MDP_ENV_ID = "trl_icrl/RandomMDP-v0"
 N_ACTIONS = 4
 MAX_STATES = 64
@@ -228,19 +230,8 @@ class MDPFamily:
         return generate_mdp(seed, self.n_states_range, self.p_trap, self.min_hops, exclude=exclude)
 
     def generate_many(self, n: int, seed: int, exclude: Collection[MDP] = frozenset()) -> list[MDP]:
-        """``n`` distinct MDPs of this family, none in ``exclude``, determined by ``seed``.
-
-        MDP ``i`` is ``generate(seeds[i], exclude=<exclude and MDPs 0..i-1>)`` with
-        ``seeds = np.random.SeedSequence(seed).generate_state(n)``, so the first ``k`` do not depend on ``n``.
-        """
-        if n < 0:
-            raise ValueError(f"n must be non-negative, got {n}")
-        mdps: list[MDP] = []
-        excluded = set(exclude)
-        for mdp_seed in np.random.SeedSequence(seed).generate_state(n).tolist():
-            mdps.append(self.generate(mdp_seed, exclude=excluded))
-            excluded.add(mdps[-1])
-        return mdps
+        """``n`` distinct MDPs of this family, none in ``exclude``, determined by ``seed`` (``generate_distinct``)."""
+        return generate_distinct(lambda s, ex: self.generate(s, exclude=ex), n, seed, exclude)
 
 
 RANDOM_MDP = MDPFamily("mdp")
@@ -297,17 +288,8 @@ class RandomMDP(gym.Env):
         max_episode_steps: int = 50,
         seed: int | None = None,
     ) -> None:
-        if seed is not None:
-            if map_seed is not None and map_seed != seed:
-                raise ValueError(f"seed is an alias of map_seed, got both: seed={seed}, map_seed={map_seed}")
-            map_seed = seed
-        if desc is not None and map_seed is not None:
-            raise ValueError("give either desc or a map seed, not both")
-        if isinstance(family, str) and family not in MDP_FAMILIES:
-            raise ValueError(f"unknown MDP family {family!r}, expected one of {sorted(MDP_FAMILIES)}")
-        if max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be at least 1, got {max_episode_steps}")
-        self.family = MDP_FAMILIES[family] if isinstance(family, str) else family
+        self.family, map_seed = env_family_and_seed(desc, family, MDP_FAMILIES, map_seed, seed, max_episode_steps,
+                                                     kind="MDP")
         self.max_episode_steps = max_episode_steps
         self.action_space = spaces.Discrete(N_ACTIONS)
         self.start_tile: int | None = None
