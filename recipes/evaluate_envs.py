@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from trl_icrl.agent import ICRLAgent
-from trl_icrl.env_families import map_families
+from trl_icrl.env_families import first_family
 from trl_icrl.envs import CLIFF_ENV_ID, ENV_ID, MDP_ENV_ID
 from trl_icrl.evaluation.envs import CANONICAL_ENVS, ENV_BASELINES, canonical_envs, evaluate_envs, heldout_envs
 from trl_icrl.plotting import plot_icrl_panels
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--output_dir", required=True)
     args = parser.parse_args()
     agent = ICRLAgent.from_pretrained(args.model)
-    rows = {f"{env_id} held-out": (env_id, heldout_envs(env_id, next(iter(map_families(env_id))), args.n_maps,
+    rows = {f"{env_id} held-out": (env_id, heldout_envs(env_id, first_family(env_id), args.n_maps,
                                                         args.seed)) for env_id in args.families}
     rows.update({name: (CANONICAL_ENV_IDS[name], canonical_envs(name, args.n_contexts)) for name in args.canonical})
     results = {}

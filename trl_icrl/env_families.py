@@ -36,3 +36,8 @@ def map_family(env_id: str, name: str) -> MapFamily | None:
 def map_families(env_id: str) -> Mapping[str, MapFamily]:
     """Every family of generated maps of ``env_id`` (empty when it has none)."""
     return _MAP_FAMILIES.get(env_id, {})
+
+
+def first_family(env_id: str) -> str:
+    """The name of ``env_id``'s first family of generated maps, its default; ``"id"`` (naming none) when it has none."""
+    return next(iter(map_families(env_id)), "id")

@@ -75,10 +75,14 @@ def with_words(tokenizer: PreTrainedTokenizerBase, words: Sequence[str]) -> PreT
         return AutoTokenizer.from_pretrained(folder)
 
 
-def _append_embedding_rows(model: nn.Module, rows: torch.Tensor) -> None:
-    """Append ``rows`` (n, hidden) to the input embeddings of ``model``, a causal LM or a peft model over one; a
-    LoRA-adapted embedding gets zero adapter columns for them, and tied output embeddings stay tied."""
+def _append_composed_rows(model: nn.Module, parts: list[list[int]]) -> None:
+    """Append one input-embedding row per entry of ``parts``, the sum of those ids' embeddings as ``model`` has them,
+    to ``model``, a causal LM or a peft model over one; a LoRA-adapted embedding gets zero adapter columns for them,
+    and tied output embeddings stay tied."""
     embedding, output = model.get_input_embeddings(), model.get_output_embeddings()
+    with torch.no_grad():
+        device = next(embedding.parameters()).device
+        rows = torch.stack([embedding(torch.tensor(ids, device=device)).sum(0) for ids in parts])
     base = embedding.base_layer if isinstance(embedding, LoraEmbedding) else embedding
     tied = output is not None and output.weight is base.weight
     old = base.weight
@@ -103,12 +107,7 @@ def extend_vocabulary(model: PreTrainedModel | nn.Module, tokenizer: PreTrainedT
     new = missing_words(tokenizer, words)
     if not new:
         return tokenizer
-    parts = [composition(tokenizer, word) for word in new]
-    embedding = model.get_input_embeddings()
-    with torch.no_grad():
-        device = next(embedding.parameters()).device
-        rows = torch.stack([embedding(torch.tensor(ids, device=device)).sum(0) for ids in parts])
-        _append_embedding_rows(model, rows)
+    _append_composed_rows(model, [composition(tokenizer, word) for word in new])
     return with_words(tokenizer, new)
 
 
@@ -119,8 +118,4 @@ def restore_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     if len(tokenizer) <= size:
         return
     by_id = {i: w for w, i in tokenizer.get_vocab().items()}
-    parts = [composition(tokenizer, by_id[i]) for i in range(size, len(tokenizer))]
-    embedding = model.get_input_embeddings()
-    with torch.no_grad():
-        rows = torch.stack([embedding(torch.tensor(ids)).sum(0) for ids in parts])
-        _append_embedding_rows(model, rows)
+    _append_composed_rows(model, [composition(tokenizer, by_id[i]) for i in range(size, len(tokenizer))])

@@ -32,7 +32,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, get_l
 
 from ..agent_config import AgentConfig
 from ..env_codec import codec_for
-from ..env_families import map_families, map_family
+from ..env_families import first_family, map_family
 from ..envs import evaluation_maps, heldout_maps
 from ..exploration import parse_schedules
 from ..hub_cache import DEQUANTISED_FROM
@@ -221,7 +221,7 @@ class DQNTrainer(Trainer):
         self.env_ids = list(args.train_env_ids or [args.env_id])
         args.env_id = self.env_ids[0]
         if args.map_family is None:  # the env's first family of generated maps ("id" names none for other envs)
-            args.map_family = next(iter(map_families(args.env_id)), "id")
+            args.map_family = first_family(args.env_id)
         self.env_codecs = {env_id: codec_for(env_id, None if args.train_env_ids else args.observation_format)
                            for env_id in self.env_ids}
         """How each env trained on is written; one env: ``observation_format``, a mixture: each env's own."""
@@ -260,8 +260,8 @@ class DQNTrainer(Trainer):
 
     def _choose_maps(self, args: DQNConfig) -> None:
         """Each env's family of training maps, its held-out maps, and the maps training never draws."""
-        self.map_family_names = {env_id: args.map_family if env_id == args.env_id else
-                                 next(iter(map_families(env_id)), "id") for env_id in self.env_ids}
+        self.map_family_names = {env_id: args.map_family if env_id == args.env_id else first_family(env_id)
+                                 for env_id in self.env_ids}
         self.heldout_maps_by_env = {
             env_id: heldout_maps(family, args.eval_maps, args.seed) for env_id in self.env_ids
             if (family := map_family(env_id, self.map_family_names[env_id])) and args.eval_maps}
