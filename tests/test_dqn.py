@@ -31,6 +31,7 @@ from trl_icrl.trainer.callbacks import (
     WallClockLimitCallback,
 )
 from trl_icrl.trainer.collector import TrialCollector
+from trl_icrl.trainer.dqn_trainer import ReplayBatches
 
 
 def test_td_targets_by_hand():
@@ -276,6 +277,21 @@ def test_replay_store_save_load(tmp_path):
     rng = np.random.default_rng(0)
     recent = store.sample_indices(4000, rng, recency=3.0)
     assert np.mean(recent == 2) > np.mean(recent == 0) * 3
+
+
+def test_replay_batches_scale_each_trials_rewards_by_its_env():
+    store = ReplayStore(capacity=10, protocol_signature="p")
+    row = {"input_ids": [1, 2, 3, 4], "decision_positions": [1, 2], "actions": [2, 0], "dones": [0, 1],
+           "next_positions": [2, -1], "episode_index": [0, 0], "episode_offsets": [0], "env_map": "SG", "seed": 0,
+           "policy": "online"}
+    store.append([dict(row, env_id="lake", rewards=[0.0, 1.0]), dict(row, env_id="cliff", rewards=[-1.0, -100.0])])
+    batches = ReplayBatches(store, 32, pad_token_id=0, seed=0, reward_scales={"lake": 1.0, "cliff": 0.01})
+    rewards = next(iter(batches))["rewards"]
+    assert {tuple(round(x, 6) for x in r) for r in rewards.tolist()} == {(0.0, 1.0), (-0.01, -1.0)}
+    store.append([dict(row, env_id="taxi", rewards=[-1.0, 20.0])])
+    with pytest.raises(ValueError, match=r"\['taxi'\], an env this trainer does not train on"):
+        for _ in zip(range(20), ReplayBatches(store, 8, 0, seed=1, reward_scales={"lake": 1.0, "cliff": 0.01})):
+            pass
 
 
 @pytest.mark.parametrize("adapter_type,weights", [("none", "model.safetensors"), ("lora", "adapter_model.safetensors")])

@@ -81,8 +81,21 @@ def test_fresh_process_reload_gives_identical_q(tiny_dir, tmp_path):
     reloaded = json.loads(done.stdout.strip().splitlines()[-1])
     for path in paths:
         assert torch.equal(torch.tensor(reloaded[path]), expected[path]), path
-    agent = ICRLAgent.from_pretrained(paths[0], base_model=str(tiny_dir))
-    assert agent.config.q_parameterisation == "value_head" and agent.env_codec.n_actions == 4
+    # base_model= names the base: an adapter is loaded onto it, a full fine-tune plays untrained from it
+    lora = ICRLAgent.from_pretrained(paths[2], base_model=str(tiny_dir))
+    full = ICRLAgent.from_pretrained(paths[0], base_model=str(tmp_path / "no_such_base"))
+    batch = torch.load(Path(paths[0]) / "batch.pt")
+    with torch.no_grad():
+        assert torch.equal(lora.network.eval()(batch["input_ids"], batch["decision_positions"])[0],
+                           expected[paths[2]])
+        assert torch.equal(full.network.eval()(batch["input_ids"], batch["decision_positions"])[0],
+                           expected[paths[0]])  # its weights are its own
+        with pytest.raises(Exception, match="no_such_base"), full.network.untrained():
+            pass
+        untrained = ICRLAgent.from_pretrained(paths[0], base_model=str(tiny_dir)).network
+        with untrained.untrained():
+            q_untrained = untrained(batch["input_ids"], batch["decision_positions"])[0]
+    assert not torch.allclose(q_untrained, expected[paths[0]])  # the tiny base with a fresh head, not the trained
 
 
 RESULTS_MODEL = Path(__file__).parent.parent / "results" / "tiny_full_finetune_online"

@@ -60,6 +60,8 @@ class DQNConfig(TrainingArguments):
 
         gamma (`float`, defaults to `0.9`): discount within an episode.
         reward_scale (`float`, defaults to `1.0`): rewards are multiplied by this (the paper: 30).
+        normalise_rewards (`bool`, defaults to `True`): divide each env's rewards by its largest |reward| (from its
+            codec), so that envs whose rewards differ in size (a cliff's -100, Frozen Lake's 1) share one Q head.
         n_step (`int`, defaults to `3`): n-step returns (within an episode); 3 lifts the 7-minute main job, the
             results recipe sets 1.
         loss_type (`str`, defaults to `"huber"`): `"huber"`, `"mse"` or `"normalized_mse"` (the paper).
@@ -139,6 +141,9 @@ class DQNConfig(TrainingArguments):
     # TD update
     gamma: float = field(default=0.9, metadata={"help": "Discount factor in [0, 1]."})
     reward_scale: float = field(default=1.0, metadata={"help": "Reward multiplier (the paper: 30)."})
+    normalise_rewards: bool = field(default=True, metadata={
+        "help": "Divide each env's rewards by its largest |reward|, so envs with rewards of different sizes share "
+                "one Q head."})
     n_step: int = field(default=3, metadata={"help": "n-step returns within an episode."})
     loss_type: str = field(default="huber", metadata={"help": "'huber', 'mse' or 'normalized_mse'."})
     double_dqn: bool = field(default=True, metadata={"help": "Double DQN targets."})

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -132,16 +133,26 @@ def refuse_sharding(sharding: str | None) -> None:
 
 
 class ReplayBatches(IterableDataset):
-    """An endless stream of collated batches of trials sampled from a (growing) replay store."""
+    """An endless stream of collated batches of trials sampled from a (growing) replay store, each trial's
+    rewards multiplied by its env's entry in ``reward_scales`` (env id -> factor; None: unscaled)."""
 
-    def __init__(self, store: ReplayStore, batch_size: int, pad_token_id: int, seed: int, recency: float = 0.0):
+    def __init__(self, store: ReplayStore, batch_size: int, pad_token_id: int, seed: int, recency: float = 0.0,
+                 reward_scales: Mapping[str, float] | None = None):
         self.store, self.batch_size, self.pad_token_id, self.recency = store, batch_size, pad_token_id, recency
+        self.reward_scales = reward_scales
         self.rng = np.random.default_rng(seed)
 
     def __iter__(self):
         while True:
-            indices = self.store.sample_indices(self.batch_size, self.rng, self.recency)
-            yield collate_trials(self.store.rows(indices), self.pad_token_id)
+            rows = self.store.rows(self.store.sample_indices(self.batch_size, self.rng, self.recency))
+            batch = collate_trials(rows, self.pad_token_id)
+            if self.reward_scales is not None:
+                unknown = {r["env_id"] for r in rows} - set(self.reward_scales)
+                if unknown:
+                    raise ValueError(f"replay trials of {sorted(unknown)}, an env this trainer does not train on "
+                                     f"({sorted(self.reward_scales)})")
+                batch["rewards"] *= torch.tensor([self.reward_scales[r["env_id"]] for r in rows]).unsqueeze(1)
+            yield batch
 
 
 class DQNTrainer(Trainer):
@@ -227,6 +238,9 @@ class DQNTrainer(Trainer):
         """How each env trained on is written; one env: ``observation_format``, a mixture: each env's own."""
         self.env_codec = self.env_codecs[args.env_id]
         check_mixture(self.env_codecs, args.q_parameterisation)
+        self.reward_scales = {env_id: 1.0 / max(map(abs, codec.reward_values), default=1.0)
+                              if args.normalise_rewards else 1.0 for env_id, codec in self.env_codecs.items()}
+        """Each env's reward multiplier in the TD targets (before ``reward_scale``): 1 / its largest |reward|."""
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
         for name in ("max_context_tokens", "eval_context_tokens"):
             if max_positions is not None and getattr(args, name) > max_positions:
@@ -322,7 +336,7 @@ class DQNTrainer(Trainer):
         """Each process samples its own replay store; batches are never split across processes."""
         self.replay_batches = ReplayBatches(self.replay_store, self.args.per_device_train_batch_size,
                                             self.pad_token_id, seed=self.args.seed * 1000 + self.args.process_index,
-                                            recency=self.args.replay_recency)
+                                            recency=self.args.replay_recency, reward_scales=self.reward_scales)
         if self._sampler_state is not None:
             self.replay_batches.rng.bit_generator.state = self._sampler_state
         return DataLoader(self.replay_batches, batch_size=None)
