@@ -63,7 +63,7 @@ def test_new_words_are_composed_from_their_parts():
     assert torch.allclose(weights[word_id], before[parts].sum(0))
     assert missing_words(extended, words) == []
     protocol = TokenProtocol(extended, "step", codec.action_words, codec.observation_texts(), codec.reward_values)
-    assert protocol.step_word_ids("36", 1, -100.0) == [word_id]
+    assert protocol.layout.step_word_ids("36", 1, -100.0) == [word_id]
 
 
 def test_a_word_with_an_unknown_part_gets_one_sentence():

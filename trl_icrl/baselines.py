@@ -162,7 +162,7 @@ def play_agents(agents: Sequence[TabularAgent], envs: Sequence[gym.Env], n_episo
     sooner when it is that long (as training trials end when ``max_context_tokens`` are full)."""
     if len(agents) != len(envs):
         raise ValueError(f"one agent per env: got {len(agents)} agents for {len(envs)} envs")
-    budget = protocol.step_token_budget(codec.observation_texts(), codec.reward_values) if protocol and codec else 0
+    budget = protocol.layout.token_budget if protocol and codec else 0
     return play(TabularAgents(agents, max_trial_tokens, budget), envs, n_episodes, schedule, rng,
                 reset_seeds=reset_seeds, reset_options=reset_options, first_episode=first_episode, protocol=protocol,
                 codec=codec)

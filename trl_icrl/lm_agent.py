@@ -72,7 +72,7 @@ class RolloutEngine(Agent):
         self.network, self.protocol, self.codec = network, protocol, codec
         self.max_context_tokens, self.pad_token_id, self.when_full = max_context_tokens, pad_token_id, when_full
         self.pad_to_decision = pad_to_decision
-        self.step_budget = protocol.step_token_budget(codec.observation_texts(), codec.reward_values)
+        self.step_budget = protocol.layout.token_budget
         """The most tokens one step can add: its outcome, the end of its episode and the next one's start."""
 
     @property

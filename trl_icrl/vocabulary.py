@@ -19,7 +19,7 @@ from torch import nn
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .env_codec import EnvCodec
-from .protocol import FORMATS, ProtocolError, ProtocolFormat, reward_text, step_words
+from .protocol import FORMATS, LAYOUTS, ProtocolError, ProtocolFormat, reward_text
 
 _PART_SEPARATORS = re.compile(r"[:_\s]+")
 
@@ -32,8 +32,8 @@ def protocol_words(fmt: ProtocolFormat | str, codec: EnvCodec) -> list[str]:
     words = [*(fmt.marker_words() if fmt else ()), *codec.action_words,
              *(reward_text(r) for r in codec.reward_values if r != 0)]
     words += [w for text in observations for w in text.split()]
-    if fmt is not None and fmt.one_word_per_step:
-        words += step_words(codec.action_words, observations, codec.reward_values)
+    if fmt is not None:
+        words += LAYOUTS[fmt.layout].words(codec.action_words, observations, codec.reward_values)
     return list(dict.fromkeys(words))
 
 

@@ -23,7 +23,8 @@ episode terminated there; the first word of an episode has ``start`` for an acti
     r0_c0:start r0_c1:right r1_c1:down:end r0_c0:start r0_c0:left <trunc> ...
 
 Every word but an ``end`` word is a decision position, so a decision costs one position, and the
-tile where each episode ended (and how) is written.
+tile where each episode ended (and how) is written. A format names its layout (``layouts``: marked pieces
+or step words); the writer and the parser ask the protocol's layout and never branch on the format.
 """
 
 from .formats import (
@@ -39,13 +40,14 @@ from .formats import (
            step_word,
            step_words,
 )
+from .layouts import LAYOUTS, MarkedPieces, StepWords
 from .parser import HistoryParser
 from .token_protocol import TokenProtocol
 from .trial import CONTINUE, TERMINATED, TRIAL_FIELDS, TRIAL_SCHEMA, TRUNCATED, Episode, Trial, TrialField
 from .writer import TrialWriter
 
 __all__ = [
-    "COMPACT", "CONTINUE", "END", "FORMATS", "LLAMA3", "START", "STEP", "TERMINATED", "TRIAL_FIELDS", "TRIAL_SCHEMA",
-    "TRUNCATED", "Episode", "HistoryParser", "ProtocolError", "ProtocolFormat", "TokenProtocol", "Trial", "TrialField",
-    "TrialWriter", "reward_text", "step_word", "step_words",
+    "COMPACT", "CONTINUE", "END", "FORMATS", "LAYOUTS", "LLAMA3", "START", "STEP", "TERMINATED", "TRIAL_FIELDS",
+    "TRIAL_SCHEMA", "TRUNCATED", "Episode", "HistoryParser", "MarkedPieces", "ProtocolError", "ProtocolFormat",
+    "StepWords", "TokenProtocol", "Trial", "TrialField", "TrialWriter", "reward_text", "step_word", "step_words",
 ]

@@ -24,7 +24,9 @@ class ProtocolFormat:
     action_suffix: str = ""
     reward_prefix: str = ""
     reward_suffix: str = ""
-    one_word_per_step: bool = False
+    layout: str = "marked"
+    """How a step is laid out: ``"marked"`` pieces framed by these strings, or ``"step_words"``, one word per env
+    step (``trl_icrl.protocol.layouts``)."""
     single_token_actions: bool = False
     """Every action word must be one token (the ``chat`` format: Q-values and logits are read per action token)."""
 
@@ -53,7 +55,7 @@ LLAMA3 = ProtocolFormat(
 COMPACT = ProtocolFormat(name="compact", episode_start="<ep>", episode_end="</ep>", truncation="<trunc>")
 """One word per marker, for the embedded word-level tokenizer: ``<ep> r0 c1 right ... 1.0 </ep>``."""
 
-STEP = ProtocolFormat(name="step", episode_start="", episode_end="", truncation="<trunc>", one_word_per_step=True)
+STEP = ProtocolFormat(name="step", episode_start="", episode_end="", truncation="<trunc>", layout="step_words")
 """One word per env step, for the embedded word-level tokenizer: ``r0_c0:start r0_c1:right r1_c1:down:end``."""
 
 FORMATS = {f.name: f for f in (LLAMA3, COMPACT, STEP)}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .formats import FORMATS, ProtocolError, ProtocolFormat, reward_text, step_word
+from .formats import FORMATS, ProtocolError, ProtocolFormat, reward_text
+from .layouts import LAYOUTS, MarkedPieces, StepWords
 from .parser import HistoryParser
 from .trial import Episode, Trial
 from .writer import TrialWriter
@@ -37,18 +38,18 @@ class TokenProtocol:
         self.pad_token_id: int = pad if pad is not None else getattr(tokenizer, "eos_token_id", None) or 0
         """Pads batches and rollouts (never attended to): the tokenizer's pad token, else its eos token, else 0."""
         f = self.format
-        self.episode_start = self._ids(f.episode_start)
-        self.episode_end = self._ids(f.episode_end)
-        self.truncation = self._ids(f.truncation)
-        self.observation_prefix = self._ids(f.observation_prefix)
-        self.observation_suffix = self._ids(f.observation_suffix)
-        self.action_prefix = self._ids(f.action_prefix)
-        self.action_suffix = self._ids(f.action_suffix)
-        self.reward_prefix = self._ids(f.reward_prefix)
-        self.reward_suffix = self._ids(f.reward_suffix)
-        self.action_ids = [self._ids(word) for word in self.action_words]
-        self.observation_ids = {text: self._ids(text) for text in observation_texts}
-        self.reward_ids = {reward_text(r): self._ids(reward_text(r)) for r in reward_values if r != 0}
+        self.episode_start = self.ids(f.episode_start)
+        self.episode_end = self.ids(f.episode_end)
+        self.truncation = self.ids(f.truncation)
+        self.observation_prefix = self.ids(f.observation_prefix)
+        self.observation_suffix = self.ids(f.observation_suffix)
+        self.action_prefix = self.ids(f.action_prefix)
+        self.action_suffix = self.ids(f.action_suffix)
+        self.reward_prefix = self.ids(f.reward_prefix)
+        self.reward_suffix = self.ids(f.reward_suffix)
+        self.action_ids = [self.ids(word) for word in self.action_words]
+        self.observation_ids = {text: self.ids(text) for text in observation_texts}
+        self.reward_ids = {reward_text(r): self.ids(reward_text(r)) for r in reward_values if r != 0}
         for word, ids in zip(self.action_words, self.action_ids) if f.single_token_actions else ():
             if len(ids) != 1:
                 raise ProtocolError(f"action word {word!r} is {len(ids)} tokens of {self._tokenizer_name} "
@@ -58,21 +59,12 @@ class TokenProtocol:
         if len(set(first_tokens)) != len(first_tokens):
             raise ProtocolError(f"action words {self.action_words} must start with distinct tokens, "
                                 f"got first tokens {first_tokens}")
-        if not self.truncation or not f.one_word_per_step and (not self.episode_start or not self.episode_end):
-            raise ProtocolError("episode_start, episode_end and truncation must not be empty")
-        self._observation_by_ids = {tuple(ids): text for text, ids in self.observation_ids.items()}
-        self._reward_by_ids = {tuple(ids): float(text) for text, ids in self.reward_ids.items()}
-        self.step_ids: dict[tuple[str, int | None, float, bool], list[int]] = {}
-        """``step`` format: (observation, previous action or None, reward, terminated) -> ids of its word."""
-        if f.one_word_per_step:
-            rewards = [0.0, *(float(r) for r in reward_values if r != 0)]
-            for text in observation_texts:
-                self.step_ids[(text, None, 0.0, False)] = self._ids(step_word(text, None))
-                for a, word in enumerate(self.action_words):
-                    for r in rewards:
-                        for end in (False, True):
-                            self.step_ids[(text, a, r, end)] = self._ids(step_word(text, word, r, end))
-        self._step_by_ids = {tuple(ids): key for key, ids in self.step_ids.items()}
+        self.observation_by_ids = {tuple(ids): text for text, ids in self.observation_ids.items()}
+        self.reward_by_ids = {tuple(ids): float(text) for text, ids in self.reward_ids.items()}
+        if f.layout not in LAYOUTS:
+            raise ProtocolError(f"format {f.name!r} has layout {f.layout!r}, not one of {sorted(LAYOUTS)}")
+        self.layout: MarkedPieces | StepWords = LAYOUTS[f.layout](self, observation_texts, reward_values)
+        """How a step is laid out in ids: the writer and the parser ask it."""
 
     @property
     def action_token_ids(self) -> list[int]:
@@ -83,31 +75,8 @@ class TokenProtocol:
     def n_actions(self) -> int:
         return len(self.action_words)
 
-    @property
-    def one_word_per_step(self) -> bool:
-        return self.format.one_word_per_step
-
-    def step_token_budget(self, observation_texts: Sequence[str], reward_values: Sequence[float]) -> int:
-        """The most tokens one env step can add: its outcome, the end of its episode and the next one's start."""
-        if self.one_word_per_step:
-            longest_word = max(len(ids) for ids in self.step_ids.values())
-            return 2 * longest_word + len(self.truncation)
-        longest_outcome = max(len(self.outcome(a, r)) for a in range(self.n_actions) for r in (0.0, *reward_values))
-        longest_observation = max(len(self.observation(t)) for t in observation_texts)
-        return longest_outcome + len(self.truncation) + len(self.episode_end) + len(self.episode_start) \
-            + 2 * longest_observation
-
-    def step_word_ids(self, observation: str, previous_action: int | None, reward: float = 0.0,
-                      terminated: bool = False) -> list[int]:
-        """``step`` format: ids of the word for arriving at ``observation`` (see ``step_word``)."""
-        try:
-            return list(self.step_ids[(observation, previous_action, float(reward), terminated)])
-        except KeyError:
-            raise ProtocolError(f"no step word for observation {observation!r}, previous action {previous_action}, "
-                                f"reward {reward}: the protocol knows {len(self.observation_ids)} observation "
-                                f"texts, {self.n_actions} actions and rewards {sorted(self.reward_ids)}") from None
-
-    def _ids(self, text: str) -> list[int]:
+    def ids(self, text: str) -> list[int]:
+        """Ids of one piece of text; a tokenizer that writes part of it as its unknown token is refused."""
         if not text:
             return []
         ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
