@@ -162,3 +162,25 @@ def test_one_model_trains_on_several_envs_taking_turns(tmp_path):
     with pytest.raises(ValueError, match="as many actions each"):
         DQNTrainer("tiny", DQNConfig(output_dir=str(tmp_path / "taxi"), train_env_ids=[ENV_ID, "Taxi-v4"],
                                      report_to="none"))
+
+
+FULL_FINE_TUNE = ROOT / "results" / "tiny_full_finetune_online"
+
+
+@pytest.mark.skipif(not (FULL_FINE_TUNE / "icrl_config.json").is_file(), reason="committed full fine-tune")
+def test_a_full_fine_tune_meets_a_new_env_and_plays_untrained_there():
+    agent = ICRLAgent.from_pretrained(FULL_FINE_TUNE)
+    with agent.network.untrained():  # before the new words: the base's own vocabulary size
+        _trial_q(agent, gym.make("FrozenLake-v1", is_slippery=False))
+    cliff = agent.for_env("CliffWalking-v1")
+    word_id = cliff.tokenizer.convert_tokens_to_ids("36:right:-100.0")
+    parts = torch.tensor([agent.tokenizer.convert_tokens_to_ids(p) for p in ("36", "right", "-100.0")])
+    embedding = cliff.network.model.get_input_embeddings()
+    env = gym.make("CliffWalking-v1", max_episode_steps=12)
+    trained_q = _trial_q(cliff, env)
+    with torch.no_grad(), cliff.network.untrained():  # the base grown by the same composition, from its embeddings
+        assert embedding.weight.shape[0] == len(cliff.tokenizer)
+        assert torch.allclose(embedding.weight[word_id], embedding.weight[parts].sum(0), atol=1e-5)
+        untrained_q = _trial_q(cliff, env)
+    assert not torch.allclose(trained_q, untrained_q)
+    assert torch.equal(_trial_q(cliff, env), trained_q)  # the trained weights come back

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,7 +15,7 @@ from huggingface_hub.utils import validate_repo_id
 from peft import PeftModel
 from peft.utils import ModulesToSaveWrapper
 from torch import nn
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
 from .agent_config import AgentConfig
@@ -48,9 +49,12 @@ def local_dir(path: str | os.PathLike) -> Path:
                                 f"loaded: {err}") from err
 
 
-def _untrained_state(base_model: str, q_parameterisation: str, n_actions: int) -> dict[str, torch.Tensor]:
-    """The weights a fully fine-tuned agent started from: its base, with a fresh Q head."""
+def _untrained_state(base_model: str, q_parameterisation: str, n_actions: int,
+                     tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
+    """The weights a fully fine-tuned agent started from: its base, grown to ``tokenizer``'s added words (composed
+    from the base's embeddings), with a fresh Q head."""
     base = AutoModelForCausalLM.from_pretrained(resolve_model_path(base_model))
+    restore_vocabulary(base, tokenizer)
     if q_parameterisation == "value_head":
         torch.manual_seed(0)
         add_q_head(base, n_actions)
@@ -88,7 +92,8 @@ class ICRLAgent:
             if value_head:
                 add_q_head(model, config.n_actions)
                 load_q_head(model, path)
-            initial_state = lambda: _untrained_state(base_name, config.q_parameterisation, config.n_actions)  # noqa: E731
+            initial_state = partial(_untrained_state, base_name, config.q_parameterisation, config.n_actions,
+                                    tokenizer=AutoTokenizer.from_pretrained(str(path)))
         else:
             base_path = path / base_name if (path / base_name / "config.json").is_file() else \
                 resolve_model_path(base_name)
@@ -137,8 +142,10 @@ class ICRLAgent:
                                       protocol_words(self.config.protocol_format, codec))
         config = self.config.for_env(env_id, codec)
         protocol = config.token_protocol(tokenizer)
-        network = QNetwork(self.network.model, config.q_parameterisation, protocol.action_token_ids,
-                           self.network.initial_state)
+        initial_state = self.network.initial_state
+        if isinstance(initial_state, partial):  # a full fine-tune's untrained weights, grown to the new words too
+            initial_state = partial(initial_state, tokenizer=tokenizer)
+        network = QNetwork(self.network.model, config.q_parameterisation, protocol.action_token_ids, initial_state)
         return ICRLAgent(network, tokenizer, protocol, codec, config)
 
     def engine(self, max_context_tokens: int | None = None, when_full: str = "drop") -> RolloutEngine:

@@ -107,6 +107,7 @@ class QNetwork(nn.Module):
         self.target_model: nn.Module | None = None
         self.q_parameterisation = q_parameterisation
         self.initial_state = initial_state
+        self._initial_weights: dict[str, torch.Tensor] | None = None
         self._acting_target = False
         self.register_buffer("action_token_ids", torch.tensor(action_token_ids, dtype=torch.long),
                              persistent=False)
@@ -184,10 +185,10 @@ class QNetwork(nn.Module):
             return
         if self.initial_state is None:
             raise ValueError("this fully fine-tuned network keeps no initial weights to play untrained with")
-        if callable(self.initial_state):
-            self.initial_state = self.initial_state()
+        if self._initial_weights is None:
+            self._initial_weights = self.initial_state() if callable(self.initial_state) else self.initial_state
         trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.model.load_state_dict(self.initial_state, strict=False)
+        self.model.load_state_dict(self._initial_weights, strict=False)
         try:
             yield self
         finally:
