@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .formats import ProtocolError, step_word, step_words
+from .parser import HistoryParser, IdTable
 from .trial import CONTINUE, TERMINATED, TRUNCATED, Episode
 
 if TYPE_CHECKING:
-    from .parser import HistoryParser
     from .token_protocol import TokenProtocol
 
 StepIds = tuple[list[int], int, int | None]
@@ -102,7 +102,7 @@ class StepWords:
                 for r in rewards:
                     for end in (False, True):
                         self.word_ids[(text, a, r, end)] = protocol.ids(step_word(text, word, r, end))
-        self.word_by_ids = {tuple(ids): key for key, ids in self.word_ids.items()}
+        self.word_by_ids = IdTable((tuple(ids), key) for key, ids in self.word_ids.items())
         self.token_budget = 2 * max(len(ids) for ids in self.word_ids.values()) + len(protocol.truncation)
         """The most ids one env step can add: its word, the truncation marker and the next episode's start word."""
 

@@ -11,13 +11,20 @@ if TYPE_CHECKING:
     from .token_protocol import TokenProtocol
 
 
+class IdTable(dict):
+    """Id tuples -> what they stand for, with its key lengths, longest first (the parser takes the longest match)."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.lengths = sorted({len(key) for key in self}, reverse=True)
+
+
 class HistoryParser:
     """Recursive-descent reader over one id sequence (the inverse of ``TokenProtocol.render``); the protocol's
     layout reads the episodes with these pieces."""
 
     def __init__(self, protocol: TokenProtocol, ids: list[int]):
         self.p, self.ids, self.i = protocol, ids, 0
-        self._key_lengths: dict[int, list[int]] = {}
 
     @property
     def done(self) -> bool:
@@ -37,19 +44,16 @@ class HistoryParser:
         if not self.take(piece):
             raise self.fail(what)
 
-    def lookup(self, table: dict, what: str):
-        """The value of the longest key of ``table`` (id tuples) that the ids continue with; moves past it."""
+    def lookup(self, table: IdTable, what: str):
+        """The value of the longest key of ``table`` that the ids continue with; moves past it."""
         key = self._longest_key(table)
         if key is None:
             raise self.fail(what)
         self.i += len(key)
         return table[key]
 
-    def _longest_key(self, table: dict) -> tuple[int, ...] | None:
-        lengths = self._key_lengths.get(id(table))
-        if lengths is None:
-            lengths = self._key_lengths[id(table)] = sorted({len(k) for k in table}, reverse=True)
-        for n in lengths:
+    def _longest_key(self, table: IdTable) -> tuple[int, ...] | None:
+        for n in table.lengths:
             key = tuple(self.ids[self.i:self.i + n])
             if len(key) == n and key in table:
                 return key

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from .formats import FORMATS, ProtocolError, ProtocolFormat, reward_text
 from .layouts import LAYOUTS, MarkedPieces, StepWords
-from .parser import HistoryParser
+from .parser import HistoryParser, IdTable
 from .trial import Episode, Trial
 from .writer import TrialWriter
 
@@ -59,8 +59,8 @@ class TokenProtocol:
         if len(set(first_tokens)) != len(first_tokens):
             raise ProtocolError(f"action words {self.action_words} must start with distinct tokens, "
                                 f"got first tokens {first_tokens}")
-        self.observation_by_ids = {tuple(ids): text for text, ids in self.observation_ids.items()}
-        self.reward_by_ids = {tuple(ids): float(text) for text, ids in self.reward_ids.items()}
+        self.observation_by_ids = IdTable((tuple(ids), text) for text, ids in self.observation_ids.items())
+        self.reward_by_ids = IdTable((tuple(ids), float(text)) for text, ids in self.reward_ids.items())
         if f.layout not in LAYOUTS:
             raise ProtocolError(f"format {f.name!r} has layout {f.layout!r}, not one of {sorted(LAYOUTS)}")
         self.layout: MarkedPieces | StepWords = LAYOUTS[f.layout](self, observation_texts, reward_values)
