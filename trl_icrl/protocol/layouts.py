@@ -24,8 +24,8 @@ class MarkedPieces:
     """Each piece framed by the format's markers: ``<ep> r0 c0 right r0 c1 down 1.0 </ep>``."""
 
     def __init__(self, protocol: TokenProtocol, observation_texts: Sequence[str], reward_values: Sequence[float]):
-        if not protocol.episode_start or not protocol.episode_end or not protocol.truncation:
-            raise ProtocolError("episode_start, episode_end and truncation must not be empty")
+        if not protocol.episode_start or not protocol.episode_end:
+            raise ProtocolError("episode_start and episode_end must not be empty")
         self.protocol = protocol
         self.token_budget = self._token_budget(observation_texts, reward_values)
         """The most ids one env step can add: its outcome, the end of its episode and the next one's start."""
@@ -90,8 +90,6 @@ class StepWords:
     ``end`` when the episode terminated there (``r0_c0:start r0_c1:right r1_c1:down:1.0:end``)."""
 
     def __init__(self, protocol: TokenProtocol, observation_texts: Sequence[str], reward_values: Sequence[float]):
-        if not protocol.truncation:
-            raise ProtocolError("truncation must not be empty")
         self.protocol = protocol
         rewards = [0.0, *(float(r) for r in reward_values if r != 0)]
         self.word_ids: dict[tuple[str, int | None, float, bool], list[int]] = {}

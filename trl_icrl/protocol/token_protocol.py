@@ -61,6 +61,8 @@ class TokenProtocol:
                                 f"got first tokens {first_tokens}")
         self.observation_by_ids = IdTable((tuple(ids), text) for text, ids in self.observation_ids.items())
         self.reward_by_ids = IdTable((tuple(ids), float(text)) for text, ids in self.reward_ids.items())
+        if not self.truncation:
+            raise ProtocolError("truncation must not be empty")
         if f.layout not in LAYOUTS:
             raise ProtocolError(f"format {f.name!r} has layout {f.layout!r}, not one of {sorted(LAYOUTS)}")
         self.layout: MarkedPieces | StepWords = LAYOUTS[f.layout](self, observation_texts, reward_values)
