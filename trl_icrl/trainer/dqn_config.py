@@ -12,6 +12,7 @@ from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS, QUALITIES
 from ..exploration import parse_schedules
 from ..protocol import FORMATS
 
+REWARD_NORMALISATIONS = ("max", "sign", "none")
 LOSS_TYPES = ("huber", "mse", "normalized_mse")
 TARGET_UPDATES = ("polyak", "hard")
 
@@ -60,8 +61,10 @@ class DQNConfig(TrainingArguments):
 
         gamma (`float`, defaults to `0.9`): discount within an episode.
         reward_scale (`float`, defaults to `1.0`): rewards are multiplied by this (the paper: 30).
-        normalise_rewards (`bool`, defaults to `True`): divide each env's rewards by its largest |reward| (from its
-            codec), so that envs whose rewards differ in size (a cliff's -100, Frozen Lake's 1) share one Q head.
+        reward_normalisation (`str`, defaults to `"max"`): how each env's rewards enter the TD targets, so that envs
+            whose rewards differ in size (a cliff's -100, Frozen Lake's 1) share one Q head: `"max"` divides them by
+            the env's largest |reward| (from its codec), `"sign"` keeps their signs (DQN's reward clipping: a cliff's
+            step and fall both cost 1), `"none"` leaves them.
         n_step (`int`, defaults to `3`): n-step returns (within an episode); 3 lifts the 7-minute main job, the
             results recipe sets 1.
         loss_type (`str`, defaults to `"huber"`): `"huber"`, `"mse"` or `"normalized_mse"` (the paper).
@@ -141,9 +144,8 @@ class DQNConfig(TrainingArguments):
     # TD update
     gamma: float = field(default=0.9, metadata={"help": "Discount factor in [0, 1]."})
     reward_scale: float = field(default=1.0, metadata={"help": "Reward multiplier (the paper: 30)."})
-    normalise_rewards: bool = field(default=True, metadata={
-        "help": "Divide each env's rewards by its largest |reward|, so envs with rewards of different sizes share "
-                "one Q head."})
+    reward_normalisation: str = field(default="max", metadata={
+        "help": "'max' (each env's rewards over its largest |reward|), 'sign' (DQN's reward clipping) or 'none'."})
     n_step: int = field(default=3, metadata={"help": "n-step returns within an episode."})
     loss_type: str = field(default="huber", metadata={"help": "'huber', 'mse' or 'normalized_mse'."})
     double_dqn: bool = field(default=True, metadata={"help": "Double DQN targets."})
@@ -221,6 +223,8 @@ class DQNConfig(TrainingArguments):
              f"q_parameterisation must be one of {Q_PARAMETERISATIONS}, got {self.q_parameterisation!r}"),
             (self.adapter_type in ADAPTER_TYPES,
              f"adapter_type must be one of {ADAPTER_TYPES}, got {self.adapter_type!r}"),
+            (self.reward_normalisation in REWARD_NORMALISATIONS, "reward_normalisation must be one of "
+             f"{REWARD_NORMALISATIONS}, got {self.reward_normalisation!r}"),
             (self.loss_type in LOSS_TYPES, f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}"),
             (self.target_update in TARGET_UPDATES,
              f"target_update must be one of {TARGET_UPDATES}, got {self.target_update!r}"),

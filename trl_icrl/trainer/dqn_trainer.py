@@ -134,12 +134,13 @@ def refuse_sharding(sharding: str | None) -> None:
 
 class ReplayBatches(IterableDataset):
     """An endless stream of collated batches of trials sampled from a (growing) replay store, each trial's
-    rewards multiplied by its env's entry in ``reward_scales`` (env id -> factor; None: unscaled)."""
+    rewards multiplied by its env's entry in ``reward_scales`` (env id -> factor; None: unscaled), then replaced by
+    their signs where ``sign_rewards``."""
 
     def __init__(self, store: ReplayStore, batch_size: int, pad_token_id: int, seed: int, recency: float = 0.0,
-                 reward_scales: Mapping[str, float] | None = None):
+                 reward_scales: Mapping[str, float] | None = None, sign_rewards: bool = False):
         self.store, self.batch_size, self.pad_token_id, self.recency = store, batch_size, pad_token_id, recency
-        self.reward_scales = reward_scales
+        self.reward_scales, self.sign_rewards = reward_scales, sign_rewards
         self.rng = np.random.default_rng(seed)
 
     def __iter__(self):
@@ -152,6 +153,8 @@ class ReplayBatches(IterableDataset):
                     raise ValueError(f"replay trials of {sorted(unknown)}, an env this trainer does not train on "
                                      f"({sorted(self.reward_scales)})")
                 batch["rewards"] *= torch.tensor([self.reward_scales[r["env_id"]] for r in rows]).unsqueeze(1)
+            if self.sign_rewards:
+                batch["rewards"] = batch["rewards"].sign()
             yield batch
 
 
@@ -239,8 +242,10 @@ class DQNTrainer(Trainer):
         self.env_codec = self.env_codecs[args.env_id]
         check_mixture(self.env_codecs, args.q_parameterisation)
         self.reward_scales = {env_id: 1.0 / max(map(abs, codec.reward_values), default=1.0)
-                              if args.normalise_rewards else 1.0 for env_id, codec in self.env_codecs.items()}
-        """Each env's reward multiplier in the TD targets (before ``reward_scale``): 1 / its largest |reward|."""
+                              if args.reward_normalisation == "max" else 1.0
+                              for env_id, codec in self.env_codecs.items()}
+        """Each env's reward multiplier in the TD targets (before ``reward_scale``): 1 / its largest |reward| under
+        ``reward_normalisation="max"``, else 1."""
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
         for name in ("max_context_tokens", "eval_context_tokens"):
             if max_positions is not None and getattr(args, name) > max_positions:
@@ -336,7 +341,8 @@ class DQNTrainer(Trainer):
         """Each process samples its own replay store; batches are never split across processes."""
         self.replay_batches = ReplayBatches(self.replay_store, self.args.per_device_train_batch_size,
                                             self.pad_token_id, seed=self.args.seed * 1000 + self.args.process_index,
-                                            recency=self.args.replay_recency, reward_scales=self.reward_scales)
+                                            recency=self.args.replay_recency, reward_scales=self.reward_scales,
+                                            sign_rewards=self.args.reward_normalisation == "sign")
         if self._sampler_state is not None:
             self.replay_batches.rng.bit_generator.state = self._sampler_state
         return DataLoader(self.replay_batches, batch_size=None)
