@@ -288,6 +288,9 @@ def test_replay_batches_scale_each_trials_rewards_by_its_env():
     batches = ReplayBatches(store, 32, pad_token_id=0, seed=0, reward_scales={"lake": 1.0, "cliff": 0.01})
     rewards = next(iter(batches))["rewards"]
     assert {tuple(round(x, 6) for x in r) for r in rewards.tolist()} == {(0.0, 1.0), (-0.01, -1.0)}
+    signs = next(iter(ReplayBatches(store, 32, 0, seed=0, reward_scales={"lake": 1.0, "cliff": 1.0},
+                                    sign_rewards=True)))["rewards"]
+    assert {tuple(r) for r in signs.tolist()} == {(0.0, 1.0), (-1.0, -1.0)}  # DQN's clipping: a step costs a fall's 1
     store.append([dict(row, env_id="taxi", rewards=[-1.0, 20.0])])
     with pytest.raises(ValueError, match=r"\['taxi'\], an env this trainer does not train on"):
         for _ in zip(range(20), ReplayBatches(store, 8, 0, seed=1, reward_scales={"lake": 1.0, "cliff": 0.01})):
@@ -342,6 +345,7 @@ def test_config_rejects_bad_values():
                                   ("adapter_type", "dora", "adapter_type must be one of"),
                                   ("exploration", "sometimes", "unknown exploration schedule"),
                                   ("learning_rate", -1.0, "learning_rate must be > 0, got -1.0"),
+                                  ("reward_normalisation", "clip", "reward_normalisation must be one of .*'sign'"),
                                   ("protocol_format", "xml", "protocol_format must be one of .*'chat'")]:
         with pytest.raises(ValueError, match=message):
             DQNConfig(output_dir="x", **{field: value})
