@@ -6,14 +6,17 @@ instances, against tabular Q-learning and random play on the same envs and episo
 
 Each row plays one context of ``n_episodes`` per env under ``schedule`` (the paper's ramp) and once greedily;
 success is an episode that ends at a goal (for CliffWalking, whose rewards are all negative, reaching the goal;
-its mean return is reported too, -13 being optimal). Writes ``envs.json``, ``envs.md`` and ``envs.png`` (success per
-episode in context under the first schedule: the agent against tabular Q-learning and random play) to
+its mean return is reported too, -13 being optimal). Writes ``envs.json``, ``envs.md`` (final-10 success and return
+under each schedule; first-10, final-10 and episodes to the first success under the first) and ``envs.png`` (success
+per episode in context under the first schedule: the agent against tabular Q-learning and random play) to
 ``output_dir``.
 """
 
 import argparse
 import json
 from pathlib import Path
+
+import numpy as np
 
 from trl_icrl.agent import ICRLAgent
 from trl_icrl.env_families import first_family
@@ -35,6 +38,20 @@ def table(results: dict) -> str:
             cells = [f"{agents[n]['final10_success']:.3f} ({agents[n]['final10_return']:.1f})" if n in agents else "-"
                      for n in names]
             lines.append(f"| {row} | {schedule} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def in_context_table(results: dict, schedule: str) -> str:
+    """One markdown row per envs under ``schedule``: each player's success in the first 10 and the last 10 episodes
+    and its mean episodes to the first success (a context that never succeeds counts all its episodes)."""
+    names = ["icrl", *ENV_BASELINES]
+    lines = [f"| envs ({schedule}: first-10 / final-10 / episodes to first success) | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
+    for row, schedules in results.items():
+        agents = schedules[schedule]
+        cells = [f"{np.mean(agents[n]['success_per_episode'][:10]):.3f} / {agents[n]['final10_success']:.3f} / "
+                 f"{agents[n]['episodes_to_first_success']:.1f}" if n in agents else "-" for n in names]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -66,11 +83,11 @@ def main() -> None:
     output.mkdir(parents=True, exist_ok=True)
     (output / "envs.json").write_text(json.dumps({"model": args.model, "n_episodes": args.n_episodes,
                                                   "seed": args.seed, "rows": results}, indent=1))
-    (output / "envs.md").write_text(table(results) + "\n")
     first = args.schedules[0]
+    (output / "envs.md").write_text(table(results) + "\n\n" + in_context_table(results, first) + "\n")
     plot_icrl_panels({row: {name: results[row][first][name] for name in ("icrl", "q_learning_optimistic", "random")}
                       for row in results}, output / "envs.png")
-    print(table(results))
+    print(table(results), in_context_table(results, first), sep="\n\n")
 
 
 if __name__ == "__main__":

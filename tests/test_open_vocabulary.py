@@ -158,7 +158,11 @@ def test_one_model_trains_on_several_envs_taking_turns(tmp_path):
     cliff_ramp = rows["CliffWalking-v1"]["paper_ramp"]
     assert set(cliff_ramp) == {"icrl", "random", "q_learning_zero_init", "q_learning_optimistic"}
     assert all(len(s["success_per_episode"]) == 3 and s["mean_return"] < 0 for s in cliff_ramp.values())
-    assert (evaluated / "envs.png").is_file() and "| CliffWalking-v1 | greedy |" in (evaluated / "envs.md").read_text()
+    text = (evaluated / "envs.md").read_text()
+    assert (evaluated / "envs.png").is_file() and "| CliffWalking-v1 | greedy |" in text
+    random = cliff_ramp["random"]  # the in-context table: first-10 / final-10 / episodes to the first success
+    assert (f"{np.mean(random['success_per_episode'][:10]):.3f} / {random['final10_success']:.3f} / "
+            f"{random['episodes_to_first_success']:.1f}") in text.split("episodes to first success")[1]
     with pytest.raises(ValueError, match="as many actions each"):
         DQNTrainer("tiny", DQNConfig(output_dir=str(tmp_path / "taxi"), train_env_ids=[ENV_ID, "Taxi-v4"],
                                      report_to="none"))
