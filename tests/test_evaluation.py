@@ -238,3 +238,31 @@ def test_evaluation_and_curve_recipes_run_on_the_committed_adapter(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_leave_one_out_table_reads_each_family_from_the_model_that_left_it_out(tmp_path):
+    """recipes/leave_one_out.py: a family's row holds the left-out model's numbers, then the general model's and
+    the baselines' (first-10 / final-10 / episodes to the first success); a missing row is named."""
+    def summary(first: float, last: float, to_first: float) -> dict:
+        return {"success_per_episode": [first] * 10 + [0.5] * 10 + [last] * 10, "success_ci95": [0.0] * 30,
+                "final10_success": last, "episodes_to_first_success": to_first, "n_maps": 2}
+
+    def write(name: str, icrl: float) -> Path:
+        players = {"icrl": summary(0.1, icrl, 3.0), "random": summary(0.2, 0.25, 4.0),
+                   "q_learning_zero_init": summary(0.3, 0.6, 5.0), "q_learning_optimistic": summary(0.4, 0.95, 2.0)}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "envs.json").write_text(json.dumps({"rows": {
+            f"{ENV_ID} held-out": {"paper_ramp": players}}}))
+        return tmp_path / name
+
+    script = [sys.executable, str(Path(__file__).parent.parent / "recipes" / "leave_one_out.py"),
+              "--general", str(write("general", 0.8))]
+    subprocess.run([*script, "--left_out", f"{ENV_ID}={write('without', 0.3)}", "--output_dir",
+                    str(tmp_path / "out")], check=True, capture_output=True)
+    table = (tmp_path / "out" / "leave_one_out.md").read_text()
+    assert (f"| {ENV_ID} | 0.100 / 0.300 / 3.0 | 0.100 / 0.800 / 3.0 | 0.200 / 0.250 / 4.0 | 0.300 / 0.600 / 5.0 | "
+            "0.400 / 0.950 / 2.0 |") in table
+    assert (tmp_path / "out" / "leave_one_out.png").is_file()
+    failed = subprocess.run([*script, "--left_out", f"trl_icrl/RandomMDP-v0={tmp_path / 'without'}",
+                             "--output_dir", str(tmp_path / "out")], capture_output=True, text=True)
+    assert failed.returncode != 0 and "has no 'trl_icrl/RandomMDP-v0 held-out' row" in failed.stderr
