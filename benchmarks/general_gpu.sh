@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The general model and its leave-one-family-out controls, side by side on one GPU machine (16 CPU cores; each run a
 # process of its own, the GPU shared), then each evaluated on every family's held-out maps and gymnasium's own
-# instances (recipes/evaluate_envs.py). Writes outputs/general_gpu/<run>/ (model, envs.json, envs.md) and logs.
+# instances (recipes/evaluate_envs.py). Writes outputs/general_gpu/<run>/ (model, envs.json, envs.md), logs and the
+# leave-one-out table and figure (recipes/leave_one_out.py: outputs/general_gpu/leave_one_out.md, .png).
 #   general:       Frozen Lake (up to 8x8) + cliff walking + random MDPs   (recipes/configs/tiny_general.yaml)
 #   without_<env>: the same recipe without one family, evaluated on it (does it learn that family in context?)
 #     bash benchmarks/general_gpu.sh [MINUTES]      # MINUTES of training per run (default 12)
@@ -34,3 +35,5 @@ for run in "${!runs[@]}"; do
 done
 wait
 for run in "${!runs[@]}"; do echo "## $run"; cat "$out/$run/envs.md"; done | tee "$out/summary.md"
+python recipes/leave_one_out.py --general "$out/general" --left_out "$lake=$out/without_frozen_lake" \
+  "$cliff=$out/without_cliff" "$mdp=$out/without_mdp" --output_dir "$out" | tee -a "$out/summary.md"
