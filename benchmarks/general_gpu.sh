@@ -18,7 +18,7 @@ declare -A runs=(
   [general]="$lake $cliff $mdp"
   [without_frozen_lake]="$cliff $mdp $lake"
   [without_cliff]="$lake $mdp $cliff"
-  [without_mdp]="$lake $cliff $mdp"
+  [without_mdps]="$lake $cliff $mdp"
 )
 for run in "${!runs[@]}"; do
   read -r -a envs <<< "${runs[$run]}"
@@ -36,4 +36,4 @@ done
 wait
 for run in "${!runs[@]}"; do echo "## $run"; cat "$out/$run/envs.md"; done | tee "$out/summary.md"
 python recipes/leave_one_out.py --general "$out/general" --left_out "$lake=$out/without_frozen_lake" \
-  "$cliff=$out/without_cliff" "$mdp=$out/without_mdp" --output_dir "$out" | tee -a "$out/summary.md"
+  "$cliff=$out/without_cliff" "$mdp=$out/without_mdps" --output_dir "$out" | tee -a "$out/summary.md"
