@@ -16,12 +16,17 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from trl_icrl.agent import ICRLAgent
 from trl_icrl.env_families import first_family
 from trl_icrl.envs import CLIFF_ENV_ID, ENV_ID, MDP_ENV_ID
-from trl_icrl.evaluation.envs import CANONICAL_ENVS, ENV_BASELINES, canonical_envs, evaluate_envs, heldout_envs
+from trl_icrl.evaluation.envs import (
+    CANONICAL_ENVS,
+    ENV_BASELINES,
+    canonical_envs,
+    evaluate_envs,
+    heldout_envs,
+    in_context_cell,
+)
 from trl_icrl.plotting import plot_icrl_panels
 
 FAMILY_ENVS = (ENV_ID, CLIFF_ENV_ID, MDP_ENV_ID)
@@ -42,15 +47,13 @@ def table(results: dict) -> str:
 
 
 def in_context_table(results: dict, schedule: str) -> str:
-    """One markdown row per envs under ``schedule``: each player's success in the first 10 and the last 10 episodes
-    and its mean episodes to the first success (a context that never succeeds counts all its episodes)."""
+    """One markdown row per envs under ``schedule``: each player's ``in_context_cell``."""
     names = ["icrl", *ENV_BASELINES]
     lines = [f"| envs ({schedule}: first-10 / final-10 / episodes to first success) | " + " | ".join(names) + " |",
              "|---|" + "---|" * len(names)]
     for row, schedules in results.items():
         agents = schedules[schedule]
-        cells = [f"{np.mean(agents[n]['success_per_episode'][:10]):.3f} / {agents[n]['final10_success']:.3f} / "
-                 f"{agents[n]['episodes_to_first_success']:.1f}" if n in agents else "-" for n in names]
+        cells = [in_context_cell(agents[n]) if n in agents else "-" for n in names]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -17,11 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
+from trl_icrl.evaluation.envs import ENV_BASELINES, in_context_cell
 from trl_icrl.plotting import plot_icrl_panels
-
-BASELINES = ("random", "q_learning_zero_init", "q_learning_optimistic")
 
 
 def read_rows(directory: str) -> dict:
@@ -40,12 +37,7 @@ def players(env_id: str, left_out_rows: dict, general_rows: dict, schedule: str)
             raise ValueError(f"the {name} model's evaluation has no {row!r} row under {schedule!r}: evaluate it "
                              f"with --families {env_id}")
     return {"left out": left_out_rows[row][schedule]["icrl"], "trained on all": general_rows[row][schedule]["icrl"],
-            **{name: general_rows[row][schedule][name] for name in BASELINES}}
-
-
-def cell(summary: dict) -> str:
-    return (f"{np.mean(summary['success_per_episode'][:10]):.3f} / {summary['final10_success']:.3f} / "
-            f"{summary['episodes_to_first_success']:.1f}")
+            **{name: general_rows[row][schedule][name] for name in ENV_BASELINES}}
 
 
 def main() -> None:
@@ -64,7 +56,8 @@ def main() -> None:
     names = list(next(iter(panels.values())))
     lines = [f"| held-out family ({args.schedule}: first-10 / final-10 / episodes to first success) | "
              + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    lines += [f"| {env_id} | " + " | ".join(cell(curves[n]) for n in names) + " |" for env_id, curves in panels.items()]
+    lines += [f"| {env_id} | " + " | ".join(in_context_cell(curves[n]) for n in names) + " |"
+              for env_id, curves in panels.items()]
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     (output / "leave_one_out.md").write_text("\n".join(lines) + "\n")

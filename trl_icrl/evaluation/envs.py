@@ -32,6 +32,13 @@ def _summary(result: RolloutResult) -> dict:
     return summary
 
 
+def in_context_cell(summary: dict) -> str:
+    """A player's ``summary`` as one table cell: success in the first 10 episodes / in the last 10 / mean episodes
+    to the first success (a context that never succeeds counts all its episodes)."""
+    return (f"{np.mean(summary['success_per_episode'][:10]):.3f} / {summary['final10_success']:.3f} / "
+            f"{summary['episodes_to_first_success']:.1f}")
+
+
 def evaluate_envs(agent: ICRLAgent | None, make_envs: Callable[[], list[gym.Env]], n_episodes: int = 30,
                   schedule: ExplorationSchedule | str = "paper_ramp", seed: int = 0,
                   baselines: Sequence[str] = ENV_BASELINES) -> dict:
