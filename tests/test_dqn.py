@@ -31,7 +31,8 @@ from trl_icrl.trainer.callbacks import (
     WallClockLimitCallback,
 )
 from trl_icrl.trainer.collector import TrialCollector
-from trl_icrl.trainer.dqn_trainer import ReplayBatches
+from trl_icrl.trainer.dqn_config import REWARD_NORMALISATIONS
+from trl_icrl.trainer.dqn_trainer import REWARD_CLIPS, ReplayBatches, env_reward_scale
 
 
 def test_td_targets_by_hand():
@@ -289,8 +290,13 @@ def test_replay_batches_scale_each_trials_rewards_by_its_env():
     rewards = next(iter(batches))["rewards"]
     assert {tuple(round(x, 6) for x in r) for r in rewards.tolist()} == {(0.0, 1.0), (-0.01, -1.0)}
     signs = next(iter(ReplayBatches(store, 32, 0, seed=0, reward_scales={"lake": 1.0, "cliff": 1.0},
-                                    sign_rewards=True)))["rewards"]
+                                    reward_clip="sign")))["rewards"]
     assert {tuple(r) for r in signs.tolist()} == {(0.0, 1.0), (-1.0, -1.0)}  # DQN's clipping: a step costs a fall's 1
+    clipped = next(iter(ReplayBatches(store, 32, 0, seed=0, reward_scales={"lake": 1.0, "cliff": 0.1},
+                                      reward_clip="unit")))["rewards"]
+    assert {tuple(round(x, 6) for x in r) for r in clipped.tolist()} == {(0.0, 1.0), (-0.1, -1.0)}
+    with pytest.raises(ValueError, match="reward_clip must be None, 'sign' or 'unit', got 'tanh'"):
+        ReplayBatches(store, 8, 0, seed=0, reward_clip="tanh")
     store.append([dict(row, env_id="taxi", rewards=[-1.0, 20.0])])
     with pytest.raises(ValueError, match=r"\['taxi'\], an env this trainer does not train on"):
         for _ in zip(range(20), ReplayBatches(store, 8, 0, seed=1, reward_scales={"lake": 1.0, "cliff": 0.01})):
@@ -336,6 +342,15 @@ def test_same_seed_same_rows_and_weights(tiny_dir, tmp_path):
     assert runs[0].replay_store.rows(range(4)) == runs[1].replay_store.rows(range(4))
     a, b = (r.q_network.weights(ONLINE) for r in runs)
     assert a and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("rewards,normalisation,gamma,scale", [
+    ((-1.0, -100.0), "max", 0.9, 0.01), ((-1.0, -100.0), "horizon", 0.9, 0.1), ((-1.0, -100.0), "horizon", 0.99, 0.01),
+    ((1.0,), "horizon", 0.9, 1.0), ((-1.0, 20.0, -10.0), "horizon", 0.8, 0.2), ((-1.0, -100.0), "sign", 0.9, 1.0),
+    ((), "max", 0.9, 1.0)])
+def test_env_reward_scale_brings_a_step_cost_to_the_discount_horizon(rewards, normalisation, gamma, scale):
+    assert env_reward_scale(rewards, normalisation, gamma) == pytest.approx(scale)
+    assert set(REWARD_CLIPS) == set(REWARD_NORMALISATIONS)
 
 
 def test_config_rejects_bad_values():

@@ -12,7 +12,7 @@ from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS, QUALITIES
 from ..exploration import parse_schedules
 from ..protocol import FORMATS
 
-REWARD_NORMALISATIONS = ("max", "sign", "none")
+REWARD_NORMALISATIONS = ("max", "horizon", "sign", "none")
 LOSS_TYPES = ("huber", "mse", "normalized_mse")
 TARGET_UPDATES = ("polyak", "hard")
 
@@ -63,8 +63,10 @@ class DQNConfig(TrainingArguments):
         reward_scale (`float`, defaults to `1.0`): rewards are multiplied by this (the paper: 30).
         reward_normalisation (`str`, defaults to `"max"`): how each env's rewards enter the TD targets, so that envs
             whose rewards differ in size (a cliff's -100, Frozen Lake's 1) share one Q head: `"max"` divides them by
-            the env's largest |reward| (from its codec), `"sign"` keeps their signs (DQN's reward clipping: a cliff's
-            step and fall both cost 1), `"none"` leaves them.
+            the env's largest |reward| (from its codec); `"horizon"` divides them likewise, but by less where needed
+            to make the smallest |reward| at least `1 - gamma` (a step cost felt over the discount horizon as much as
+            a goal's 1), then clips them to [-1, 1] (a cliff's step costs 0.1, a fall 1); `"sign"` keeps their signs
+            (DQN's reward clipping: a cliff's step and fall both cost 1); `"none"` leaves them.
         n_step (`int`, defaults to `3`): n-step returns (within an episode); 3 lifts the 7-minute main job, the
             results recipe sets 1.
         loss_type (`str`, defaults to `"huber"`): `"huber"`, `"mse"` or `"normalized_mse"` (the paper).
@@ -145,7 +147,8 @@ class DQNConfig(TrainingArguments):
     gamma: float = field(default=0.9, metadata={"help": "Discount factor in [0, 1]."})
     reward_scale: float = field(default=1.0, metadata={"help": "Reward multiplier (the paper: 30)."})
     reward_normalisation: str = field(default="max", metadata={
-        "help": "'max' (each env's rewards over its largest |reward|), 'sign' (DQN's reward clipping) or 'none'."})
+        "help": "'max' (each env's rewards over its largest |reward|), 'horizon' (so, with the smallest |reward| "
+                "at least 1 - gamma, clipped to [-1, 1]), 'sign' (DQN's reward clipping) or 'none'."})
     n_step: int = field(default=3, metadata={"help": "n-step returns within an episode."})
     loss_type: str = field(default="huber", metadata={"help": "'huber', 'mse' or 'normalized_mse'."})
     double_dqn: bool = field(default=True, metadata={"help": "Double DQN targets."})

@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -132,15 +132,34 @@ def refuse_sharding(sharding: str | None) -> None:
                          "(recipes/accelerate/multi_gpu_ddp.yaml) or DeepSpeed ZeRO-2")
 
 
+REWARD_CLIPS = {"max": None, "horizon": "unit", "sign": "sign", "none": None}
+"""``ReplayBatches``'s ``reward_clip`` for each ``DQNConfig.reward_normalisation``."""
+
+
+def env_reward_scale(reward_values: Sequence[float], normalisation: str, gamma: float) -> float:
+    """An env's reward multiplier in the TD targets, from its non-zero rewards (``EnvCodec.reward_values``):
+    1 / the largest |reward| for ``"max"``; for ``"horizon"`` that, or (1 - gamma) / the smallest |reward| where
+    larger (a step cost that adds up over the discount horizon to a goal's 1; the targets are then clipped to
+    [-1, 1]); 1 otherwise."""
+    magnitudes = [abs(r) for r in reward_values if r] or [1.0]
+    if normalisation == "max":
+        return 1.0 / max(magnitudes)
+    if normalisation == "horizon":
+        return max(1.0 / max(magnitudes), (1.0 - gamma) / min(magnitudes))
+    return 1.0
+
+
 class ReplayBatches(IterableDataset):
     """An endless stream of collated batches of trials sampled from a (growing) replay store, each trial's
     rewards multiplied by its env's entry in ``reward_scales`` (env id -> factor; None: unscaled), then replaced by
-    their signs where ``sign_rewards``."""
+    their signs (``reward_clip="sign"``) or clipped to [-1, 1] (``"unit"``)."""
 
     def __init__(self, store: ReplayStore, batch_size: int, pad_token_id: int, seed: int, recency: float = 0.0,
-                 reward_scales: Mapping[str, float] | None = None, sign_rewards: bool = False):
+                 reward_scales: Mapping[str, float] | None = None, reward_clip: str | None = None):
+        if reward_clip not in (None, "sign", "unit"):
+            raise ValueError(f"reward_clip must be None, 'sign' or 'unit', got {reward_clip!r}")
         self.store, self.batch_size, self.pad_token_id, self.recency = store, batch_size, pad_token_id, recency
-        self.reward_scales, self.sign_rewards = reward_scales, sign_rewards
+        self.reward_scales, self.reward_clip = reward_scales, reward_clip
         self.rng = np.random.default_rng(seed)
 
     def __iter__(self):
@@ -153,8 +172,10 @@ class ReplayBatches(IterableDataset):
                     raise ValueError(f"replay trials of {sorted(unknown)}, an env this trainer does not train on "
                                      f"({sorted(self.reward_scales)})")
                 batch["rewards"] *= torch.tensor([self.reward_scales[r["env_id"]] for r in rows]).unsqueeze(1)
-            if self.sign_rewards:
+            if self.reward_clip == "sign":
                 batch["rewards"] = batch["rewards"].sign()
+            elif self.reward_clip == "unit":
+                batch["rewards"] = batch["rewards"].clamp(-1.0, 1.0)
             yield batch
 
 
@@ -241,11 +262,9 @@ class DQNTrainer(Trainer):
         """How each env trained on is written; one env: ``observation_format``, a mixture: each env's own."""
         self.env_codec = self.env_codecs[args.env_id]
         check_mixture(self.env_codecs, args.q_parameterisation)
-        self.reward_scales = {env_id: 1.0 / max(map(abs, codec.reward_values), default=1.0)
-                              if args.reward_normalisation == "max" else 1.0
+        self.reward_scales = {env_id: env_reward_scale(codec.reward_values, args.reward_normalisation, args.gamma)
                               for env_id, codec in self.env_codecs.items()}
-        """Each env's reward multiplier in the TD targets (before ``reward_scale``): 1 / its largest |reward| under
-        ``reward_normalisation="max"``, else 1."""
+        """Each env's reward multiplier in the TD targets (before ``reward_scale``)."""
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
         for name in ("max_context_tokens", "eval_context_tokens"):
             if max_positions is not None and getattr(args, name) > max_positions:
@@ -342,7 +361,7 @@ class DQNTrainer(Trainer):
         self.replay_batches = ReplayBatches(self.replay_store, self.args.per_device_train_batch_size,
                                             self.pad_token_id, seed=self.args.seed * 1000 + self.args.process_index,
                                             recency=self.args.replay_recency, reward_scales=self.reward_scales,
-                                            sign_rewards=self.args.reward_normalisation == "sign")
+                                            reward_clip=REWARD_CLIPS[self.args.reward_normalisation])
         if self._sampler_state is not None:
             self.replay_batches.rng.bit_generator.state = self._sampler_state
         return DataLoader(self.replay_batches, batch_size=None)
