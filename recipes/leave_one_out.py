@@ -5,7 +5,7 @@ held-out maps under the first schedule the evaluations share.
     python recipes/leave_one_out.py --general results/tiny_general_normalised \\
         --left_out trl_icrl/ParametricFrozenLake-v0=results/tiny_general_without_frozen_lake \\
                    trl_icrl/ParametricCliffWalking-v0=results/tiny_general_without_cliff \\
-                   trl_icrl/RandomMDP-v0=results/tiny_general_without_mdps \\
+                   trl_icrl/RandomMDP-v0=results/tiny_general_without_mdps_seed1 \\
         --output_dir results/leave_one_out
 
 Each directory holds the ``envs.json`` of ``evaluate_envs.py`` run with every family. Writes ``leave_one_out.md``
