@@ -12,7 +12,9 @@ from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS, QUALITIES
 from ..exploration import parse_schedules
 from ..protocol import FORMATS
 
-REWARD_NORMALISATIONS = ("max", "horizon", "sign", "none")
+REWARD_CLIPS = {"max": None, "horizon": "unit", "sign": "sign", "none": None}
+"""Each ``reward_normalisation`` and the clipping ``ReplayBatches`` applies after scaling (``reward_clip``)."""
+REWARD_NORMALISATIONS = tuple(REWARD_CLIPS)
 LOSS_TYPES = ("huber", "mse", "normalized_mse")
 TARGET_UPDATES = ("polyak", "hard")
 

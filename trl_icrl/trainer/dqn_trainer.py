@@ -59,7 +59,7 @@ from .callbacks import (
     WallClockLimitCallback,
 )
 from .collector import EnvMixtureCollector, TrialCollector, check_mixture
-from .dqn_config import DQNConfig
+from .dqn_config import REWARD_CLIPS, DQNConfig
 
 REPLAY_DIR = "replay_store"
 BASE_DIR = "base"
@@ -132,10 +132,6 @@ def refuse_sharding(sharding: str | None) -> None:
                          "(recipes/accelerate/multi_gpu_ddp.yaml) or DeepSpeed ZeRO-2")
 
 
-REWARD_CLIPS = {"max": None, "horizon": "unit", "sign": "sign", "none": None}
-"""``ReplayBatches``'s ``reward_clip`` for each ``DQNConfig.reward_normalisation``."""
-
-
 def env_reward_scale(reward_values: Sequence[float], normalisation: str, gamma: float) -> float:
     """An env's reward multiplier in the TD targets, from its non-zero rewards (``EnvCodec.reward_values``):
     1 / the largest |reward| for ``"max"``; for ``"horizon"`` that, or (1 - gamma) / the smallest |reward| where
@@ -156,7 +152,7 @@ class ReplayBatches(IterableDataset):
 
     def __init__(self, store: ReplayStore, batch_size: int, pad_token_id: int, seed: int, recency: float = 0.0,
                  reward_scales: Mapping[str, float] | None = None, reward_clip: str | None = None):
-        if reward_clip not in (None, "sign", "unit"):
+        if reward_clip not in set(REWARD_CLIPS.values()):
             raise ValueError(f"reward_clip must be None, 'sign' or 'unit', got {reward_clip!r}")
         self.store, self.batch_size, self.pad_token_id, self.recency = store, batch_size, pad_token_id, recency
         self.reward_scales, self.reward_clip = reward_scales, reward_clip
