@@ -2,6 +2,7 @@
 training starts on a new env and when a saved model meets one; a word with an unknown part gets one sentence."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from fresh_python import fresh_process
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from trl_icrl import DQNConfig, DQNTrainer, ICRLAgent, codec_for, frozen_lake_codec
@@ -106,6 +108,21 @@ def test_cliff_walking_trains_saves_and_reloads_with_its_new_words(tmp_path):
         trained_q, _ = trainer.q_network(ids, positions)
         reloaded_q, _ = agent.network(ids, positions)
     assert torch.allclose(trained_q, reloaded_q, atol=1e-5)
+    # The card's plain-peft snippet grows the base to the added words first; in a fresh process, offline, every
+    # saved tensor loads and the Q-values are from_pretrained's.
+    plain_peft = re.findall(r"```python\n(.*?)```", (Path(args.output_dir) / "README.md").read_text(), flags=re.S)[1]
+    out = fresh_process(plain_peft + f"""
+import torch
+from peft.utils import get_peft_model_state_dict
+from safetensors.torch import load_file
+saved = load_file({args.output_dir!r} + "/adapter_model.safetensors")
+loaded = get_peft_model_state_dict(model, save_embedding_layers=False)
+print("every_tensor", set(saved) == set(loaded) and all(torch.equal(saved[k], loaded[k]) for k in saved))
+ids, positions = torch.tensor([{trial.input_ids}]), torch.tensor([{trial.decision_positions}])
+reloaded = trl_icrl.ICRLAgent.from_pretrained({args.output_dir!r})
+print("same_q", torch.equal(agent.network(ids, positions)[0], reloaded.network(ids, positions)[0]))
+""", tmp_path)
+    assert "every_tensor True" in out and "same_q True" in out
 
 
 @pytest.mark.skipif(not (ADAPTER_MODEL / "adapter_config.json").is_file(), reason="committed adapter model")

@@ -14,6 +14,7 @@ from .q_network import QNetwork, add_q_head, build_q_network, make_peft_config
 from .replay_store import ReplayStore, ReplayStoreError
 from .tiny_model import TINY_BASE_NAME, build_tiny_model, build_tokenizer, install_tiny_base_in_hub_cache
 from .trainer import DQNConfig, DQNTrainer
+from .vocabulary import restore_vocabulary
 
 install_tiny_base_in_hub_cache()  # "trl-icrl/tiny-llama" loads offline with AutoModelForCausalLM.from_pretrained
 
@@ -37,5 +38,5 @@ __all__ = [
     "LLAMA3", "PAPER_RAMP", "ProtocolError", "ProtocolFormat", "QNetwork", "ReplayStore", "ReplayStoreError",
     "RolloutEngine", "RolloutResult", "TINY_BASE_NAME", "TokenProtocol", "Trial", "add_q_head", "build_q_network",
     "build_tiny_model", "build_tokenizer", "codec_for", "frozen_lake_codec", "install_tiny_base_in_hub_cache",
-    "make_peft_config",
+    "make_peft_config", "restore_vocabulary",
 ]
