@@ -1,10 +1,12 @@
 """Tests for trl_icrl.evaluation: the paper's evaluation suite and its report."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -266,3 +268,19 @@ def test_leave_one_out_table_reads_each_family_from_the_model_that_left_it_out(t
     failed = subprocess.run([*script, "--left_out", f"trl_icrl/RandomMDP-v0={tmp_path / 'without'}",
                              "--output_dir", str(tmp_path / "out")], capture_output=True, text=True)
     assert failed.returncode != 0 and "has no 'trl_icrl/RandomMDP-v0 held-out' row" in failed.stderr
+
+
+def test_env_evaluation_plays_the_held_out_maps_of_the_family_trained_on():
+    """recipes/evaluate_envs.py: a general model trained on Frozen Lake's up_to_8 family is evaluated on that
+    family's held-out maps, not on the env's first family; ENV_ID=FAMILY chooses another."""
+    script = Path(__file__).parent.parent / "recipes" / "evaluate_envs.py"
+    spec = importlib.util.spec_from_file_location("evaluate_envs", script)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    general = SimpleNamespace(config=SimpleNamespace(env_id=ENV_ID, map_family="up_to_8",
+                                                     trained_env_ids=(ENV_ID, "trl_icrl/RandomMDP-v0")))
+    envs = [ENV_ID, "trl_icrl/RandomMDP-v0", "trl_icrl/ParametricCliffWalking-v0"]
+    assert recipe.heldout_families(general, envs, []) == dict(zip(envs, ["up_to_8", "mdp", "cliff"]))
+    assert recipe.heldout_families(general, envs, [f"{ENV_ID}=id"])[ENV_ID] == "id"
+    with pytest.raises(ValueError, match="ENV_ID=FAMILY"):
+        recipe.heldout_families(general, envs, ["CliffWalking-v1=cliff"])

@@ -146,6 +146,30 @@ def test_a_saved_model_meets_an_env_it_never_saw():
         agent.for_env("Taxi-v4")
 
 
+@pytest.mark.skipif(not (ADAPTER_MODEL / "adapter_config.json").is_file(), reason="committed adapter model")
+def test_a_grid_written_as_state_ids_in_another_envs_action_words():
+    mdp_words = ("north", "east", "south", "west")
+    codec = codec_for("FrozenLake-v1", "index", action_words=mdp_words)
+    assert (codec.action_words, codec.observation_format, codec.reward_values) == (mdp_words, "index", (1.0,))
+    for wrong in (mdp_words[:3], ("north", "north", "south", "west")):
+        with pytest.raises(ValueError, match="4 actions with distinct words"):
+            codec_for("FrozenLake-v1", action_words=wrong)
+    player = ICRLAgent.from_pretrained(ADAPTER_MODEL).for_env("FrozenLake-v1", "index", action_words=mdp_words)
+    lake = gym.make("FrozenLake-v1", is_slippery=False, max_episode_steps=8)
+    result = player.play(lake, n_episodes=3, schedule="uniform")
+    words = player.tokenizer.convert_ids_to_tokens(result.trials[0].input_ids)
+    steps = [w.split(":") for w in words if re.fullmatch(r"\d+:[a-z]+(:[-\d.]+)?", w)]
+    moves = 0
+    for (before, _, *_), (after, word, *reward) in zip(steps, steps[1:]):
+        if word == "start":
+            continue
+        # action i is named mdp_words[i]: the move written is the one the env's table makes
+        [(_, next_state, table_reward, _)] = lake.unwrapped.P[int(before)][mdp_words.index(word)]
+        assert (int(after), float(reward[0]) if reward else 0.0) == (next_state, table_reward)
+        moves += 1
+    assert moves >= 3 and sum(w == "start" for _, w, *_ in steps) == 3
+
+
 def test_one_model_trains_on_several_envs_taking_turns(tmp_path):
     args = DQNConfig(output_dir=str(tmp_path / "out"), train_env_ids=[ENV_ID, "CliffWalking-v1"], max_steps=2,
                      trials_per_rollout=2, episodes_per_trial=2, learning_starts=4, per_device_train_batch_size=2,

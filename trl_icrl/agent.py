@@ -130,11 +130,13 @@ class ICRLAgent:
         return cls(network, tokenizer, protocol, config.env_codec(), config)
 
     def for_env(self, env_id: str, observation_format: str | None = None,
-                reward_values: Sequence[float] | None = None) -> ICRLAgent:
+                reward_values: Sequence[float] | None = None, action_words: Sequence[str] | None = None) -> ICRLAgent:
         """This agent (the same weights) writing another env, e.g. one it never trained on, in
-        ``observation_format`` (default: the env's own): words its tokenizer lacks are added with embeddings composed
-        from their parts (``trl_icrl.vocabulary``). The env must have as many actions as the Q head."""
-        codec = codec_for(env_id, observation_format, reward_values)
+        ``observation_format`` (default: the env's own) with its actions named ``action_words`` (default: the
+        env's own; the agent's ``config.action_words`` write it in the words it trained on): words its tokenizer
+        lacks are added with embeddings composed from their parts (``trl_icrl.vocabulary``). The env must have as
+        many actions as the Q head."""
+        codec = codec_for(env_id, observation_format, reward_values, action_words)
         if codec.n_actions != self.config.n_actions:
             raise ValueError(f"{env_id} has {codec.n_actions} actions, this agent's Q-values cover "
                              f"{self.config.n_actions} ({self.config.action_words})")

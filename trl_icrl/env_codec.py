@@ -4,7 +4,7 @@ that it speaks the token protocol (not to be confused with a peft adapter, which
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gymnasium as gym
 from gymnasium.envs.toy_text import CliffWalkingEnv, FrozenLakeEnv, TaxiEnv
@@ -117,11 +117,22 @@ def _toy_text_rewards(env: gym.Env) -> tuple[float, ...] | None:
 
 
 def codec_for(env_id: str, observation_format: str | None = None,
-              reward_values: Sequence[float] | None = None) -> EnvCodec:
+              reward_values: Sequence[float] | None = None, action_words: Sequence[str] | None = None) -> EnvCodec:
     """The codec of an env id: a known id's; else the one its env declares (``action_words``, ``reward_values``
     and ``max_observations`` attributes of the unwrapped env, the toy-text env classes' words, rewards read off a
     toy-text ``P`` table, or ``reward_values`` given here), with the actions written ``0, 1, ...`` when the env
-    names none."""
+    names none. ``action_words`` renames the env's actions (one word each, in action-index order), e.g. with the
+    words of the envs a model trained on."""
+    codec = _codec_for(env_id, observation_format, reward_values)
+    if action_words is None:
+        return codec
+    if len(action_words) != codec.n_actions or len(set(action_words)) != len(action_words):
+        raise ValueError(f"action_words must name {env_id}'s {codec.n_actions} actions with distinct words, got "
+                         f"{list(action_words)}")
+    return replace(codec, action_words=tuple(action_words))
+
+
+def _codec_for(env_id: str, observation_format: str | None, reward_values: Sequence[float] | None) -> EnvCodec:
     if env_id in CODECS:
         return CODECS[env_id](observation_format) if observation_format else CODECS[env_id]()
     env = gym.make(env_id)
