@@ -21,6 +21,7 @@ from trl_icrl.model_card import build_model_card, files_to_upload, push_folder_t
 
 REPO = Path(__file__).resolve().parent.parent
 ENV_ID = "trl_icrl/ParametricFrozenLake-v0"
+MDP_ENV_ID = "trl_icrl/RandomMDP-v0"
 SHIPPED = {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
            "icrl_config.json", "README.md", "in_distribution.png", "training_curve.png", "results.json",
            "short_eval.json"}
@@ -175,6 +176,18 @@ def test_usage_snippet_runs_on_a_trained_folder(tiny_dir, tmp_path, adapter_type
     shipped = set(files_to_upload(out))
     assert weights | {"icrl_config.json", "README.md", "tokenizer_config.json"} <= shipped
     assert "training_args.bin" not in shipped and not any(name.startswith("target") for name in shipped)
+
+
+def test_card_names_the_coordinate_frame_only_where_an_env_is_written_in_coordinates(tmp_path):
+    """A config's coordinate frame shapes only envs written in coordinates: a model of random MDPs (state ids)
+    trained with the general recipe's ``coordinate_frame=8`` says nothing of one; a Frozen Lake model does."""
+    for env_ids, said in (([MDP_ENV_ID], False), ([ENV_ID, MDP_ENV_ID], True)):
+        args = DQNConfig(output_dir=str(tmp_path / str(said)), train_env_ids=env_ids, coordinate_frame=8,
+                         map_family=None, eval_maps=0, report_to="none")
+        trainer = DQNTrainer("tiny", args)
+        trainer.create_model_card()
+        card = (tmp_path / str(said) / "README.md").read_text()
+        assert ("at a random offset in a 8 x 8 frame of coordinates" in card) == said
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

@@ -449,7 +449,10 @@ class DQNTrainer(Trainer):
 
     def create_model_card(self, output_dir: str | os.PathLike | None = None, **kwargs) -> None:
         """Write README.md (the model card) into ``output_dir``, from the template in ``trl_icrl/model_cards/``."""
-        write_model_card(output_dir or self.args.output_dir, self.agent_config, self.args.to_dict(),
+        training_args = self.args.to_dict()
+        if not any(self._coordinate_frame(self.args, env_id) for env_id in self.env_ids):
+            training_args["coordinate_frame"] = 0  # no env written in coordinates: no frame to place maps in
+        write_model_card(output_dir or self.args.output_dir, self.agent_config, training_args,
                          self.state.global_step, self.args.hub_model_id)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
