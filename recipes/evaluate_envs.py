@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from trl_icrl.agent import ICRLAgent
-from trl_icrl.env_families import first_family
+from trl_icrl.env_families import first_family, trained_map_families
 from trl_icrl.envs import CLIFF_ENV_ID, ENV_ID, MDP_ENV_ID
 from trl_icrl.evaluation.envs import (
     CANONICAL_ENVS,
@@ -66,8 +66,7 @@ def in_context_table(results: dict, schedule: str) -> str:
 def heldout_families(agent: ICRLAgent, env_ids: list[str], chosen: list[str]) -> dict[str, str]:
     """The family of held-out maps of each env: ``ENV_ID=FAMILY`` in ``chosen``, else the family the agent trained
     on for it, else the env's first."""
-    trained = {env_id: first_family(env_id) for env_id in agent.config.trained_env_ids}
-    trained[agent.config.env_id] = agent.config.map_family
+    trained = trained_map_families(agent.config.trained_env_ids or [agent.config.env_id], agent.config.map_family)
     families = {env_id: trained.get(env_id, first_family(env_id)) for env_id in env_ids}
     for spec in chosen:
         env_id, _, family = spec.partition("=")

@@ -9,7 +9,7 @@ other gymnasium env has none and is played as it is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,3 +41,9 @@ def map_families(env_id: str) -> Mapping[str, MapFamily]:
 def first_family(env_id: str) -> str:
     """The name of ``env_id``'s first family of generated maps, its default; ``"id"`` (naming none) when it has none."""
     return next(iter(map_families(env_id)), "id")
+
+
+def trained_map_families(env_ids: Sequence[str], map_family: str) -> dict[str, str]:
+    """The family of training maps of each env of a run on ``env_ids``: ``map_family`` for the first (the run's
+    ``env_id``), each other env's first family."""
+    return {env_id: map_family if i == 0 else first_family(env_id) for i, env_id in enumerate(env_ids)}

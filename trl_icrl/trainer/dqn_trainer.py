@@ -33,7 +33,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, get_l
 
 from ..agent_config import AgentConfig
 from ..env_codec import codec_for
-from ..env_families import first_family, map_family
+from ..env_families import first_family, map_family, trained_map_families
 from ..envs import evaluation_maps, heldout_maps
 from ..exploration import parse_schedules
 from ..hub_cache import DEQUANTISED_FROM
@@ -294,8 +294,7 @@ class DQNTrainer(Trainer):
 
     def _choose_maps(self, args: DQNConfig) -> None:
         """Each env's family of training maps, its held-out maps, and the maps training never draws."""
-        self.map_family_names = {env_id: args.map_family if env_id == args.env_id else first_family(env_id)
-                                 for env_id in self.env_ids}
+        self.map_family_names = trained_map_families(self.env_ids, args.map_family)
         self.heldout_maps_by_env = {
             env_id: heldout_maps(family, args.eval_maps, args.seed) for env_id in self.env_ids
             if (family := map_family(env_id, self.map_family_names[env_id])) and args.eval_maps}
