@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import torch
+from accelerate.utils import broadcast
 from tqdm.auto import tqdm
 from transformers import ProgressCallback, TrainerCallback
 
@@ -59,6 +61,14 @@ class EnvInteractionCallback(TrainerCallback):
             self.collect()
 
 
+def as_process_zero_says(flag: bool, args) -> bool:
+    """``flag`` as process 0 has it, on every process: a decision taken by the clock (stop, evaluate now) must fall on
+    the same step on every DDP rank, or one rank waits forever in a collective the others never join."""
+    if args.world_size == 1:
+        return flag
+    return bool(broadcast(torch.tensor([int(flag)], device=args.device), from_process=0).item())
+
+
 class WallClockLimitCallback(TrainerCallback):
     """Stops training after ``args.max_train_minutes`` of wall time from the start of training (filling the replay
     store included, when this callback comes before ``EnvInteractionCallback``), with a final checkpoint when
@@ -71,7 +81,9 @@ class WallClockLimitCallback(TrainerCallback):
         self.started = time.monotonic()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if args.max_train_minutes is not None and time.monotonic() - self.started > 60 * args.max_train_minutes:
+        if args.max_train_minutes is None:
+            return
+        if as_process_zero_says(time.monotonic() - self.started > 60 * args.max_train_minutes, args):
             control.should_training_stop = True
             control.should_save = args.save_strategy != "no"
 
@@ -124,7 +136,7 @@ class HeldoutEvalCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         every = args.eval_every_minutes
-        if every is None or time.monotonic() - self.last < 60 * every:
+        if every is None or not as_process_zero_says(time.monotonic() - self.last >= 60 * every, args):
             return
         minutes = (time.monotonic() - self.started) / 60
         summary = self.evaluate()
