@@ -5,10 +5,14 @@
 # leave-one-out table and figure (recipes/leave_one_out.py: outputs/general_gpu/leave_one_out.md, .png).
 #   general:       Frozen Lake (up to 8x8) + cliff walking + random MDPs   (recipes/configs/tiny_general.yaml)
 #   without_<env>: the same recipe without one family, evaluated on it (does it learn that family in context?)
-#     bash benchmarks/general_gpu.sh [MINUTES]      # MINUTES of training per run (default 12)
+# Each run trains MINUTES of wall time, its learning rate decaying (cosine, to a tenth) over the last quarter of them;
+# the default fits one device command (10 minutes) with its evaluations. Further arguments go to every training run.
+#     bash benchmarks/general_gpu.sh [MINUTES] [DQNConfig ARGS...]   # e.g. 4 --per_device_train_batch_size 32
 set -uo pipefail
 cd "$(dirname "$0")/.."
-minutes=${1:-12}
+minutes=${1:-4}
+shift || true
+decay=$(python -c "print($minutes / 4)")
 out=outputs/general_gpu
 mkdir -p "$out"
 lake=trl_icrl/ParametricFrozenLake-v0
@@ -27,11 +31,11 @@ for run in "${!runs[@]}"; do
   family=up_to_8; [[ ${train[0]} != "$lake" ]] && family=null  # null: the first env's own first family
   OMP_NUM_THREADS=4 python recipes/frozen_lake_dqn.py --config recipes/configs/tiny_general.yaml \
     --train_env_ids "${train[@]}" --map_family $family --max_train_minutes "$minutes" \
-    --max_steps 100000 --output_dir "$out/$run" > "$out/$run.log" 2>&1 &
+    --lr_decay_minutes "$decay" --max_steps 100000 --output_dir "$out/$run" "$@" > "$out/$run.log" 2>&1 &
 done
 wait
 for run in "${!runs[@]}"; do
-  python recipes/evaluate_envs.py --model "$out/$run" --output_dir "$out/$run" > "$out/$run.eval.log" 2>&1 &
+  OMP_NUM_THREADS=4 python recipes/evaluate_envs.py --model "$out/$run" --output_dir "$out/$run" > "$out/$run.eval.log" 2>&1 &
 done
 wait
 for run in "${!runs[@]}"; do echo "## $run"; cat "$out/$run/envs.md"; done | tee "$out/summary.md"

@@ -1,5 +1,6 @@
 import ast
 import re
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -496,6 +497,27 @@ def test_time_bounded_run_counts_minutes_not_max_steps(tiny_dir, tmp_path, capsy
     shown = capsys.readouterr().err
     assert re.search(r"\| 0\.1/0\.1 min, step \d+", shown) and "100000" not in shown
     assert 0 < trainer.state.global_step < 100_000
+
+
+def test_a_time_bounded_run_decays_its_learning_rate_over_its_last_minutes(tiny_dir, tmp_path):
+    """max_steps out of reach, so a step-based decay never starts; lr_decay_minutes decays by the clock instead:
+    the scheduler's learning rate holds for the first 6 of 10 minutes, then falls (never rising) to
+    lr_decay_min_ratio of it at the end, when training stops."""
+    with pytest.raises(ValueError, match="lr_decay_minutes needs max_train_minutes"):
+        small_config(tmp_path, max_train_minutes=None, lr_decay_minutes=1.0)
+    args = small_config(tmp_path, max_steps=100_000, max_train_minutes=10, lr_decay_minutes=4,
+                        lr_decay_min_ratio=0.2, eval_maps=0, warmup_steps=0)
+    trainer = DQNTrainer(str(tiny_dir), args)
+    trainer.create_optimizer_and_scheduler(num_training_steps=args.max_steps)
+    state, control, rates = TrainerState(), TrainerControl(), []
+    for minute in range(11):
+        trainer.wall_clock.started = time.monotonic() - 60 * minute - 1e-3
+        trainer.wall_clock.on_step_end(args, state, control)
+        trainer.lr_scheduler.step()
+        rates.append(trainer.lr_scheduler.get_last_lr()[0])
+    assert rates[:7] == pytest.approx([3e-3] * 7)
+    assert all(later < earlier for earlier, later in zip(rates[6:], rates[7:]))
+    assert rates[-1] == pytest.approx(0.2 * 3e-3, rel=1e-3) and control.should_training_stop
 
 
 def test_resuming_a_finished_run_trains_no_step_more(tiny_dir, tmp_path):

@@ -3,6 +3,7 @@ held-out evaluation while training. Each receives the objects it uses, never the
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -61,21 +62,24 @@ class EnvInteractionCallback(TrainerCallback):
             self.collect()
 
 
-def as_process_zero_says(flag: bool, args) -> bool:
-    """``flag`` as process 0 has it, on every process: a decision taken by the clock (stop, evaluate now) must fall on
-    the same step on every DDP rank, or one rank waits forever in a collective the others never join."""
+def as_process_zero_has_it(value: float, args) -> float:
+    """``value`` as process 0 has it, on every process: a decision taken by the clock (stop, evaluate now, the
+    learning rate) must fall on the same step on every DDP rank, or one rank waits forever in a collective the
+    others never join."""
     if args.world_size == 1:
-        return flag
-    return bool(broadcast(torch.tensor([int(flag)], device=args.device), from_process=0).item())
+        return value
+    return broadcast(torch.tensor([value], dtype=torch.float32, device=args.device), from_process=0).item()
 
 
 class WallClockLimitCallback(TrainerCallback):
     """Stops training after ``args.max_train_minutes`` of wall time from the start of training (filling the replay
     store included, when this callback comes before ``EnvInteractionCallback``), with a final checkpoint when
-    the run saves checkpoints."""
+    the run saves checkpoints. With ``args.lr_decay_minutes``, ``lr_factor`` falls from 1 to
+    ``args.lr_decay_min_ratio`` (cosine) over the budget's last minutes: the trainer's scheduler multiplies by it."""
 
     def __init__(self):
         self.started = time.monotonic()
+        self.lr_factor = 1.0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.monotonic()
@@ -83,7 +87,12 @@ class WallClockLimitCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if args.max_train_minutes is None:
             return
-        if as_process_zero_says(time.monotonic() - self.started > 60 * args.max_train_minutes, args):
+        seconds_left = 60 * args.max_train_minutes - as_process_zero_has_it(time.monotonic() - self.started, args)
+        if args.lr_decay_minutes:
+            decayed = min(max(1 - seconds_left / (60 * args.lr_decay_minutes), 0.0), 1.0)
+            low = args.lr_decay_min_ratio
+            self.lr_factor = low + (1 - low) * (1 + math.cos(math.pi * decayed)) / 2
+        if seconds_left < 0:
             control.should_training_stop = True
             control.should_save = args.save_strategy != "no"
 
@@ -136,7 +145,7 @@ class HeldoutEvalCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         every = args.eval_every_minutes
-        if every is None or not as_process_zero_says(time.monotonic() - self.last >= 60 * every, args):
+        if every is None or as_process_zero_has_it(time.monotonic() - self.last, args) < 60 * every:
             return
         minutes = (time.monotonic() - self.started) / 60
         summary = self.evaluate()

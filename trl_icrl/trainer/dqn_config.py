@@ -113,6 +113,10 @@ class DQNConfig(TrainingArguments):
             the local processes (`accelerate launch` alone would leave one thread).
         max_train_minutes (`float` or `None`, defaults to `7`): stop after this much wall time (fixed-budget
             runs; the main job fits in 10 minutes on a 2-core CPU); `None` runs `max_steps`.
+        lr_decay_minutes (`float` or `None`): with `max_train_minutes`, the learning rate (as `lr_scheduler_type`
+            sets it) decays over the budget's last this many minutes, cosine, to `lr_decay_min_ratio` of itself: a
+            run bounded by time, whose step count nobody knows ahead, still ends on a low learning rate.
+        lr_decay_min_ratio (`float`, defaults to `0.1`): the learning rate's share left at the end of that decay.
     """
 
     # Model
@@ -190,6 +194,10 @@ class DQNConfig(TrainingArguments):
         "help": "Torch threads per process on a CPU machine; None = the cores divided among local processes."})
     max_train_minutes: float | None = field(default=7.0, metadata={
         "help": "Stop training after this many minutes of wall time (None: run max_steps)."})
+    lr_decay_minutes: float | None = field(default=None, metadata={
+        "help": "With max_train_minutes: decay the learning rate (cosine) over the budget's last this many minutes."})
+    lr_decay_min_ratio: float = field(default=0.1, metadata={
+        "help": "Share of the learning rate left at the end of lr_decay_minutes' decay."})
 
     # TrainingArguments defaults suited to DQN
     learning_rate: float = field(default=5e-4, metadata={"help": "AdamW learning rate."})
@@ -243,6 +251,12 @@ class DQNConfig(TrainingArguments):
             (0.0 <= self.offline_map_switches <= 1.0,
              f"offline_map_switches must be in [0, 1], got {self.offline_map_switches}"),
             (self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}"),
+            (self.lr_decay_minutes is None or (self.max_train_minutes is not None
+                                               and 0 < self.lr_decay_minutes <= self.max_train_minutes),
+             f"lr_decay_minutes needs max_train_minutes and must be in (0, max_train_minutes], got "
+             f"{self.lr_decay_minutes} with max_train_minutes={self.max_train_minutes}"),
+            (0.0 <= self.lr_decay_min_ratio <= 1.0,
+             f"lr_decay_min_ratio must be in [0, 1], got {self.lr_decay_min_ratio}"),
             (self.observation_format in ("coords", "index"),
              f"observation_format must be 'coords' or 'index', got {self.observation_format!r}"),
             (self.coordinate_frame == 0 or (self.observation_format == "coords" and self.coordinate_frame > 0),

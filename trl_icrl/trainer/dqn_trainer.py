@@ -212,7 +212,8 @@ class DQNTrainer(Trainer):
             local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
             torch.set_num_threads(args.cpu_threads or max(1, len(os.sched_getaffinity(0)) // local_processes))
         self.collector = self._collector(args, network)
-        own = [TargetNetworkCallback(network), WallClockLimitCallback(),  # its clock starts before the replay fills
+        self.wall_clock = WallClockLimitCallback()
+        own = [TargetNetworkCallback(network), self.wall_clock,  # its clock starts before the replay fills
                EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
         if self.heldout_maps_by_env:
             own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
@@ -362,6 +363,18 @@ class DQNTrainer(Trainer):
         return DataLoader(self.replay_batches, batch_size=None)
 
     # -- loss ------------------------------------------------------------------------------
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """``lr_scheduler_type``'s schedule, times the wall clock's decay over the budget's last
+        ``lr_decay_minutes``."""
+        created = self.lr_scheduler is None
+        scheduler = super().create_scheduler(num_training_steps, optimizer)
+        if self.args.lr_decay_minutes and created:
+            if not hasattr(scheduler, "lr_lambdas"):
+                raise ValueError(f"lr_decay_minutes needs a LambdaLR schedule, not {self.args.lr_scheduler_type!r}")
+            clock = self.wall_clock
+            scheduler.lr_lambdas = [lambda step, f=f: f(step) * clock.lr_factor for f in scheduler.lr_lambdas]
+        return scheduler
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         args, mask = self.args, inputs["decision_mask"]
