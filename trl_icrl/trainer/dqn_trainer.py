@@ -362,7 +362,7 @@ class DQNTrainer(Trainer):
             self.replay_batches.rng.bit_generator.state = self._sampler_state
         return DataLoader(self.replay_batches, batch_size=None)
 
-    # -- loss ------------------------------------------------------------------------------
+    # -- learning rate ---------------------------------------------------------------------
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         """``lr_scheduler_type``'s schedule, times the wall clock's decay over the budget's last
@@ -375,6 +375,8 @@ class DQNTrainer(Trainer):
             clock = self.wall_clock
             scheduler.lr_lambdas = [lambda step, f=f: f(step) * clock.lr_factor for f in scheduler.lr_lambdas]
         return scheduler
+
+    # -- loss ------------------------------------------------------------------------------
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         args, mask = self.args, inputs["decision_mask"]
