@@ -21,6 +21,7 @@ from trl import TrlParser
 
 from trl_icrl import DQNConfig, DQNTrainer
 from trl_icrl.plotting import plot_training_curve
+from trl_icrl.precision import describe_precision
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "tiny.yaml"
 
@@ -41,6 +42,8 @@ def main() -> None:
         trainer = DQNTrainer(args.model_name_or_path, args)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"{Path(__file__).name}: {err}")
+    if trainer.is_world_process_zero():
+        print(describe_precision(trainer.precision, args.precision, args.device.type), flush=True)
     resume = args.resume_from_checkpoint
     if resume in ("true", "True", "last"):  # the newest complete checkpoint in output_dir, if any
         resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
@@ -53,7 +56,7 @@ def main() -> None:
     trainer.replay_store.save_to_disk(output_dir / "replay_store")
     plot_training_curve(trainer.state.log_history, output_dir / "training_curve.png")
     online = trainer.q_network.weights()
-    report = {"log_history": trainer.state.log_history,
+    report = {"log_history": trainer.state.log_history, "precision": trainer.precision,
               "trainable_share": sum(p.numel() for p in online.values() if p.requires_grad)
               / sum(p.numel() for p in trainer.q_network.causal_lm.parameters())}
     if trainer.heldout_maps:

@@ -1,4 +1,5 @@
 import ast
+import json
 import re
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from transformers import AutoModelForCausalLM, ProgressCallback, TrainerControl,
 import trl_icrl.trainer.callbacks
 from trl_icrl import DQNConfig, DQNTrainer, Episode, ExplorationSchedule, ReplayStore, RolloutEngine
 from trl_icrl.envs import ENV_ID
+from trl_icrl.precision import cpu_supports_bf16
 from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
 from trl_icrl.q_network import (
     ONLINE,
@@ -303,10 +305,15 @@ def test_replay_batches_scale_each_trials_rewards_by_its_env():
             pass
 
 
+BF16 = pytest.param("bf16", marks=pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU runs no bf16 matmuls"))
+
+
+@pytest.mark.parametrize("precision", ["fp32", BF16])
 @pytest.mark.parametrize("adapter_type,weights", [("none", "model.safetensors"), ("lora", "adapter_model.safetensors")])
-def test_resume_from_checkpoint_matches_uninterrupted_run(tiny_dir, tmp_path, adapter_type, weights):
+def test_resume_from_checkpoint_matches_uninterrupted_run(tiny_dir, tmp_path, adapter_type, weights, precision):
     """Online and target weights, optimizer, RNGs, sampler, collector and replay store all come back."""
-    settings = dict(max_steps=4, save_strategy="steps", save_steps=2, rollout_interval=2, adapter_type=adapter_type)
+    settings = dict(max_steps=4, save_strategy="steps", save_steps=2, rollout_interval=2, adapter_type=adapter_type,
+                    precision=precision)
     uninterrupted = DQNTrainer(str(tiny_dir), small_config(tmp_path, **settings))
     uninterrupted.train()
     checkpoint = tmp_path / "out" / "checkpoint-2"
@@ -335,8 +342,10 @@ def test_collections_take_schedules_in_turn(tiny_dir, tmp_path):
         DQNConfig(output_dir="x", exploration="paper_ramp+sometimes")
 
 
-def test_same_seed_same_rows_and_weights(tiny_dir, tmp_path):
-    runs = [DQNTrainer(str(tiny_dir), small_config(tmp_path / str(i), max_steps=3)) for i in range(2)]
+@pytest.mark.parametrize("precision", ["fp32", BF16])
+def test_same_seed_same_rows_and_weights(tiny_dir, tmp_path, precision):
+    runs = [DQNTrainer(str(tiny_dir), small_config(tmp_path / str(i), max_steps=3, precision=precision))
+            for i in range(2)]
     for run in runs:
         run.train()
     assert runs[0].replay_store.rows(range(4)) == runs[1].replay_store.rows(range(4))
@@ -569,3 +578,36 @@ def test_compute_loss_is_the_td_error_of_its_trials_by_hand(tiny_dir, tmp_path, 
                 errors.append((q[d, action] - target) ** 2)
         loss = trainer.compute_loss(net, collate_trials(rows, trainer.pad_token_id))
     assert loss.item() == pytest.approx(torch.stack(errors).mean().item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("amx,expected", [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_precision_runs_the_matmuls_in_bf16_only_where_the_cpu_has_bf16_matrix_units(
+        tiny_dir, tmp_path, monkeypatch, amx, expected):
+    """Under ``precision="auto"`` the decoder's linear layers compute in bf16 on a CPU that reports AMX tiles, in
+    fp32 on one that does not (the capability check patched); the Q-values, targets and loss stay fp32, and the
+    choice reaches ``icrl_config.json`` and the card."""
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    trainer = DQNTrainer(str(tiny_dir), small_config(tmp_path, max_steps=1, eval_maps=0))
+    assert trainer.precision == ("bf16" if amx else "fp32") == trainer.agent_config.precision
+    seen = []
+    linear = trainer.q_network.causal_lm.get_decoder().layers[0].self_attn.q_proj
+    linear.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    rows, _ = trainer.collector.collect()
+    assert seen and set(seen) == {expected}  # collection
+    trainer.replay_store.append(rows)
+    seen.clear()
+    batch = collate_trials(rows[:2], trainer.pad_token_id)
+    loss, q = trainer.compute_loss(trainer.q_network, batch, return_outputs=True)
+    assert set(seen) == {expected} and q.dtype == loss.dtype == torch.float32  # the update
+    trainer.save_model()
+    assert json.loads((tmp_path / "out" / "icrl_config.json").read_text())["precision"] == trainer.precision
+    assert f"| precision (matmuls) | {trainer.precision} |" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_bad_precision_is_refused_in_one_sentence(monkeypatch):
+    with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'bf16', 'fp32'\), got 'nonsense'"):
+        DQNConfig(output_dir="x", precision="nonsense")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    with pytest.raises(ValueError, match="precision='bf16' needs a CPU that runs bf16 matmuls"):
+        DQNConfig(output_dir="x", precision="bf16")
+    assert DQNConfig(output_dir="x", precision="auto").precision == "auto"  # auto falls back to fp32 there

@@ -23,6 +23,7 @@ from .env_codec import EnvCodec, codec_for
 from .exploration import ExplorationSchedule
 from .lm_agent import RolloutEngine
 from .play import RolloutResult, play_seeds
+from .precision import resolve_precision
 from .protocol import TokenProtocol
 from .q_network import Q_HEAD, QNetwork, add_q_head, load_q_head
 from .tiny_model import resolve_model_path
@@ -77,7 +78,9 @@ class ICRLAgent:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, base_model: str | None = None,
-                        dtype: torch.dtype = torch.float32) -> ICRLAgent:
+                        dtype: torch.dtype = torch.float32, precision: str = "auto") -> ICRLAgent:
+        """Load the agent saved in ``path`` (a dir or hub repo); ``precision`` as ``DQNConfig.precision``, resolved
+        on this machine (``"auto"``: bf16 autocast on a CPU with bf16 matrix units)."""
         path = local_dir(path)
         config = AgentConfig.load(path)
         value_head, full = config.q_parameterisation == "value_head", config.adapter_type == "none"
@@ -102,11 +105,12 @@ class ICRLAgent:
             if value_head:  # the adapter holds the trained head: a base's head of another size gives way
                 add_q_head(base, config.n_actions, replace=True)
             model = PeftModel.from_pretrained(base, str(path))
-        return cls.from_model(model, path, initial_state)
+        return cls.from_model(model, path, initial_state, precision)
 
     @classmethod
     def from_model(cls, model: nn.Module, path: str | os.PathLike,
-                   initial_state: Callable[[], dict[str, torch.Tensor]] | None = None) -> ICRLAgent:
+                   initial_state: Callable[[], dict[str, torch.Tensor]] | None = None,
+                   precision: str = "auto") -> ICRLAgent:
         """The agent of a model already loaded, with the tokenizer and ``icrl_config.json`` of ``path``: e.g.
         ``PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(<base>), path)``.
 
@@ -126,7 +130,9 @@ class ICRLAgent:
         model.eval()
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         protocol = config.token_protocol(tokenizer)
-        network = QNetwork(model, config.q_parameterisation, protocol.action_token_ids, initial_state)
+        device = next(model.parameters()).device.type
+        network = QNetwork(model, config.q_parameterisation, protocol.action_token_ids, initial_state,
+                           resolve_precision(precision, device, bf16_flag=precision == "bf16"))
         return cls(network, tokenizer, protocol, config.env_codec(), config)
 
     def for_env(self, env_id: str, observation_format: str | None = None,
@@ -147,7 +153,8 @@ class ICRLAgent:
         initial_state = self.network.initial_state
         if isinstance(initial_state, partial):  # a full fine-tune's untrained weights, grown to the new words too
             initial_state = partial(initial_state, tokenizer=tokenizer)
-        network = QNetwork(self.network.model, config.q_parameterisation, protocol.action_token_ids, initial_state)
+        network = QNetwork(self.network.model, config.q_parameterisation, protocol.action_token_ids, initial_state,
+                           self.network.precision)
         return ICRLAgent(network, tokenizer, protocol, codec, config)
 
     def engine(self, max_context_tokens: int | None = None, when_full: str = "drop") -> RolloutEngine:

@@ -33,6 +33,7 @@ class AgentConfig:
         base_dequantised_from: the GGUF file the base's weights were dequantised from, when they were
             (``trl_icrl.hub_cache.dequantise_gguf``); ``None`` for the base's own release.
         trained_env_ids: the envs trained on together (a general model; ``env_id`` is the first); empty for one.
+        precision: what the model's matmuls ran in during training (``"bf16"`` autocast or ``"fp32"``).
     """
 
     base_model: str
@@ -54,6 +55,7 @@ class AgentConfig:
     reward_scale: float
     base_dequantised_from: str | None = None
     trained_env_ids: tuple[str, ...] = ()
+    precision: str = "fp32"
 
     @classmethod
     def from_dict(cls, values: Mapping) -> AgentConfig:

@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from .choices import ADAPTER_TYPES, Q_PARAMETERISATIONS
+from .precision import autocast
 
 Q_HEAD = "q_head"
 ONLINE, TARGET = "default", "target"
@@ -95,10 +96,13 @@ class QNetwork(nn.Module):
         action_token_ids: (n_actions,) first token of each action word; used by ``action_logits``.
         initial_state: full fine-tuning only: the weights before training (or a function returning them),
             which ``untrained()`` plays with.
+        precision: ``"bf16"``: the model's matmuls run under bf16 autocast (``trl_icrl.precision``); ``"fp32"``:
+            as the weights are. The Q head's output is fp32 either way.
     """
 
     def __init__(self, model: nn.Module, q_parameterisation: str, action_token_ids: list[int],
-                 initial_state: dict[str, torch.Tensor] | Callable[[], dict[str, torch.Tensor]] | None = None):
+                 initial_state: dict[str, torch.Tensor] | Callable[[], dict[str, torch.Tensor]] | None = None,
+                 precision: str = "fp32"):
         super().__init__()
         if q_parameterisation not in Q_PARAMETERISATIONS:
             raise ValueError(f"q_parameterisation must be one of {Q_PARAMETERISATIONS}, "
@@ -109,6 +113,7 @@ class QNetwork(nn.Module):
         self.initial_state = initial_state
         self._initial_weights: dict[str, torch.Tensor] | None = None
         self._acting_target = False
+        self.precision = precision
         self.register_buffer("action_token_ids", torch.tensor(action_token_ids, dtype=torch.long),
                              persistent=False)
 
@@ -132,11 +137,12 @@ class QNetwork(nn.Module):
         return len(self.action_token_ids)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
-        """(..., hidden) -> (..., n_actions) Q-values, in fp32."""
-        if self.q_parameterisation == "value_head":
-            return getattr(self.causal_lm, Q_HEAD)(hidden.float())
-        weight = self.causal_lm.get_output_embeddings().weight[self.action_token_ids]
-        return (hidden @ weight.T).float()
+        """(..., hidden) -> (..., n_actions) Q-values, computed in fp32 (outside any autocast)."""
+        with torch.autocast(hidden.device.type, enabled=False):
+            if self.q_parameterisation == "value_head":
+                return getattr(self.causal_lm, Q_HEAD)(hidden.float())
+            weight = self.causal_lm.get_output_embeddings().weight[self.action_token_ids]
+            return hidden.float() @ weight.float().T
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, cache=None, use_cache: bool = False):
@@ -148,9 +154,9 @@ class QNetwork(nn.Module):
         Returns:
             ``(q, cache)``: q is (B, P, n_actions) fp32; the cache is ``None`` unless ``use_cache``.
         """
-        out = self.causal_lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
-                                           position_ids=position_ids, cache=cache,
-                                           use_cache=use_cache)
+        with autocast(self.precision, input_ids.device.type):
+            out = self.causal_lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
+                                               position_ids=position_ids, cache=cache, use_cache=use_cache)
         hidden = out.last_hidden_state
         index = positions.clamp(min=0).unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
         q = self.head(torch.gather(hidden, 1, index))

@@ -10,6 +10,7 @@ from transformers.trainer_utils import SaveStrategy, SchedulerType
 
 from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS, QUALITIES
 from ..exploration import parse_schedules
+from ..precision import PRECISIONS, resolve_precision
 from ..protocol import FORMATS
 
 REWARD_CLIPS = {"max": None, "horizon": "unit", "sign": "sign", "none": None}
@@ -40,6 +41,10 @@ class DQNConfig(TrainingArguments):
             the target network is a frozen copy.
         lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling; 16, 16, 0, all linear).
         torch_dtype (`str`, defaults to `"float32"`): dtype of the frozen base.
+        precision (`str`, defaults to `"auto"`): what the model's matmuls run in, for updates, collection and
+            evaluation: `"bf16"` (autocast; master weights, optimizer state, Q head output, TD targets and loss
+            stay fp32), `"fp32"`, or `"auto"`: on a CPU bf16 where it has bf16 matrix units (AMX), fp32 elsewhere;
+            on a GPU what `bf16` says. The choice made is logged and written to `icrl_config.json` and the card.
 
         > Parameters that control the environment and the protocol
 
@@ -129,6 +134,9 @@ class DQNConfig(TrainingArguments):
     lora_target_modules: list[str] | None = field(default=None, metadata={
         "help": "Modules to adapt; None = all linear layers (LoRA) or peft's defaults (IA3)."})
     torch_dtype: str = field(default="float32", metadata={"help": "dtype of the base: float32, bfloat16, float16."})
+    precision: str = field(default="auto", metadata={
+        "help": "'auto' (bf16 autocast on a CPU with bf16 matrix units, fp32 on other CPUs; on a GPU as bf16 says), "
+                "'bf16' or 'fp32'."})
     attn_implementation: str | None = field(default=None, metadata={
         "help": "Attention kernel, e.g. 'sdpa' or 'flash_attention_2'; None = the model's default."})
 
@@ -232,6 +240,7 @@ class DQNConfig(TrainingArguments):
             (self.replay_capacity >= 1, f"replay_capacity must be >= 1, got {self.replay_capacity}"),
             (self.learning_starts >= 1, f"learning_starts must be >= 1, got {self.learning_starts}"),
             (self.max_context_tokens >= 16, f"max_context_tokens must be >= 16, got {self.max_context_tokens}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}"),
             (self.q_parameterisation in Q_PARAMETERISATIONS,
              f"q_parameterisation must be one of {Q_PARAMETERISATIONS}, got {self.q_parameterisation!r}"),
             (self.adapter_type in ADAPTER_TYPES,
@@ -266,6 +275,8 @@ class DQNConfig(TrainingArguments):
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.use_cpu:  # bf16 forced on a CPU that cannot run it: refused at parse time, before any work
+            resolve_precision(self.precision, "cpu")
         if self.online_collection is None:
             self.online_collection = self.offline_data is None
         parse_schedules(self.exploration)

@@ -40,6 +40,7 @@ from ..hub_cache import DEQUANTISED_FROM
 from ..lm_agent import RolloutEngine
 from ..model_card import push_folder_to_hub, write_model_card
 from ..offline_data import offline_trials
+from ..precision import resolve_precision
 from ..protocol import CONTINUE, TERMINATED
 from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
 from ..replay_store import ReplayStore, collate_trials
@@ -193,10 +194,13 @@ class DQNTrainer(Trainer):
                  callbacks: list[TrainerCallback] | None = None):
         args = args or DQNConfig()
         refuse_sharding(requested_sharding(args))  # before minutes of loading and offline data
+        self.precision = resolve_precision(args.precision, args.device.type, args.bf16)
+        """What the model's matmuls run in: ``"bf16"`` (autocast) or ``"fp32"``."""
         set_seed(args.seed)  # the adapter's initialisation draws from torch's RNG
         model, processing_class = self._load_base(model, processing_class, args)
         processing_class = self._set_up_envs(args, model, processing_class)
         network = self._build_network(args, model)
+        network.precision = self.precision
         self.pad_token_id = self.protocol.pad_token_id
         signature = self.protocol_signature(args, processing_class)
         if replay_store is not None and replay_store.protocol_signature != signature:
@@ -498,7 +502,8 @@ class DQNTrainer(Trainer):
             reward_values=codec.reward_values, n_actions=codec.n_actions, n_observations=codec.n_observations,
             episodes_per_trial=a.episodes_per_trial, max_context_tokens=a.eval_context_tokens,
             training_context_tokens=a.max_context_tokens, gamma=a.gamma, reward_scale=a.reward_scale,
-            base_dequantised_from=dequantised_from, trained_env_ids=tuple(a.train_env_ids or ()))
+            base_dequantised_from=dequantised_from, trained_env_ids=tuple(a.train_env_ids or ()),
+            precision=self.precision)
 
     def _get_output_dir(self, trial) -> str:
         return str(self._checkpoint_root) if self._checkpoint_root else super()._get_output_dir(trial)
