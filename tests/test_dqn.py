@@ -11,6 +11,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, ProgressCallback, TrainerControl, TrainerState
 
+import trl_icrl.precision
 import trl_icrl.trainer.callbacks
 from trl_icrl import DQNConfig, DQNTrainer, Episode, ExplorationSchedule, ReplayStore, RolloutEngine
 from trl_icrl.envs import ENV_ID
@@ -580,15 +581,16 @@ def test_compute_loss_is_the_td_error_of_its_trials_by_hand(tiny_dir, tmp_path, 
     assert loss.item() == pytest.approx(torch.stack(errors).mean().item(), rel=1e-4)
 
 
-@pytest.mark.parametrize("amx,expected", [(True, torch.bfloat16), (False, torch.float32)])
-def test_auto_precision_runs_the_matmuls_in_bf16_only_where_the_cpu_has_bf16_matrix_units(
-        tiny_dir, tmp_path, monkeypatch, amx, expected):
-    """Under ``precision="auto"`` the decoder's linear layers compute in bf16 on a CPU that reports AMX tiles, in
+@pytest.mark.parametrize("units,expected", [(["amx_bf16"], torch.bfloat16), (["avx512_bf16"], torch.bfloat16),
+                                            ([], torch.float32)])
+def test_auto_precision_runs_the_matmuls_in_bf16_only_where_the_cpu_has_bf16_units(
+        tiny_dir, tmp_path, monkeypatch, units, expected):
+    """Under ``precision="auto"`` the decoder's linear layers compute in bf16 on a CPU that reports bf16 units, in
     fp32 on one that does not (the capability check patched); the Q-values, targets and loss stay fp32, and the
     choice reaches ``icrl_config.json`` and the card."""
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(trl_icrl.precision, "cpu_bf16_units", lambda: units)
     trainer = DQNTrainer(str(tiny_dir), small_config(tmp_path, max_steps=1, eval_maps=0))
-    assert trainer.precision == ("bf16" if amx else "fp32") == trainer.agent_config.precision
+    assert trainer.precision == ("bf16" if units else "fp32") == trainer.agent_config.precision
     seen = []
     linear = trainer.q_network.causal_lm.get_decoder().layers[0].self_attn.q_proj
     linear.register_forward_hook(lambda module, args, out: seen.append(out.dtype))

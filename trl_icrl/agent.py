@@ -23,11 +23,11 @@ from .env_codec import EnvCodec, codec_for
 from .exploration import ExplorationSchedule
 from .lm_agent import RolloutEngine
 from .play import RolloutResult, play_seeds
-from .precision import resolve_precision
+from .precision import resolve_precision, store_frozen_base_in_bf16
 from .protocol import TokenProtocol
 from .q_network import Q_HEAD, QNetwork, add_q_head, load_q_head
 from .tiny_model import resolve_model_path
-from .vocabulary import extend_vocabulary, protocol_words, restore_vocabulary
+from .vocabulary import extend_vocabulary, restore_vocabulary, words_to_add
 
 
 def local_dir(path: str | os.PathLike) -> Path:
@@ -131,8 +131,10 @@ class ICRLAgent:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         protocol = config.token_protocol(tokenizer)
         device = next(model.parameters()).device.type
-        network = QNetwork(model, config.q_parameterisation, protocol.action_token_ids, initial_state,
-                           resolve_precision(precision, device, bf16_flag=precision == "bf16"))
+        precision = resolve_precision(precision, device, bf16_flag=precision == "bf16")
+        if precision == "bf16" and isinstance(model, PeftModel):
+            store_frozen_base_in_bf16(model)
+        network = QNetwork(model, config.q_parameterisation, protocol.action_token_ids, initial_state, precision)
         return cls(network, tokenizer, protocol, config.env_codec(), config)
 
     def for_env(self, env_id: str, observation_format: str | None = None,
@@ -147,7 +149,7 @@ class ICRLAgent:
             raise ValueError(f"{env_id} has {codec.n_actions} actions, this agent's Q-values cover "
                              f"{self.config.n_actions} ({self.config.action_words})")
         tokenizer = extend_vocabulary(self.network.model, self.tokenizer,
-                                      protocol_words(self.config.protocol_format, codec))
+                                      words_to_add(self.tokenizer, self.config.protocol_format, codec))
         config = self.config.for_env(env_id, codec)
         protocol = config.token_protocol(tokenizer)
         initial_state = self.network.initial_state

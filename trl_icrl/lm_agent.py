@@ -28,6 +28,9 @@ __all__ = ["RolloutEngine"]
 from .protocol import Episode, TokenProtocol, Trial, TrialWriter
 from .q_network import QNetwork
 
+SMALL_HIDDEN = 256
+"""On a CPU, a model of at most this hidden size plays on one thread (the embedded model: 128); larger ones on all."""
+
 
 class _Context:
     """One row's growing trial and the part of it the model currently sees."""
@@ -97,8 +100,8 @@ class RolloutEngine(Agent):
         # decided per play: a trainer moves the network to its device after building the engine
         self._pad = self.device.type != "cpu" if self.pad_to_decision is None else self.pad_to_decision
         self.network.eval()
-        if self.device.type == "cpu":
-            torch.set_num_threads(1)  # one step's matmuls are tiny: thread start-up costs more than it saves
+        if self.device.type == "cpu" and self.network.config.get_text_config().hidden_size <= SMALL_HIDDEN:
+            torch.set_num_threads(1)  # a small model's step matmuls are tiny: thread start-up costs more than it saves
         self._contexts = [_Context(writer) for writer in trials]
         for ctx in self._contexts:
             self._fit_context(ctx)

@@ -1,8 +1,13 @@
-"""An open vocabulary for word-level tokenizers: the words a new env needs are added to the tokenizer, each with an
+"""An open vocabulary: the words a protocol needs as single tokens are added to the tokenizer, each with an
 embedding composed from its parts, so that ``r2_c11:up:-1.0`` starts as ``r2`` + ``c11`` + ``up`` + ``-1.0``.
 
-A subword tokenizer (any LLM's) writes every word already; only a word-level tokenizer (the embedded model's) can
-lack one. A part the vocabulary lacks cannot be composed: that is one ``ProtocolError`` naming the word and the part.
+A word-level tokenizer (the embedded model's) gets every word it lacks; a subword tokenizer (any LLM's) writes every
+word already, but in several tokens, so in the ``step`` format it gets each step word as one added token: one
+position per env step instead of about seven. A word-level row is the sum of its parts' embeddings; a subword row is
+a weighted mean of its parts, each part the mean of its subword embeddings and part k weighted 1 / (k + 1), so that
+the row keeps the size of the model's own embeddings and words whose parts trade places (``r0_c1``, ``r1_c0``,
+written with the same subwords) start apart. A part the vocabulary cannot write is one ``ProtocolError`` naming the
+word and the part.
 """
 
 from __future__ import annotations
@@ -37,17 +42,39 @@ def protocol_words(fmt: ProtocolFormat | str, codec: EnvCodec) -> list[str]:
     return list(dict.fromkeys(words))
 
 
+def is_word_level(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """True for a word-level tokenizer (one id per whitespace-separated word, the embedded model's)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return backend is not None and type(backend.model).__name__ == "WordLevel"
+
+
+def is_one_token(tokenizer: PreTrainedTokenizerBase, word: str) -> bool:
+    """True when ``tokenizer`` writes ``word`` as one id that is not its unknown token."""
+    ids = tokenizer(word, add_special_tokens=False)["input_ids"]
+    return len(ids) == 1 and ids[0] != tokenizer.unk_token_id
+
+
 def missing_words(tokenizer: PreTrainedTokenizerBase, words: Iterable[str]) -> list[str]:
-    """The words ``tokenizer`` writes with its unknown token (none for a tokenizer without one)."""
-    unk = tokenizer.unk_token_id
-    if unk is None:
+    """The words ``tokenizer`` does not write as one known token."""
+    return [w for w in dict.fromkeys(words) if not is_one_token(tokenizer, w)]
+
+
+def words_to_add(tokenizer: PreTrainedTokenizerBase, fmt: ProtocolFormat | str, codec: EnvCodec) -> list[str]:
+    """The words of ``codec``'s env in format ``fmt`` that ``tokenizer`` must learn as single tokens: a word-level
+    tokenizer every word it lacks; a subword tokenizer, in a one-word-per-step format, every step word it writes in
+    several tokens; none otherwise."""
+    if is_word_level(tokenizer):
+        return missing_words(tokenizer, protocol_words(fmt, codec))
+    fmt = FORMATS.get(fmt) if isinstance(fmt, str) else fmt
+    if fmt is None or fmt.layout != "step_words":
         return []
-    return [w for w in words if unk in tokenizer(w, add_special_tokens=False)["input_ids"]]
+    return missing_words(tokenizer, LAYOUTS[fmt.layout].words(codec.action_words, codec.observation_texts(),
+                                                              codec.reward_values))
 
 
-def composition(tokenizer: PreTrainedTokenizerBase, word: str) -> list[int]:
-    """Ids of the parts of ``word`` (split at ``:``, ``_`` and spaces) whose embeddings sum to its embedding."""
-    ids = []
+def composition(tokenizer: PreTrainedTokenizerBase, word: str) -> list[list[int]]:
+    """Ids of each part of ``word`` (split at ``:``, ``_`` and spaces), whose embeddings compose its embedding."""
+    parts = []
     for part in filter(None, _PART_SEPARATORS.split(word)):
         part_ids = tokenizer(part, add_special_tokens=False)["input_ids"]
         if not part_ids or tokenizer.unk_token_id in part_ids:
@@ -55,19 +82,21 @@ def composition(tokenizer: PreTrainedTokenizerBase, word: str) -> list[int]:
                                 f"in the vocabulary of {type(tokenizer).__name__} ({len(tokenizer)} words); write "
                                 "the env with words the model knows (observation_format='index', action words of "
                                 "the vocabulary) or use a model with a subword tokenizer")
-        ids += part_ids
-    return ids
+        parts.append(part_ids)
+    return parts
 
 
 def with_words(tokenizer: PreTrainedTokenizerBase, words: Sequence[str]) -> PreTrainedTokenizerBase:
-    """A copy of a word-level ``tokenizer`` that also knows ``words``, numbered from ``len(tokenizer)`` on."""
+    """A copy of ``tokenizer`` that also writes each of ``words`` as one id, numbered from ``len(tokenizer)`` on:
+    a word-level tokenizer's vocabulary grown, a subword tokenizer's added tokens."""
     with tempfile.TemporaryDirectory() as folder:
         tokenizer.save_pretrained(folder)
+        if not is_word_level(tokenizer):
+            grown = AutoTokenizer.from_pretrained(folder)
+            grown.add_tokens(list(words))
+            return grown
         path = Path(folder) / "tokenizer.json"
         state = json.loads(path.read_text())
-        if state["model"]["type"] != "WordLevel":
-            raise ProtocolError(f"{type(tokenizer).__name__} lacks the words {list(words)[:5]} and is no word-level "
-                                "tokenizer, so no words can be added to it; pick a format and words it writes")
         vocab = state["model"]["vocab"]
         for index, word in enumerate(words, start=len(tokenizer)):
             vocab[word] = index
@@ -75,14 +104,24 @@ def with_words(tokenizer: PreTrainedTokenizerBase, words: Sequence[str]) -> PreT
         return AutoTokenizer.from_pretrained(folder)
 
 
-def _append_composed_rows(model: nn.Module, parts: list[list[int]]) -> None:
-    """Append one input-embedding row per entry of ``parts``, the sum of those ids' embeddings as ``model`` has them,
-    to ``model``, a causal LM or a peft model over one; a LoRA-adapted embedding gets zero adapter columns for them,
-    and tied output embeddings stay tied."""
+def composed_row(embedding: nn.Module, parts: list[list[int]], word_level: bool) -> torch.Tensor:
+    """(hidden,) the embedding of a word from its parts' ids: their sum (word-level), or the mean of the parts'
+    subword means, part k weighted 1 / (k + 1) (subword)."""
+    device = next(embedding.parameters()).device
+    means = [embedding(torch.tensor(ids, device=device)) for ids in parts]
+    if word_level:
+        return torch.cat(means).sum(0)
+    weights = [1.0 / (k + 1) for k in range(len(parts))]
+    return sum(w * m.mean(0) for w, m in zip(weights, means)) / sum(weights)
+
+
+def _append_composed_rows(model: nn.Module, parts: list[list[list[int]]], word_level: bool) -> None:
+    """Append one input-embedding row per entry of ``parts`` (a word's parts' ids), composed from those ids'
+    embeddings as ``model`` has them (``composed_row``), to ``model``, a causal LM or a peft model over one; a
+    LoRA-adapted embedding gets zero adapter columns for them, and tied output embeddings stay tied."""
     embedding, output = model.get_input_embeddings(), model.get_output_embeddings()
     with torch.no_grad():
-        device = next(embedding.parameters()).device
-        rows = torch.stack([embedding(torch.tensor(ids, device=device)).sum(0) for ids in parts])
+        rows = torch.stack([composed_row(embedding, word, word_level) for word in parts])
     base = embedding.base_layer if isinstance(embedding, LoraEmbedding) else embedding
     tied = output is not None and output.weight is base.weight
     old = base.weight
@@ -101,13 +140,14 @@ def _append_composed_rows(model: nn.Module, parts: list[list[int]]) -> None:
 
 def extend_vocabulary(model: PreTrainedModel | nn.Module, tokenizer: PreTrainedTokenizerBase,
                       words: Iterable[str]) -> PreTrainedTokenizerBase:
-    """Add the ``words`` the tokenizer lacks to it and to ``model``'s embeddings, each row the sum of its parts'
-    embeddings as ``model`` has them (a trained adapter's included); returns the tokenizer that knows them
-    (``tokenizer`` itself when none was missing). Raises ``ProtocolError`` for a word that cannot be composed."""
+    """Add the ``words`` the tokenizer does not write as one token (``words_to_add``) to it and to ``model``'s
+    embeddings, each row composed from its parts' embeddings as ``model`` has them (a trained adapter's included);
+    returns the tokenizer that knows them (``tokenizer`` itself when none was missing). Raises ``ProtocolError`` for
+    a word that cannot be composed."""
     new = missing_words(tokenizer, words)
     if not new:
         return tokenizer
-    _append_composed_rows(model, [composition(tokenizer, word) for word in new])
+    _append_composed_rows(model, [composition(tokenizer, word) for word in new], is_word_level(tokenizer))
     return with_words(tokenizer, new)
 
 
@@ -118,4 +158,5 @@ def restore_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     if len(tokenizer) <= size:
         return
     by_id = {i: w for w, i in tokenizer.get_vocab().items()}
-    _append_composed_rows(model, [composition(tokenizer, by_id[i]) for i in range(size, len(tokenizer))])
+    _append_composed_rows(model, [composition(tokenizer, by_id[i]) for i in range(size, len(tokenizer))],
+                          is_word_level(tokenizer))

@@ -43,7 +43,7 @@ class DQNConfig(TrainingArguments):
         torch_dtype (`str`, defaults to `"float32"`): dtype of the frozen base.
         precision (`str`, defaults to `"auto"`): what the model's matmuls run in, for updates, collection and
             evaluation: `"bf16"` (autocast; master weights, optimizer state, Q head output, TD targets and loss
-            stay fp32), `"fp32"`, or `"auto"`: on a CPU bf16 where it has bf16 matrix units (AMX), fp32 elsewhere;
+            stay fp32), `"fp32"`, or `"auto"`: on a CPU bf16 where it has bf16 units (AMX, AVX512-BF16), fp32 elsewhere;
             on a GPU what `bf16` says. The choice made is logged and written to `icrl_config.json` and the card.
 
         > Parameters that control the environment and the protocol
@@ -135,8 +135,8 @@ class DQNConfig(TrainingArguments):
         "help": "Modules to adapt; None = all linear layers (LoRA) or peft's defaults (IA3)."})
     torch_dtype: str = field(default="float32", metadata={"help": "dtype of the base: float32, bfloat16, float16."})
     precision: str = field(default="auto", metadata={
-        "help": "'auto' (bf16 autocast on a CPU with bf16 matrix units, fp32 on other CPUs; on a GPU as bf16 says), "
-                "'bf16' or 'fp32'."})
+        "help": "'auto' (bf16 autocast on a CPU with bf16 units, AMX or AVX512-BF16, fp32 on other CPUs; on a GPU "
+                "as bf16 says), 'bf16' or 'fp32'."})
     attn_implementation: str | None = field(default=None, metadata={
         "help": "Attention kernel, e.g. 'sdpa' or 'flash_attention_2'; None = the model's default."})
 

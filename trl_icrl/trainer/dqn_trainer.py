@@ -40,7 +40,7 @@ from ..hub_cache import DEQUANTISED_FROM
 from ..lm_agent import RolloutEngine
 from ..model_card import push_folder_to_hub, write_model_card
 from ..offline_data import offline_trials
-from ..precision import resolve_precision
+from ..precision import resolve_precision, store_frozen_base_in_bf16
 from ..protocol import CONTINUE, TERMINATED
 from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
 from ..replay_store import ReplayStore, collate_trials
@@ -51,7 +51,7 @@ from ..tiny_model import (
     canonical_model_name,
     resolve_model_path,
 )
-from ..vocabulary import extend_vocabulary, protocol_words
+from ..vocabulary import extend_vocabulary, words_to_add
 from .callbacks import (
     EnvInteractionCallback,
     HeldoutEvalCallback,
@@ -201,6 +201,8 @@ class DQNTrainer(Trainer):
         processing_class = self._set_up_envs(args, model, processing_class)
         network = self._build_network(args, model)
         network.precision = self.precision
+        if self.precision == "bf16" and network.is_peft:
+            store_frozen_base_in_bf16(network.model)
         self.pad_token_id = self.protocol.pad_token_id
         signature = self.protocol_signature(args, processing_class)
         if replay_store is not None and replay_store.protocol_signature != signature:
@@ -271,8 +273,9 @@ class DQNTrainer(Trainer):
             if max_positions is not None and getattr(args, name) > max_positions:
                 raise ValueError(f"{name}={getattr(args, name)} exceeds the model's "
                                  f"max_position_embeddings={max_positions}")
-        tokenizer = extend_vocabulary(model, tokenizer, [
-            word for codec in self.env_codecs.values() for word in protocol_words(args.protocol_format, codec)])
+        new_words = [word for codec in self.env_codecs.values()
+                     for word in words_to_add(tokenizer, args.protocol_format, codec)]
+        tokenizer = extend_vocabulary(model, tokenizer, new_words)
         self.agent_config = self._agent_config(args, getattr(model.config, DEQUANTISED_FROM, None))
         self.protocols = {env_id: self.agent_config.for_env(env_id, codec).token_protocol(tokenizer)
                           for env_id, codec in self.env_codecs.items()}
