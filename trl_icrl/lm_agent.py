@@ -21,7 +21,7 @@ import torch
 
 from .env_codec import EnvCodec
 from .exploration import ExplorationSchedule
-from .kv_cache import buffered_cache, select_cache_rows
+from .kv_cache import DECODING_ATTENTION, buffered_cache, select_cache_rows
 from .play import Agent, RolloutResult, Transition, play, trial_full
 
 __all__ = ["RolloutEngine"]
@@ -102,6 +102,10 @@ class RolloutEngine(Agent):
         self.network.eval()
         if self.device.type == "cpu" and self.network.config.get_text_config().hidden_size <= SMALL_HIDDEN:
             torch.set_num_threads(1)  # a small model's step matmuls are tiny: thread start-up costs more than it saves
+        config = self.network.config
+        self._attention = config._attn_implementation
+        if self._attention == "sdpa":  # restored by finish(); left set, it still attends exactly (kv_cache)
+            config._attn_implementation = DECODING_ATTENTION
         self._contexts = [_Context(writer) for writer in trials]
         for ctx in self._contexts:
             self._fit_context(ctx)
@@ -140,6 +144,7 @@ class RolloutEngine(Agent):
     def finish(self, trials: list[Trial]) -> list[Trial]:
         """Restore the network's mode and threads; each trial as far as it is still in context."""
         self.network.train(self._training)
+        self.network.config._attn_implementation = self._attention
         torch.set_num_threads(self._threads)
         return [ctx.trial.window(ctx.start) if ctx.start else ctx.trial for ctx in self._contexts]
 
