@@ -295,7 +295,7 @@ def load_main_job():
 def test_main_job_runs_the_tiny_config_unless_given_one(tmp_path):
     recipe = load_main_job()
     default = recipe.parse_config(["--max_train_minutes", "3"])
-    assert default.offline_data == "q_learning" and default.online_collection and default.max_train_minutes == 3
+    assert default.offline_data == "q_learning" and not default.online_collection and default.max_train_minutes == 3
     assert default.output_dir == "outputs/frozen_lake_dqn" and default.model_name_or_path == "tiny"
     assert default.save_strategy == "steps" and default.save_steps == 100  # a crash loses at most 100 updates
     assert recipe.parse_config(["--offline_data", "null"]).offline_data is None  # the command line unsets it

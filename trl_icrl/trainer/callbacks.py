@@ -89,7 +89,8 @@ class WallClockLimitCallback(TrainerCallback):
             return
         seconds_left = 60 * args.max_train_minutes - as_process_zero_has_it(time.monotonic() - self.started, args)
         if args.lr_decay_minutes:
-            decayed = min(max(1 - seconds_left / (60 * args.lr_decay_minutes), 0.0), 1.0)
+            window = 60 * min(args.lr_decay_minutes, args.max_train_minutes)  # a shorter budget decays all along
+            decayed = min(max(1 - seconds_left / window, 0.0), 1.0)
             low = args.lr_decay_min_ratio
             self.lr_factor = low + (1 - low) * (1 + math.cos(math.pi * decayed)) / 2
         if seconds_left < 0:

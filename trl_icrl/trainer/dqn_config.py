@@ -119,7 +119,8 @@ class DQNConfig(TrainingArguments):
         max_train_minutes (`float` or `None`, defaults to `7`): stop after this much wall time (fixed-budget
             runs; the main job fits in 10 minutes on a 2-core CPU); `None` runs `max_steps`.
         lr_decay_minutes (`float` or `None`): with `max_train_minutes`, the learning rate (as `lr_scheduler_type`
-            sets it) decays over the budget's last this many minutes, cosine, to `lr_decay_min_ratio` of itself: a
+            sets it) decays over the budget's last this many minutes (all of a shorter budget), cosine, to
+            `lr_decay_min_ratio` of itself: a
             run bounded by time, whose step count nobody knows ahead, still ends on a low learning rate.
         lr_decay_min_ratio (`float`, defaults to `0.1`): the learning rate's share left at the end of that decay.
     """
@@ -260,10 +261,9 @@ class DQNConfig(TrainingArguments):
             (0.0 <= self.offline_map_switches <= 1.0,
              f"offline_map_switches must be in [0, 1], got {self.offline_map_switches}"),
             (self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}"),
-            (self.lr_decay_minutes is None or (self.max_train_minutes is not None
-                                               and 0 < self.lr_decay_minutes <= self.max_train_minutes),
-             f"lr_decay_minutes needs max_train_minutes and must be in (0, max_train_minutes], got "
-             f"{self.lr_decay_minutes} with max_train_minutes={self.max_train_minutes}"),
+            (self.lr_decay_minutes is None or (self.max_train_minutes is not None and self.lr_decay_minutes > 0),
+             f"lr_decay_minutes needs max_train_minutes and must be > 0, got {self.lr_decay_minutes} with "
+             f"max_train_minutes={self.max_train_minutes}"),
             (0.0 <= self.lr_decay_min_ratio <= 1.0,
              f"lr_decay_min_ratio must be in [0, 1], got {self.lr_decay_min_ratio}"),
             (self.observation_format in ("coords", "index"),
