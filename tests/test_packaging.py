@@ -120,3 +120,17 @@ def test_old_import_paths_keep_working_with_a_warning(old_path, new_path):
         old = importlib.import_module(old_path)
     new = importlib.import_module(new_path)
     assert old.__all__ and all(getattr(old, name) is getattr(new, name) for name in new.__all__)
+
+
+def test_import_writes_nothing_to_disk(tmp_path):
+    """``import trl_icrl`` leaves a fresh ``HF_HOME`` (and ``TRL_ICRL_HOME``) empty; the embedded base enters the
+    cache the first time its name is loaded."""
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "TRL_ICRL_HOME": str(tmp_path / "icrl_home"),
+           "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    code = "import trl_icrl; import trl_icrl.trainer; print(trl_icrl.DQNTrainer.__name__)"
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert not any(tmp_path.rglob("*"))
+    code = "import trl_icrl; from trl_icrl.tiny_model import resolve_model_path; resolve_model_path('tiny')"
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert (tmp_path / "hf_home" / "hub" / "models--trl-icrl--tiny-llama" / "refs" / "main").is_file()

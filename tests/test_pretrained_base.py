@@ -35,6 +35,7 @@ def test_tiny_base_loads_offline_by_name_from_an_empty_cache(tmp_path):
 import torch, trl_icrl
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
+trl_icrl.install_tiny_base()
 model = AutoModelForCausalLM.from_pretrained({TINY_BASE_NAME!r})
 shipped = load_file({str(TINY_BASE_DIR / "model.safetensors")!r})
 state = model.state_dict()
@@ -68,6 +69,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, LlamaForCausalLM
 from trl_icrl import ICRLAgent
 path = {str(out_dir)!r}
+trl_icrl.install_tiny_base()
 name = json.load(open(path + "/adapter_config.json"))["base_model_name_or_path"]
 model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(name), path)
 saved = load_file(path + "/adapter_model.safetensors")
