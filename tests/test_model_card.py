@@ -3,6 +3,7 @@ import json
 import re
 import subprocess
 import sys
+from concurrent.futures import Future
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -354,6 +355,56 @@ def test_main_job_pushes_once_after_its_short_eval_to_the_trainers_repo(tmp_path
     assert data.license == "apache-2.0" and "deep-reinforcement-learning" in data.tags
     assert data.base_model == "trl-icrl/tiny-llama"
     assert "arxiv.org/abs/2501.14176" in card and "pip install trl_icrl" in card
+
+
+FORBIDDEN = ("replay_store", "optimizer", "scheduler", "rng_state", "target/", "dqn_state", "training_args.bin",
+             ".staging", "checkpoint-", "last-checkpoint")
+"""Parts of a path a push must never upload: training state, the target network, checkpoints."""
+
+
+@pytest.mark.parametrize("hub_strategy", ["every_save", "all_checkpoints"])
+def test_main_job_with_checkpoints_pushes_the_agent_once_and_nothing_else(tmp_path, online, monkeypatch,
+                                                                          hub_strategy):
+    """Checkpoints every 2 of 6 steps with ``--push_to_hub true``: every path any Hub call would upload is listed;
+    one upload, of the agent, its card and its evaluation, none of the training state."""
+    main_job = load_main_job()
+    uploads = []
+
+    def create_repo(self, repo_id, **kwargs):
+        return RepoUrl(f"https://huggingface.co/someone/{repo_id.split('/')[-1]}")
+
+    def upload_folder(self, folder_path, repo_id, allow_patterns=None, ignore_patterns=None, path_in_repo=None,
+                      **kwargs):
+        names = sorted(str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file())
+        uploads.append([f"{path_in_repo}/{name}" if path_in_repo else name for name in filter_repo_objects(
+            names, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)])
+        if kwargs.get("run_as_future"):  # Trainer's background pushes wait on it
+            done = Future()
+            done.set_result(None)
+            return done
+
+    def other_upload(self, *args, **kwargs):
+        uploads.append([f"{kwargs.get('path_in_repo') or kwargs.get('operations') or args}"])
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    for name in ("upload_file", "create_commit"):
+        monkeypatch.setattr(HfApi, name, other_upload)
+    monkeypatch.setattr(model_card, "get_token", lambda: "hf_fake")
+    out = tmp_path / "checkpointed_run"
+    flags = {"config": str(REPO / "recipes/configs/tiny_online.yaml"), "output_dir": str(out), "max_steps": 6,
+             "save_strategy": "steps", "save_steps": 2, "save_total_limit": 2, "hub_strategy": hub_strategy,
+             "logging_steps": 1, "trials_per_rollout": 2, "episodes_per_trial": 2, "learning_starts": 2,
+             "eval_maps": 2, "eval_episodes": 2, "max_context_tokens": 256, "per_device_train_batch_size": 2,
+             "push_to_hub": "true", "report_to": "none", "disable_tqdm": "true"}
+    monkeypatch.setattr(sys, "argv", ["frozen_lake_dqn.py", *(f for k, v in flags.items() for f in (f"--{k}", str(v)))])
+    main_job.main()
+    assert (out / "checkpoint-6" / "optimizer.pt").is_file() and (out / "replay_store").is_dir()  # all there to leak
+    assert len(uploads) == 1, uploads
+    (paths,) = uploads
+    assert {"adapter_model.safetensors", "adapter_config.json", "icrl_config.json", "README.md",
+            "short_eval.json", "training_curve.png"} <= set(paths)
+    assert not [path for path in paths if any(part in path for part in FORBIDDEN)], paths
 
 
 def test_main_job_answers_bad_input_in_one_sentence(tmp_path):

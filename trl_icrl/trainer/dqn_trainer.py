@@ -487,6 +487,10 @@ class DQNTrainer(Trainer):
         return push_folder_to_hub(self.args.output_dir, repo_id, token=token or self.args.hub_token,
                                   private=self.args.hub_private_repo, commit_message=commit_message)
 
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """Nothing: ``Trainer`` would upload ``output_dir`` (and, by ``hub_strategy``, the checkpoint: optimizer, RNG
+        state, target adapter, replay store) at every save; the agent is pushed once, by ``push_to_hub``."""
+
     def _agent_config(self, a: DQNConfig, dequantised_from: str | None) -> AgentConfig:
         """Everything needed to act with the saved weights besides them (``icrl_config.json``)."""
         base = BASE_DIR if a.adapter_type != "none" and self.base_is_local else str(self.base_model_name)
