@@ -88,7 +88,7 @@ def main() -> None:
             learning_starts=1, rollout_interval=1_000_000, trials_per_rollout=cli.rows, episodes_per_trial=1000,
             per_device_train_batch_size=cli.batch, max_context_tokens=cli.context_tokens,
             eval_context_tokens=cli.eval_context_tokens, eval_maps=cli.eval_maps, eval_episodes=cli.eval_episodes,
-            torch_dtype="bfloat16" if cli.bf16 == "true" else "float32", save_strategy="no", logging_steps=1,
+            dtype="bfloat16" if cli.bf16 == "true" else "float32", save_strategy="no", logging_steps=1,
             disable_tqdm=True, report_to="none", max_train_minutes=None)
         clock = StepClock(skip=1)  # the first update warms up
         start = time.perf_counter()

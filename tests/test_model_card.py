@@ -141,7 +141,7 @@ def test_card_names_the_offline_data_it_learned_from(output_dir, tmp_path):
 
 def test_card_bf16_snippet_and_missing_template(output_dir, training_args, monkeypatch):
     card = build_model_card(output_dir, _config(adapter_type="ia3"),
-                            {**training_args, "torch_dtype": "bfloat16"}, 1)
+                            {**training_args, "dtype": "bfloat16"}, 1)
     assert "dtype=torch.bfloat16" in _python_block(card.text) and "IA3" in card.text
     monkeypatch.setattr(model_card, "TEMPLATE_PATH", output_dir / "missing.md")
     with pytest.raises(FileNotFoundError, match="model_cards/"):
@@ -260,7 +260,7 @@ def test_recipe_configs_parse_into_dqn_config(name, monkeypatch):
     path = REPO / "recipes" / "configs" / name
     (args,) = TrlParser((DQNConfig,)).parse_args_and_config(["--config", str(path)])
     assert args.model_name_or_path == "meta-llama/Llama-3.1-8B-Instruct" and args.bf16
-    assert args.torch_dtype == "bfloat16" and args.max_context_tokens == 4096 and args.activation_checkpointing
+    assert args.dtype == "bfloat16" and args.max_context_tokens == 4096 and args.activation_checkpointing
     for key, value in yaml.safe_load(path.read_text()).items():
         assert getattr(args, key) == value, key
 

@@ -117,7 +117,7 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
     return ModelCard.from_template(
         card_data, template_str=TEMPLATE_PATH.read_text(encoding="utf-8"), model_name=model_name, model_id=model_id,
         config=config.to_dict(), args=training_args, global_step=global_step,
-        dtype=training_args.get("torch_dtype", "float32"), family=family, results=results, agents=agents,
+        dtype=training_args.get("dtype", "float32"), family=family, results=results, agents=agents,
         short_eval=short_eval, curves=curves, training_curve=training_curve)
 
 

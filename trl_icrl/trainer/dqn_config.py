@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -17,6 +18,7 @@ REWARD_CLIPS = {"max": None, "horizon": "unit", "sign": "sign", "none": None}
 REWARD_NORMALISATIONS = tuple(REWARD_CLIPS)
 LOSS_TYPES = ("huber", "mse", "normalized_mse")
 TARGET_UPDATES = ("polyak", "hard")
+DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
 @dataclass
@@ -38,8 +40,13 @@ class DQNConfig(TrainingArguments):
         adapter_type (`str`, defaults to `"lora"`): `"lora"` or `"ia3"` (the paper): a peft adapter (and the Q
             head) train on the frozen base, the target network is a second adapter; `"none"`: full fine-tuning,
             the target network is a frozen copy.
-        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling; 16, 16, 0, all linear).
-        torch_dtype (`str`, defaults to `"float32"`): dtype of the frozen base.
+        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling; 16, 16, 0, all linear),
+            the command line's route to the adapter; `DQNTrainer(..., peft_config=...)` takes any peft config instead.
+        dtype (`str`, defaults to `"float32"`): dtype of the frozen base (`"float32"`, `"bfloat16"`, `"float16"` or
+            `"auto"`); `torch_dtype` is its deprecated alias.
+        model_init_kwargs (`dict` or `None`): further keyword arguments of `AutoModelForCausalLM.from_pretrained` when
+            the model is given by name (`revision`, `trust_remote_code`, `quantization_config`, ...); `revision` and
+            `trust_remote_code` load the tokenizer too.
 
         > Parameters that control the environment and the protocol
 
@@ -119,6 +126,8 @@ class DQNConfig(TrainingArguments):
         lr_decay_min_ratio (`float`, defaults to `0.1`): the learning rate's share left at the end of that decay.
     """
 
+    _VALID_DICT_FIELDS = [*TrainingArguments._VALID_DICT_FIELDS, "model_init_kwargs"]
+
     # Model
     model_name_or_path: str = field(default="tiny", metadata={"help": "Hub id or local dir; 'tiny' = embedded model."})
     q_parameterisation: str = field(default="value_head", metadata={"help": "'value_head' or 'action_logits'."})
@@ -128,7 +137,11 @@ class DQNConfig(TrainingArguments):
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] | None = field(default=None, metadata={
         "help": "Modules to adapt; None = all linear layers (LoRA) or peft's defaults (IA3)."})
-    torch_dtype: str = field(default="float32", metadata={"help": "dtype of the base: float32, bfloat16, float16."})
+    dtype: str = field(default="float32", metadata={"help": "dtype of the base: float32, bfloat16, float16 or auto."})
+    torch_dtype: str | None = field(default=None, metadata={"help": "Deprecated alias of dtype."})
+    model_init_kwargs: dict | str | None = field(default=None, metadata={
+        "help": "Keyword arguments of AutoModelForCausalLM.from_pretrained (a JSON dict on the command line), e.g. "
+                "revision, trust_remote_code, quantization_config."})
     attn_implementation: str | None = field(default=None, metadata={
         "help": "Attention kernel, e.g. 'sdpa' or 'flash_attention_2'; None = the model's default."})
 
@@ -216,6 +229,10 @@ class DQNConfig(TrainingArguments):
         if not (torch.cuda.is_available() or torch.backends.mps.is_available()):
             self.use_cpu = True  # so that `accelerate launch --multi_gpu` on a CPU machine gives gloo ranks
         super().__post_init__()
+        if self.torch_dtype is not None:
+            warnings.warn("DQNConfig.torch_dtype is deprecated: use dtype (transformers' and TRL's name)",
+                          FutureWarning, stacklevel=2)
+            self.dtype, self.torch_dtype = self.torch_dtype, None
         for name in ("offline_data", "map_family"):  # `--offline_data null` unsets a config file's value
             if getattr(self, name) in ("null", "none", "None"):
                 setattr(self, name, None)
@@ -232,6 +249,7 @@ class DQNConfig(TrainingArguments):
             (self.replay_capacity >= 1, f"replay_capacity must be >= 1, got {self.replay_capacity}"),
             (self.learning_starts >= 1, f"learning_starts must be >= 1, got {self.learning_starts}"),
             (self.max_context_tokens >= 16, f"max_context_tokens must be >= 16, got {self.max_context_tokens}"),
+            (self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}"),
             (self.q_parameterisation in Q_PARAMETERISATIONS,
              f"q_parameterisation must be one of {Q_PARAMETERISATIONS}, got {self.q_parameterisation!r}"),
             (self.adapter_type in ADAPTER_TYPES,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -15,13 +16,16 @@ import torch.nn.functional as F
 from accelerate.utils import DistributedType
 from huggingface_hub import is_offline_mode
 from huggingface_hub.constants import HF_HUB_CACHE
-from peft import set_peft_model_state_dict
+from peft import LoraConfig, PeftConfig, PeftModel, set_peft_model_state_dict
+from peft.utils import ModulesToSaveWrapper
 from safetensors.torch import load_file
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, IterableDataset
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
     ProgressCallback,
     Trainer,
     TrainerCallback,
@@ -41,7 +45,16 @@ from ..lm_agent import RolloutEngine
 from ..model_card import push_folder_to_hub, write_model_card
 from ..offline_data import offline_trials
 from ..protocol import CONTINUE, TERMINATED
-from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
+from ..q_network import (
+    FULL_WEIGHTS,
+    ONLINE,
+    Q_HEAD,
+    TARGET,
+    QNetwork,
+    adapter_parameters,
+    build_q_network,
+    make_peft_config,
+)
 from ..replay_store import ReplayStore, collate_trials
 from ..tiny_model import (
     RANDOM_TINY_NAME,
@@ -179,24 +192,37 @@ class DQNTrainer(Trainer):
     """Trains a causal LM into an in-context RL agent with DQN over multi-episode trials.
 
     Args:
-        model: a hub id or local dir (``"tiny"`` for the embedded model), or a loaded causal LM.
+        model: a hub id or local dir (``"tiny"`` for the embedded model), loaded with ``args.dtype`` and
+            ``args.model_init_kwargs``; a loaded causal LM; or a ``PeftModel`` whose adapter ``"default"`` trains
+            (with a value head, its ``modules_to_save`` must hold ``q_head``).
         args: a ``DQNConfig``.
         processing_class: the tokenizer; loaded from ``model`` when omitted.
-        replay_store: an existing store (e.g. offline data); a fresh one otherwise.
         callbacks: extra ``TrainerCallback``s.
+        optimizers: ``(optimizer, lr_scheduler)``, as ``Trainer`` takes them; ``(None, None)`` builds them from
+            ``args``.
+        peft_config: the adapter to train on the frozen base (any ``peft.PeftConfig``; with a value head, ``q_head``
+            is added to its ``modules_to_save``); ``None``: the one ``args.adapter_type`` and ``args.lora_*``
+            describe, or full fine-tuning for ``adapter_type="none"``.
+        replay_store: an existing store (e.g. offline data); a fresh one otherwise.
     """
 
     _tag_names = ["trl", "trl-icrl", "dqn", "in-context-rl"]
 
-    def __init__(self, model: str | PreTrainedModel | None = None, args: DQNConfig | None = None,
-                 processing_class=None, replay_store: ReplayStore | None = None,
-                 callbacks: list[TrainerCallback] | None = None):
+    def __init__(self, model: str | PreTrainedModel | PeftModel | None = None, args: DQNConfig | None = None,
+                 processing_class: PreTrainedTokenizerBase | None = None,
+                 callbacks: list[TrainerCallback] | None = None,
+                 optimizers: tuple[torch.optim.Optimizer | None, LambdaLR | None] = (None, None),
+                 peft_config: PeftConfig | None = None, replay_store: ReplayStore | None = None):
         args = args or DQNConfig()
         refuse_sharding(requested_sharding(args))  # before minutes of loading and offline data
+        if isinstance(model, PeftModel) and peft_config is not None:
+            raise ValueError("DQNTrainer got a PeftModel and a peft_config: pass the base model with the peft_config, "
+                             "or the PeftModel alone to train its adapter")
         set_seed(args.seed)  # the adapter's initialisation draws from torch's RNG
         model, processing_class = self._load_base(model, processing_class, args)
+        self.adapter_type = self._adapter_type(args, model, peft_config)
         processing_class = self._set_up_envs(args, model, processing_class)
-        network = self._build_network(args, model)
+        network = self._build_network(args, model, peft_config)
         self.pad_token_id = self.protocol.pad_token_id
         signature = self.protocol_signature(args, processing_class)
         if replay_store is not None and replay_store.protocol_signature != signature:
@@ -218,7 +244,7 @@ class DQNTrainer(Trainer):
         if self.heldout_maps_by_env:
             own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
         super().__init__(model=network, args=args, processing_class=processing_class,
-                         callbacks=[*own, *(callbacks or [])])
+                         callbacks=[*own, *(callbacks or [])], optimizers=optimizers)
         if args.max_train_minutes is not None and not args.disable_tqdm:
             self.remove_callback(ProgressCallback)
             self.add_callback(MinutesProgressCallback)
@@ -227,24 +253,40 @@ class DQNTrainer(Trainer):
 
     # -- setting up, bad setups refused first ----------------------------------------------
 
-    def _load_base(self, model: str | PreTrainedModel | None, tokenizer, args: DQNConfig):
-        """The base causal LM and its tokenizer, from a name (``"tiny"``, a hub id, a dir) or as given; records the
-        name ``adapter_config.json`` will name."""
-        self.base_model_name = canonical_model_name((model or args.model_name_or_path)
-                                                    if not isinstance(model, PreTrainedModel) else model.name_or_path)
+    def _load_base(self, model: str | PreTrainedModel | PeftModel | None, tokenizer, args: DQNConfig):
+        """The base causal LM (or the ``PeftModel`` given) and its tokenizer, from a name (``"tiny"``, a hub id, a
+        dir) or as given; records the name ``adapter_config.json`` will name."""
+        loaded = model.get_base_model() if isinstance(model, PeftModel) else model
+        self.base_model_name = canonical_model_name(loaded.name_or_path if isinstance(loaded, PreTrainedModel)
+                                                    else model or args.model_name_or_path)
+        path = resolve_model_path(self.base_model_name)
+        init_kwargs = dict(args.model_init_kwargs or {})
+        tokenizer_kwargs = {k: init_kwargs[k] for k in ("revision", "trust_remote_code") if k in init_kwargs}
         if model is None or isinstance(model, str):
-            path = resolve_model_path(self.base_model_name)
-            dtype = getattr(torch, args.torch_dtype)
-            kwargs = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
+            dtype = init_kwargs.pop("dtype", args.dtype)
+            if args.attn_implementation:
+                init_kwargs.setdefault("attn_implementation", args.attn_implementation)
             try:
-                model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+                model = AutoModelForCausalLM.from_pretrained(
+                    path, dtype=dtype if dtype == "auto" or isinstance(dtype, torch.dtype) else getattr(torch, dtype),
+                    **init_kwargs)
             except OSError as err:
                 raise ValueError(f"base model {self.base_model_name!r} could not be loaded: it is no local directory, "
                                  f"and {'offline, ' if is_offline_mode() else ''}no Hub repo of that name was found "
                                  f"(looked in the Hugging Face cache {HF_HUB_CACHE}): {err}") from None
             model.name_or_path = self.base_model_name  # what adapter_config.json records as the base
-            tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
-        return model, tokenizer or AutoTokenizer.from_pretrained(model.name_or_path)
+        return model, tokenizer or AutoTokenizer.from_pretrained(path, **tokenizer_kwargs)
+
+    @staticmethod
+    def _adapter_type(args: DQNConfig, model: PreTrainedModel | PeftModel, peft_config: PeftConfig | None) -> str:
+        """What trains, as ``icrl_config.json`` records it: the peft type of the adapter given (``"lora"``,
+        ``"ia3"``, ...), else ``args.adapter_type`` (``"none"``: every weight)."""
+        if isinstance(model, PeftModel):
+            if model.active_adapter != ONLINE:
+                raise ValueError(f"the PeftModel's active adapter is {model.active_adapter!r}: DQNTrainer trains the "
+                                 f"adapter named {ONLINE!r} (PeftModel.from_pretrained's default name)")
+            peft_config = model.peft_config[ONLINE]
+        return str(peft_config.peft_type.value).lower() if peft_config is not None else args.adapter_type
 
     def _set_up_envs(self, args: DQNConfig, model: PreTrainedModel, tokenizer):
         """Each env's codec and token protocol (the words the tokenizer lacks added to it and the model), the saved
@@ -275,23 +317,49 @@ class DQNTrainer(Trainer):
         self.protocol = self.protocols[args.env_id]
         return tokenizer
 
-    def _build_network(self, args: DQNConfig, model: PreTrainedModel) -> QNetwork:
+    def _build_network(self, args: DQNConfig, model: PreTrainedModel | PeftModel,
+                       peft_config: PeftConfig | None) -> QNetwork:
         """The Q network: the adapter (and its target) with the Q head on the frozen base, or every weight; an
         adapter the base cannot take is refused in one sentence."""
         model.config.use_cache = False
+        if isinstance(model, PeftModel):
+            return self._network_of_peft_model(args, model)
         for p in model.parameters():
             p.requires_grad_(False)  # with full fine-tuning, build_q_network makes them trainable again
-        peft_config = make_peft_config(args.adapter_type, args.q_parameterisation, args.lora_r, args.lora_alpha,
-                                       args.lora_dropout, args.lora_target_modules)
+        if peft_config is None:
+            peft_config = make_peft_config(args.adapter_type, args.q_parameterisation, args.lora_r, args.lora_alpha,
+                                           args.lora_dropout, args.lora_target_modules)
+        else:
+            peft_config = copy.deepcopy(peft_config)  # the caller's config stays as given
+            if args.q_parameterisation == "value_head" and Q_HEAD not in (peft_config.modules_to_save or []):
+                peft_config.modules_to_save = [*(peft_config.modules_to_save or []), Q_HEAD]
+        self.peft_config = copy.deepcopy(peft_config)
+        """The adapter's config as given, before peft resolves it (``"all-linear"`` to names); ``None``: full
+        fine-tuning."""
         try:
             return build_q_network(model, self.env_codec.n_actions, self.protocol.action_token_ids,
                                    args.q_parameterisation, peft_config)
         except ValueError as err:
             if peft_config is None:
                 raise
-            raise ValueError(f"adapter_type={args.adapter_type!r} cannot be put on {self.base_model_name!r} "
+            raise ValueError(f"adapter_type={self.adapter_type!r} cannot be put on {self.base_model_name!r} "
                              f"({type(model).__name__}): {err}; name lora_target_modules, or pick another "
                              "adapter_type") from None
+
+    def _network_of_peft_model(self, args: DQNConfig, model: PeftModel) -> QNetwork:
+        """The Q network of a ``PeftModel`` given: its adapter ``"default"`` trains (made trainable if it was loaded
+        for inference), a copy of it becomes the target."""
+        if args.q_parameterisation == "value_head" and not isinstance(getattr(model.get_base_model(), Q_HEAD, None),
+                                                                      ModulesToSaveWrapper):
+            raise ValueError(f"the PeftModel has no trainable {Q_HEAD}: call add_q_head(base, "
+                             f"{self.env_codec.n_actions}) and put {Q_HEAD!r} in the peft config's modules_to_save "
+                             "before get_peft_model, or pass the base model with peft_config=")
+        for p in adapter_parameters(model, ONLINE).values():
+            p.requires_grad_(True)
+        self.peft_config = copy.deepcopy(model.peft_config[ONLINE])
+        network = QNetwork(model, args.q_parameterisation, self.protocol.action_token_ids)
+        network.add_target_adapter()
+        return network
 
     def _choose_maps(self, args: DQNConfig) -> None:
         """Each env's family of training maps, its held-out maps, and the maps training never draws."""
@@ -464,6 +532,11 @@ class DQNTrainer(Trainer):
     def create_model_card(self, output_dir: str | os.PathLike | None = None, **kwargs) -> None:
         """Write README.md (the model card) into ``output_dir``, from the template in ``trl_icrl/model_cards/``."""
         training_args = self.args.to_dict()
+        if isinstance(self.peft_config, LoraConfig):  # the adapter trained, however it was given
+            modules = self.peft_config.target_modules
+            training_args.update(lora_r=self.peft_config.r, lora_alpha=self.peft_config.lora_alpha,
+                                 lora_rslora=self.peft_config.use_rslora,
+                                 lora_target_modules=None if modules in (None, "all-linear") else sorted(modules))
         if not any(self._coordinate_frame(self.args, env_id) for env_id in self.env_ids):
             training_args["coordinate_frame"] = 0  # no env written in coordinates: no frame to place maps in
         write_model_card(output_dir or self.args.output_dir, self.agent_config, training_args,
@@ -493,10 +566,10 @@ class DQNTrainer(Trainer):
 
     def _agent_config(self, a: DQNConfig, dequantised_from: str | None) -> AgentConfig:
         """Everything needed to act with the saved weights besides them (``icrl_config.json``)."""
-        base = BASE_DIR if a.adapter_type != "none" and self.base_is_local else str(self.base_model_name)
+        base = BASE_DIR if self.adapter_type != "none" and self.base_is_local else str(self.base_model_name)
         codec = self.env_codec
         return AgentConfig(
-            base_model=base, q_parameterisation=a.q_parameterisation, adapter_type=a.adapter_type, env_id=a.env_id,
+            base_model=base, q_parameterisation=a.q_parameterisation, adapter_type=self.adapter_type, env_id=a.env_id,
             map_family=a.map_family, is_slippery=a.is_slippery, protocol_format=a.protocol_format,
             observation_format=codec.observation_format, action_words=codec.action_words,
             reward_values=codec.reward_values, n_actions=codec.n_actions, n_observations=codec.n_observations,
