@@ -569,3 +569,21 @@ def test_compute_loss_is_the_td_error_of_its_trials_by_hand(tiny_dir, tmp_path, 
                 errors.append((q[d, action] - target) ** 2)
         loss = trainer.compute_loss(net, collate_trials(rows, trainer.pad_token_id))
     assert loss.item() == pytest.approx(torch.stack(errors).mean().item(), rel=1e-4)
+
+
+def test_evaluate_plays_the_heldout_maps_in_context(tiny_dir, tmp_path):
+    """``trainer.evaluate()`` returns the in-context evaluation's scalars as ``eval_*`` (and logs them); with
+    ``eval_strategy="steps"`` and no ``eval_dataset``, training runs it every ``eval_steps``."""
+    args = small_config(tmp_path, max_steps=4, eval_maps=2, eval_episodes=3, eval_strategy="steps", eval_steps=2,
+                        trials_per_rollout=2, per_device_train_batch_size=2, episodes_per_trial=2)
+    trainer = DQNTrainer(str(tiny_dir), args)
+    metrics = trainer.evaluate()
+    assert {"eval_final10_success", "eval_mean_success", "eval_episodes_to_first_success", "eval_n_maps",
+            "eval_runtime"} <= set(metrics)
+    assert metrics["eval_n_maps"] == 2 and metrics["eval_final10_success"] == trainer.evaluate_in_context()[
+        "final10_success"]
+    trainer.train()
+    steps = [log["step"] for log in trainer.state.log_history if "eval_final10_success" in log]
+    assert steps == [2, 4]
+    with pytest.raises(ValueError, match="eval_strategy='steps' plays held-out maps, and this run has none"):
+        DQNTrainer(str(tiny_dir), small_config(tmp_path, eval_maps=0, eval_strategy="steps", eval_steps=2))

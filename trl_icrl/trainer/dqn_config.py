@@ -113,7 +113,8 @@ class DQNConfig(TrainingArguments):
         eval_context_tokens (`int`, defaults to `1280`): most tokens in one context when the trained agent plays
             (oldest whole episodes are dropped beyond it).
         eval_episodes (`int`, defaults to `30`): episodes in one context in the evaluation (the paper: 30).
-        eval_maps (`int`, defaults to `50`): held-out maps in the short evaluation after training (0: none).
+        eval_maps (`int`, defaults to `50`): held-out maps in the short evaluation after training (0: none); it is
+            what `trainer.evaluate()` and `eval_strategy="steps"` (every `eval_steps`) run, logged as `eval_*`.
         eval_every_minutes (`float` or `None`): also run it during training, every this many minutes, and log
             `heldout_final10` with `train_minutes` (the learning curve).
         cpu_threads (`int` or `None`): torch threads per process on a CPU machine; `None` divides the cores among

@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import shutil
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,7 +34,13 @@ from transformers import (
 )
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_callback import TrainerState
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, get_last_checkpoint, rotate_checkpoints
+from transformers.trainer_utils import (
+    PREFIX_CHECKPOINT_DIR,
+    IntervalStrategy,
+    TrainOutput,
+    get_last_checkpoint,
+    rotate_checkpoints,
+)
 
 from ..agent_config import AgentConfig
 from ..env_codec import codec_for
@@ -243,7 +250,11 @@ class DQNTrainer(Trainer):
                EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
         if self.heldout_maps_by_env:
             own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
+        elif args.eval_strategy != IntervalStrategy.NO:
+            raise ValueError(f"eval_strategy={args.eval_strategy.value!r} plays held-out maps, and this run has none: "
+                             "set eval_maps > 0 on an env with generated maps, or eval_strategy='no'")
         super().__init__(model=network, args=args, processing_class=processing_class,
+                         eval_dataset=self.heldout_maps_by_env or None,  # what evaluate() plays
                          callbacks=[*own, *(callbacks or [])], optimizers=optimizers)
         if args.max_train_minutes is not None and not args.disable_tqdm:
             self.remove_callback(ProgressCallback)
@@ -638,6 +649,26 @@ class DQNTrainer(Trainer):
         state = json.loads((checkpoint / self._rank_name(DQN_STATE)).read_text())
         self.collector.load_state_dict(state["collector"])
         self._sampler_state = state["sampler"]
+
+    def evaluate(self, eval_dataset=None, ignore_keys: list[str] | None = None,
+                 metric_key_prefix: str = "eval") -> dict[str, float]:
+        """The in-context evaluation on the held-out maps (``evaluate_in_context``; ``eval_strategy`` runs it while
+        training), its scalars logged and returned as ``{metric_key_prefix}_{name}``: ``eval_final10_success``,
+        ``eval_mean_success``, ``eval_episodes_to_first_success``, ... (several envs: also
+        ``eval_final10_success/{env_id}``). The held-out maps are the evaluation data: ``eval_dataset`` is unused."""
+        if not self.heldout_maps_by_env:
+            raise ValueError("evaluate() plays held-out maps, and this run has none: set eval_maps > 0 on an env with "
+                             "generated maps")
+        start = time.time()
+        summary = self.evaluate_in_context()
+        metrics = {f"{metric_key_prefix}_{name}": float(value) for name, value in summary.items()
+                   if isinstance(value, int | float)}
+        metrics.update({f"{metric_key_prefix}_final10_success/{env_id}": value
+                        for env_id, value in summary.get("final10_by_env", {}).items()})
+        metrics[f"{metric_key_prefix}_runtime"] = time.time() - start
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
 
     def evaluate_in_context(self, use_adapter: bool = True) -> dict:
         """The short evaluation: the held-out maps, ``eval_episodes`` in one context each, the (first) training
