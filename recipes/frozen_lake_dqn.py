@@ -67,7 +67,7 @@ def main() -> None:
             print(f"  {env_id}: final-10 trained {final10:.3f}, "
                   f"untrained {report['untrained']['final10_by_env'][env_id]:.3f}")
     (output_dir / "short_eval.json").write_text(json.dumps(report, indent=2))
-    trainer.create_model_card(output_dir)  # again, now with the curve and the short eval
+    trainer.create_model_card()  # again, now with the curve and the short eval
     print(f"outputs written to {output_dir.resolve()}")
     if args.push_to_hub:  # once, with the card, curve and short eval in the folder
         print(f"pushed to {trainer.push_to_hub()}")

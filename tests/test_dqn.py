@@ -587,3 +587,12 @@ def test_evaluate_plays_the_heldout_maps_in_context(tiny_dir, tmp_path):
     assert steps == [2, 4]
     with pytest.raises(ValueError, match="eval_strategy='steps' plays held-out maps, and this run has none"):
         DQNTrainer(str(tiny_dir), small_config(tmp_path, eval_maps=0, eval_strategy="steps", eval_steps=2))
+
+
+def test_optimizers_reach_the_trainer(tiny_dir, tmp_path):
+    """``optimizers=(optimizer, None)`` as ``Trainer`` takes it: the trainer keeps the optimizer given."""
+    args = small_config(tmp_path, max_steps=2, eval_maps=0, trials_per_rollout=2, per_device_train_batch_size=2)
+    probe = DQNTrainer(str(tiny_dir), args)
+    optimizer = torch.optim.SGD([p for p in probe.q_network.parameters() if p.requires_grad], lr=0.1)
+    trainer = DQNTrainer(str(tiny_dir), args, optimizers=(optimizer, None))
+    assert trainer.optimizer is optimizer

@@ -71,7 +71,8 @@ def _config(**changes) -> AgentConfig:
 
 
 def _write(output_dir, training_args, **kwargs) -> ModelCard:
-    return ModelCard.load(write_model_card(output_dir, _config(), training_args, 123, **kwargs))
+    return ModelCard.load(write_model_card(output_dir, _config(), training_args, 123, tags=DQNTrainer._tag_names,
+                                           **kwargs))
 
 
 def _python_block(text: str) -> str:
@@ -189,6 +190,23 @@ def test_card_names_the_coordinate_frame_only_where_an_env_is_written_in_coordin
         trainer.create_model_card()
         card = (tmp_path / str(said) / "README.md").read_text()
         assert ("at a random offset in a 8 x 8 frame of coordinates" in card) == said
+
+
+def test_create_model_card_takes_trls_arguments_and_cites_the_paper_and_trl(tmp_path):
+    """``create_model_card(model_name=, dataset_name=, tags=)`` as TRL's trainers take them; the card's tags are the
+    trainer's ``_tag_names`` then these, its citations the paper's and TRL's, with the framework versions."""
+    args = DQNConfig(output_dir=str(tmp_path / "out"), eval_maps=0, report_to="none")
+    trainer = DQNTrainer("tiny", args)
+    trainer.create_model_card(model_name="lake-agent", dataset_name="someone/lake-histories", tags="my-tag")
+    card = ModelCard.load(tmp_path / "out" / "README.md")
+    assert card.data.tags[:len(DQNTrainer._tag_names) + 1] == [*DQNTrainer._tag_names, "my-tag"]
+    assert card.data.model_name == "lake-agent" and card.text.startswith("\n# lake-agent: an in-context RL agent")
+    assert card.data.datasets == ["someone/lake-histories"] and "dataset `someone/lake-histories`" in card.text
+    assert "@inproceedings{rentschler-roberts-2025-rl" in card.text and "arXiv:2501.14176" in card.text
+    assert "@software{vonwerra2020trl" in card.text and "title   = {{TRL: Transformers Reinforcement" in card.text
+    for name, version in model_card.framework_versions().items():
+        assert f"- {name}: {version}\n" in card.text
+    assert model_card.framework_versions()["TRL"] != "unknown"
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

@@ -213,7 +213,8 @@ class DQNTrainer(Trainer):
         replay_store: an existing store (e.g. offline data); a fresh one otherwise.
     """
 
-    _tag_names = ["trl", "trl-icrl", "dqn", "in-context-rl"]
+    _tag_names = ["trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning", "deep-reinforcement-learning"]
+    """The tags of every model card this trainer writes (before the adapter's and the env's)."""
 
     def __init__(self, model: str | PreTrainedModel | PeftModel | None = None, args: DQNConfig | None = None,
                  processing_class: PreTrainedTokenizerBase | None = None,
@@ -538,10 +539,13 @@ class DQNTrainer(Trainer):
         self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, output_dir / "training_args.bin")
         self.agent_config.save(output_dir)
-        self.create_model_card(output_dir)
+        self.create_model_card(output_dir=output_dir)
 
-    def create_model_card(self, output_dir: str | os.PathLike | None = None, **kwargs) -> None:
-        """Write README.md (the model card) into ``output_dir``, from the template in ``trl_icrl/model_cards/``."""
+    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None,
+                          tags: str | list[str] | None = None, output_dir: str | os.PathLike | None = None) -> None:
+        """Write README.md (the model card) into ``output_dir`` (default ``args.output_dir``), from the template in
+        ``trl_icrl/model_cards/``: ``model_name`` defaults to the repo's or the folder's name, ``dataset_name`` to
+        ``args.dataset_name``, ``tags`` join ``_tag_names``."""
         training_args = self.args.to_dict()
         if isinstance(self.peft_config, LoraConfig):  # the adapter trained, however it was given
             modules = self.peft_config.target_modules
@@ -550,8 +554,10 @@ class DQNTrainer(Trainer):
                                  lora_target_modules=None if modules in (None, "all-linear") else sorted(modules))
         if not any(self._coordinate_frame(self.args, env_id) for env_id in self.env_ids):
             training_args["coordinate_frame"] = 0  # no env written in coordinates: no frame to place maps in
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
         write_model_card(output_dir or self.args.output_dir, self.agent_config, training_args,
-                         self.state.global_step, self.args.hub_model_id)
+                         self.state.global_step, self.args.hub_model_id, tags=[*self._tag_names, *tags],
+                         model_name=model_name, dataset_name=dataset_name)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Save to ``output_dir``; never pushes (the Trainer's does when ``push_to_hub`` is set): pushing is one
