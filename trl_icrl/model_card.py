@@ -154,13 +154,9 @@ def files_to_upload(output_dir: str | os.PathLike) -> list[str]:
     return list(filter_repo_objects(names, allow_patterns=list(UPLOAD_PATTERNS)))
 
 
-def push_folder_to_hub(output_dir: str | os.PathLike, repo_id: str, token: str | None = None,
-                       private: bool | None = None,
-                       commit_message: str = "Upload in-context RL agent trained with trl_icrl") -> str:
-    """Create ``repo_id`` if needed and upload ``files_to_upload(output_dir)``; returns the repo URL.
-
-    Write the card with the same ``repo_id`` first (``write_model_card``) so its snippet names the repo.
-    """
+def push_token(token: str | None = None) -> str:
+    """The token to push with: ``token``, else the one logged in; raises one sentence, before any network call,
+    when offline mode is on or there is no token."""
     if is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in ENV_VARS_TRUE_VALUES:
         raise RuntimeError("Cannot push to the Hub because offline mode is on (HF_HUB_OFFLINE or "
                            "TRANSFORMERS_OFFLINE is set); unset it before starting Python to upload.")
@@ -168,6 +164,17 @@ def push_folder_to_hub(output_dir: str | os.PathLike, repo_id: str, token: str |
     if token is None:
         raise RuntimeError("Cannot push to the Hub because no Hugging Face token was found; run "
                            "`hf auth login` (formerly `huggingface-cli login`), set HF_TOKEN or pass token=.")
+    return token
+
+
+def push_folder_to_hub(output_dir: str | os.PathLike, repo_id: str, token: str | None = None,
+                       private: bool | None = None,
+                       commit_message: str = "Upload in-context RL agent trained with trl_icrl") -> str:
+    """Create ``repo_id`` if needed and upload ``files_to_upload(output_dir)``; returns the repo URL.
+
+    Write the card with the same ``repo_id`` first (``write_model_card``) so its snippet names the repo.
+    """
+    token = push_token(token)
     files = files_to_upload(output_dir)
     if ICRL_CONFIG not in files or not set(WEIGHTS) & set(files):
         raise FileNotFoundError(f"{output_dir} lacks {ICRL_CONFIG} or weights ({' or '.join(WEIGHTS)}): not a "

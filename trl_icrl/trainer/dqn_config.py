@@ -90,11 +90,16 @@ class DQNConfig(TrainingArguments):
 
         online_collection (`bool` or `None`, defaults to `None`): collect trials while training; `False` learns
             only from the replay store given to the trainer (offline data); `None`: `True` unless `offline_data`
-            is set.
+            or `dataset_name` is set.
         offline_data (`str` or `None`): fill the replay store with scripted offline trials of this quality
             (`"low"`, `"mixed"`, `"high"`, `"q_learning"`, `"random"`: see `trl_icrl.offline_data`), made by the
             trainer on training maps, and learn only from them; with `online_collection=True`, the online trials follow
             them into the store (FIFO, `replay_capacity`).
+        dataset_name (`str` or `None`): a dataset of histories (the replay store's columns: `trl_icrl.replay_store`,
+            as `trl_icrl.offline_data.save_histories` writes them), a Hub id or a local folder loaded with
+            `datasets.load_dataset`; its trials seed the replay store, and, unless `online_collection` is `True`,
+            are all the model learns from. `DQNTrainer(..., train_dataset=...)` takes a `datasets.Dataset` instead.
+        dataset_train_split (`str`, defaults to `"train"`): the split of `dataset_name` to load.
         offline_trials (`int`, defaults to `4000`): how many offline trials (each ends when
             `max_context_tokens` are full or after `episodes_per_trial` episodes, as the online ones do).
         offline_map_switches (`float`, defaults to `0.0`): the share of offline trials whose map switches to a
@@ -185,6 +190,10 @@ class DQNConfig(TrainingArguments):
     offline_data: str | None = field(default=None, metadata={
         "help": "Fill the replay store with scripted offline trials of this quality (low, mixed, high or "
                 "q_learning); learn only from them unless online_collection is True; 'null' unsets it."})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": "A dataset of histories (Hub id or local folder, loaded with datasets.load_dataset) to seed the "
+                "replay store with; learn only from it unless online_collection is True."})
+    dataset_train_split: str = field(default="train", metadata={"help": "The split of dataset_name to load."})
     offline_trials: int = field(default=4000, metadata={"help": "Offline trials made for offline_data."})
     offline_map_switches: float = field(default=0.0, metadata={
         "help": "Share of offline trials whose map switches to a second training map mid-trial."})
@@ -234,7 +243,7 @@ class DQNConfig(TrainingArguments):
             warnings.warn("DQNConfig.torch_dtype is deprecated: use dtype (transformers' and TRL's name)",
                           FutureWarning, stacklevel=2)
             self.dtype, self.torch_dtype = self.torch_dtype, None
-        for name in ("offline_data", "map_family"):  # `--offline_data null` unsets a config file's value
+        for name in ("offline_data", "map_family", "dataset_name"):  # `--offline_data null` unsets a config value
             if getattr(self, name) in ("null", "none", "None"):
                 setattr(self, name, None)
         checks = [
@@ -286,5 +295,5 @@ class DQNConfig(TrainingArguments):
             if not ok:
                 raise ValueError(message)
         if self.online_collection is None:
-            self.online_collection = self.offline_data is None
+            self.online_collection = self.offline_data is None and self.dataset_name is None
         parse_schedules(self.exploration)

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -51,7 +52,7 @@ from ..hub_cache import DEQUANTISED_FROM
 from ..lm_agent import RolloutEngine
 from ..model_card import push_folder_to_hub, write_model_card
 from ..offline_data import offline_trials
-from ..protocol import CONTINUE, TERMINATED
+from ..protocol import CONTINUE, TERMINATED, TRIAL_FIELDS, TRIAL_SCHEMA, ProtocolError
 from ..q_network import (
     FULL_WEIGHTS,
     ONLINE,
@@ -62,7 +63,7 @@ from ..q_network import (
     build_q_network,
     make_peft_config,
 )
-from ..replay_store import ReplayStore, collate_trials
+from ..replay_store import FEATURES, ReplayStore, collate_trials
 from ..tiny_model import (
     RANDOM_TINY_NAME,
     TINY_BASE_NAME,
@@ -203,6 +204,10 @@ class DQNTrainer(Trainer):
             ``args.model_init_kwargs``; a loaded causal LM; or a ``PeftModel`` whose adapter ``"default"`` trains
             (with a value head, its ``modules_to_save`` must hold ``q_head``).
         args: a ``DQNConfig``.
+        train_dataset: histories to learn from, a ``datasets.Dataset`` with the replay store's trial columns
+            (``trl_icrl.replay_store.FEATURES``; ``env_id``, ``env_map``, ``seed`` and ``policy`` optional with one
+            env), checked against the protocol; its trials seed the replay store as offline data does (default:
+            ``datasets.load_dataset(args.dataset_name)`` when that is set).
         processing_class: the tokenizer; loaded from ``model`` when omitted.
         callbacks: extra ``TrainerCallback``s.
         optimizers: ``(optimizer, lr_scheduler)``, as ``Trainer`` takes them; ``(None, None)`` builds them from
@@ -217,7 +222,7 @@ class DQNTrainer(Trainer):
     """The tags of every model card this trainer writes (before the adapter's and the env's)."""
 
     def __init__(self, model: str | PreTrainedModel | PeftModel | None = None, args: DQNConfig | None = None,
-                 processing_class: PreTrainedTokenizerBase | None = None,
+                 train_dataset: datasets.Dataset | None = None, processing_class: PreTrainedTokenizerBase | None = None,
                  callbacks: list[TrainerCallback] | None = None,
                  optimizers: tuple[torch.optim.Optimizer | None, LambdaLR | None] = (None, None),
                  peft_config: PeftConfig | None = None, replay_store: ReplayStore | None = None):
@@ -238,6 +243,12 @@ class DQNTrainer(Trainer):
         self._choose_maps(args)
         if replay_store is None:
             replay_store = self._offline_store(args, signature) or ReplayStore(args.replay_capacity, signature)
+        if train_dataset is None and args.dataset_name is not None:
+            train_dataset = datasets.load_dataset(args.dataset_name, split=args.dataset_train_split)
+        if train_dataset is not None:
+            histories = self._histories(args, train_dataset)
+            replay_store.capacity = max(replay_store.capacity, len(replay_store) + len(histories))
+            replay_store.append(histories)
         self.replay_store = replay_store
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._checkpoint_root: Path | None = None
@@ -400,6 +411,33 @@ class DQNTrainer(Trainer):
                 episodes_per_trial=args.episodes_per_trial, map_switches=args.offline_map_switches,
                 progress=args.process_index == 0, **self._coordinate_frame(args, env_id)))
         return store
+
+    def _histories(self, args: DQNConfig, dataset: datasets.Dataset) -> list[dict]:
+        """The trials of a dataset of histories as replay rows, each checked against its env's protocol (the ids
+        parse, one entry per decision, decision positions inside the trial); one sentence when they do not fit."""
+        missing = [name for name in (*TRIAL_FIELDS, *([] if len(self.env_ids) == 1 else ["env_id"]))
+                   if name not in dataset.column_names]
+        if missing:
+            raise ValueError(f"train_dataset lacks the columns {missing}: a dataset of histories has the replay "
+                             f"store's columns {list(FEATURES)} (trl_icrl.offline_data.save_histories writes them)")
+        defaults = {"env_id": self.env_ids[0], "env_map": "", "seed": -1, "policy": "dataset"}
+        rows = []
+        for index, row in enumerate(dataset.select_columns([c for c in FEATURES if c in dataset.column_names])):
+            row = {**defaults, **row}
+            protocol = self.protocols.get(row["env_id"])
+            if protocol is None:
+                raise ValueError(f"train_dataset row {index} is a trial of {row['env_id']}, an env this trainer does "
+                                 f"not train on ({self.env_ids})")
+            decisions = {len(row[f.name]) for f in TRIAL_SCHEMA if f.batch_pad is not None}
+            try:
+                protocol.parse(row["input_ids"])
+                if len(decisions) != 1 or not all(0 <= p < len(row["input_ids"]) for p in row["decision_positions"]):
+                    raise ProtocolError("the per-decision columns differ in length or point outside the trial")
+            except ProtocolError as err:
+                raise ValueError(f"train_dataset row {index} is no trial of {row['env_id']} in the "
+                                 f"{args.protocol_format!r} format over this tokenizer: {err}") from None
+            rows.append(row)
+        return rows
 
     def _collector(self, args: DQNConfig, network: QNetwork) -> TrialCollector | EnvMixtureCollector:
         """What plays the training trials: one collector per env, taking turns when there are several."""
