@@ -95,7 +95,7 @@ def benchmark_config(cli: argparse.Namespace, name: str, protocol_format: str, p
         learning_starts=1, rollout_interval=1_000_000, trials_per_rollout=cli.rows, episodes_per_trial=1000,
         per_device_train_batch_size=cli.batch, max_context_tokens=cli.context_tokens,
         eval_context_tokens=cli.eval_context_tokens, eval_maps=cli.eval_maps, eval_episodes=cli.eval_episodes,
-        torch_dtype="bfloat16" if cli.bf16 == "true" else "float32", bf16=cli.bf16 == "true", precision=precision,
+        dtype="bfloat16" if cli.bf16 == "true" else "float32", bf16=cli.bf16 == "true", precision=precision,
         save_strategy="no", logging_steps=1, disable_tqdm=True, report_to="none", max_train_minutes=None)
 
 

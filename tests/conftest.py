@@ -3,7 +3,7 @@ import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRL_ICRL_HOME", tempfile.mkdtemp(prefix="trl_icrl_home_"))
-os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hf_home_"))  # importing trl_icrl writes its base there
+os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hf_home_"))  # loading the embedded base installs it there
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402

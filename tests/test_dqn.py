@@ -632,3 +632,78 @@ def test_bad_precision_is_refused_in_one_sentence(monkeypatch):
     with pytest.raises(ValueError, match="precision='bf16' needs a CPU that runs bf16 matmuls"):
         DQNConfig(output_dir="x", precision="bf16")
     assert DQNConfig(output_dir="x", precision="auto").precision == "auto"  # auto falls back to fp32 there
+def test_evaluate_plays_the_heldout_maps_in_context(tiny_dir, tmp_path):
+    """``trainer.evaluate()`` returns the in-context evaluation's scalars as ``eval_*`` (and logs them); with
+    ``eval_strategy="steps"`` and no ``eval_dataset``, training runs it every ``eval_steps``."""
+    args = small_config(tmp_path, max_steps=4, eval_maps=2, eval_episodes=3, eval_strategy="steps", eval_steps=2,
+                        trials_per_rollout=2, per_device_train_batch_size=2, episodes_per_trial=2)
+    trainer = DQNTrainer(str(tiny_dir), args)
+    metrics = trainer.evaluate()
+    assert {"eval_final10_success", "eval_mean_success", "eval_episodes_to_first_success", "eval_n_maps",
+            "eval_runtime"} <= set(metrics)
+    assert metrics["eval_n_maps"] == 2 and metrics["eval_final10_success"] == trainer.evaluate_in_context()[
+        "final10_success"]
+    trainer.train()
+    steps = [log["step"] for log in trainer.state.log_history if "eval_final10_success" in log]
+    assert steps == [2, 4]
+    with pytest.raises(ValueError, match="eval_strategy='steps' plays held-out maps, and this run has none"):
+        DQNTrainer(str(tiny_dir), small_config(tmp_path, eval_maps=0, eval_strategy="steps", eval_steps=2))
+
+
+def test_optimizers_reach_the_trainer(tiny_dir, tmp_path):
+    """``optimizers=(optimizer, None)`` as ``Trainer`` takes it: the trainer keeps the optimizer given."""
+    args = small_config(tmp_path, max_steps=2, eval_maps=0, trials_per_rollout=2, per_device_train_batch_size=2)
+    probe = DQNTrainer(str(tiny_dir), args)
+    optimizer = torch.optim.SGD([p for p in probe.q_network.parameters() if p.requires_grad], lr=0.1)
+    trainer = DQNTrainer(str(tiny_dir), args, optimizers=(optimizer, None))
+    assert trainer.optimizer is optimizer
+
+
+def test_a_dataset_of_histories_trains(tiny_dir, tmp_path, monkeypatch):
+    """``train_dataset=`` (a ``datasets.Dataset`` of trials) seeds the replay store as offline data does; saved with
+    its card, ``--dataset_name`` loads it back with ``load_dataset``; a dataset that does not fit the protocol is
+    refused in one sentence; ``push_histories`` uploads the folder as a dataset repo."""
+    import datasets
+    from huggingface_hub import HfApi, RepoUrl
+
+    from trl_icrl.offline_data import histories_card, push_histories, save_histories
+
+    args = small_config(tmp_path, offline_data="high", offline_trials=6, max_steps=2, max_context_tokens=128,
+                        eval_maps=0)
+    maker = DQNTrainer(str(tiny_dir), args)
+    made = maker.replay_store.dataset
+    histories = made.remove_columns(["env_map", "seed", "policy"])  # provenance is optional with one env
+    learner_args = small_config(tmp_path, online_collection=False, max_steps=2, max_context_tokens=128, eval_maps=0)
+    trainer = DQNTrainer(str(tiny_dir), learner_args, train_dataset=histories)
+    assert trainer.replay_store.dataset["input_ids"] == made["input_ids"]
+    assert set(trainer.replay_store.dataset["policy"]) == {"dataset"}
+    trainer.train()
+    assert trainer.state.global_step == 2 and len(trainer.replay_store) == 6  # learned from them, collected nothing
+
+    card = histories_card(made, maker.replay_store.protocol_signature, maker.base_model_name, maker.map_family_names,
+                          {ENV_ID: len(maker.training_exclusions[ENV_ID])}, args.seed, 128, args.episodes_per_trial)
+    folder = save_histories(made, tmp_path / "histories", card)
+    text = (folder / "README.md").read_text()
+    assert "`epsilon_optimal_0.9` (6 trials)" in text and "generated maps of the `id` family" in text
+    assert f"the {len(maker.training_exclusions[ENV_ID])} maps of `{ENV_ID}`" in text
+    by_name = DQNConfig(**{**learner_args.to_dict(), "online_collection": None, "dataset_name": str(folder)})
+    assert not by_name.online_collection
+    trainer = DQNTrainer(str(tiny_dir), by_name)
+    assert trainer.replay_store.dataset["policy"] == made["policy"]
+
+    with pytest.raises(ValueError, match=r"^train_dataset lacks the columns \['rewards'\]: a dataset of histories"):
+        DQNTrainer(str(tiny_dir), learner_args, train_dataset=histories.remove_columns("rewards"))
+    shifted = histories.map(lambda row: {"input_ids": [i + 1 for i in row["input_ids"]]})
+    with pytest.raises(ValueError, match=f"^train_dataset row 0 is no trial of {ENV_ID} in the 'step' format"):
+        DQNTrainer(str(tiny_dir), learner_args, train_dataset=shifted)
+    assert isinstance(shifted, datasets.Dataset)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    calls = []
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(kw) or RepoUrl(
+        f"https://huggingface.co/datasets/{repo_id}"))
+    monkeypatch.setattr(HfApi, "upload_folder", lambda self, **kw: calls.append(kw))
+    assert push_histories(folder, "someone/histories", token="hf_fake").endswith("datasets/someone/histories")
+    assert calls[0]["repo_type"] == calls[1]["repo_type"] == "dataset"
+    assert calls[1]["allow_patterns"] == ["data/train-00000-of-00001.parquet", "README.md"]

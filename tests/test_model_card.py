@@ -3,6 +3,7 @@ import json
 import re
 import subprocess
 import sys
+from concurrent.futures import Future
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -70,7 +71,8 @@ def _config(**changes) -> AgentConfig:
 
 
 def _write(output_dir, training_args, **kwargs) -> ModelCard:
-    return ModelCard.load(write_model_card(output_dir, _config(), training_args, 123, **kwargs))
+    return ModelCard.load(write_model_card(output_dir, _config(), training_args, 123, tags=DQNTrainer._tag_names,
+                                           **kwargs))
 
 
 def _python_block(text: str) -> str:
@@ -140,7 +142,7 @@ def test_card_names_the_offline_data_it_learned_from(output_dir, tmp_path):
 
 def test_card_bf16_snippet_and_missing_template(output_dir, training_args, monkeypatch):
     card = build_model_card(output_dir, _config(adapter_type="ia3"),
-                            {**training_args, "torch_dtype": "bfloat16"}, 1)
+                            {**training_args, "dtype": "bfloat16"}, 1)
     assert "dtype=torch.bfloat16" in _python_block(card.text) and "IA3" in card.text
     monkeypatch.setattr(model_card, "TEMPLATE_PATH", output_dir / "missing.md")
     with pytest.raises(FileNotFoundError, match="model_cards/"):
@@ -188,6 +190,23 @@ def test_card_names_the_coordinate_frame_only_where_an_env_is_written_in_coordin
         trainer.create_model_card()
         card = (tmp_path / str(said) / "README.md").read_text()
         assert ("at a random offset in a 8 x 8 frame of coordinates" in card) == said
+
+
+def test_create_model_card_takes_trls_arguments_and_cites_the_paper_and_trl(tmp_path):
+    """``create_model_card(model_name=, dataset_name=, tags=)`` as TRL's trainers take them; the card's tags are the
+    trainer's ``_tag_names`` then these, its citations the paper's and TRL's, with the framework versions."""
+    args = DQNConfig(output_dir=str(tmp_path / "out"), eval_maps=0, report_to="none")
+    trainer = DQNTrainer("tiny", args)
+    trainer.create_model_card(model_name="lake-agent", dataset_name="someone/lake-histories", tags="my-tag")
+    card = ModelCard.load(tmp_path / "out" / "README.md")
+    assert card.data.tags[:len(DQNTrainer._tag_names) + 1] == [*DQNTrainer._tag_names, "my-tag"]
+    assert card.data.model_name == "lake-agent" and card.text.startswith("\n# lake-agent: an in-context RL agent")
+    assert card.data.datasets == ["someone/lake-histories"] and "dataset `someone/lake-histories`" in card.text
+    assert "@inproceedings{rentschler-roberts-2025-rl" in card.text and "arXiv:2501.14176" in card.text
+    assert "@software{vonwerra2020trl" in card.text and "title   = {{TRL: Transformers Reinforcement" in card.text
+    for name, version in model_card.framework_versions().items():
+        assert f"- {name}: {version}\n" in card.text
+    assert model_card.framework_versions()["TRL"] != "unknown"
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -259,7 +278,7 @@ def test_recipe_configs_parse_into_dqn_config(name, monkeypatch):
     path = REPO / "recipes" / "configs" / name
     (args,) = TrlParser((DQNConfig,)).parse_args_and_config(["--config", str(path)])
     assert args.model_name_or_path == "meta-llama/Llama-3.1-8B-Instruct" and args.bf16
-    assert args.torch_dtype == "bfloat16" and args.max_context_tokens == 4096 and args.activation_checkpointing
+    assert args.dtype == "bfloat16" and args.max_context_tokens == 4096 and args.activation_checkpointing
     for key, value in yaml.safe_load(path.read_text()).items():
         assert getattr(args, key) == value, key
 
@@ -354,6 +373,56 @@ def test_main_job_pushes_once_after_its_short_eval_to_the_trainers_repo(tmp_path
     assert data.license == "apache-2.0" and "deep-reinforcement-learning" in data.tags
     assert data.base_model == "trl-icrl/tiny-llama"
     assert "arxiv.org/abs/2501.14176" in card and "pip install trl_icrl" in card
+
+
+FORBIDDEN = ("replay_store", "optimizer", "scheduler", "rng_state", "target/", "dqn_state", "training_args.bin",
+             ".staging", "checkpoint-", "last-checkpoint")
+"""Parts of a path a push must never upload: training state, the target network, checkpoints."""
+
+
+@pytest.mark.parametrize("hub_strategy", ["every_save", "all_checkpoints"])
+def test_main_job_with_checkpoints_pushes_the_agent_once_and_nothing_else(tmp_path, online, monkeypatch,
+                                                                          hub_strategy):
+    """Checkpoints every 2 of 6 steps with ``--push_to_hub true``: every path any Hub call would upload is listed;
+    one upload, of the agent, its card and its evaluation, none of the training state."""
+    main_job = load_main_job()
+    uploads = []
+
+    def create_repo(self, repo_id, **kwargs):
+        return RepoUrl(f"https://huggingface.co/someone/{repo_id.split('/')[-1]}")
+
+    def upload_folder(self, folder_path, repo_id, allow_patterns=None, ignore_patterns=None, path_in_repo=None,
+                      **kwargs):
+        names = sorted(str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file())
+        uploads.append([f"{path_in_repo}/{name}" if path_in_repo else name for name in filter_repo_objects(
+            names, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)])
+        if kwargs.get("run_as_future"):  # Trainer's background pushes wait on it
+            done = Future()
+            done.set_result(None)
+            return done
+
+    def other_upload(self, *args, **kwargs):
+        uploads.append([f"{kwargs.get('path_in_repo') or kwargs.get('operations') or args}"])
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    for name in ("upload_file", "create_commit"):
+        monkeypatch.setattr(HfApi, name, other_upload)
+    monkeypatch.setattr(model_card, "get_token", lambda: "hf_fake")
+    out = tmp_path / "checkpointed_run"
+    flags = {"config": str(REPO / "recipes/configs/tiny_online.yaml"), "output_dir": str(out), "max_steps": 6,
+             "save_strategy": "steps", "save_steps": 2, "save_total_limit": 2, "hub_strategy": hub_strategy,
+             "logging_steps": 1, "trials_per_rollout": 2, "episodes_per_trial": 2, "learning_starts": 2,
+             "eval_maps": 2, "eval_episodes": 2, "max_context_tokens": 256, "per_device_train_batch_size": 2,
+             "push_to_hub": "true", "report_to": "none", "disable_tqdm": "true"}
+    monkeypatch.setattr(sys, "argv", ["frozen_lake_dqn.py", *(f for k, v in flags.items() for f in (f"--{k}", str(v)))])
+    main_job.main()
+    assert (out / "checkpoint-6" / "optimizer.pt").is_file() and (out / "replay_store").is_dir()  # all there to leak
+    assert len(uploads) == 1, uploads
+    (paths,) = uploads
+    assert {"adapter_model.safetensors", "adapter_config.json", "icrl_config.json", "README.md",
+            "short_eval.json", "training_curve.png"} <= set(paths)
+    assert not [path for path in paths if any(part in path for part in FORBIDDEN)], paths
 
 
 def test_main_job_answers_bad_input_in_one_sentence(tmp_path):

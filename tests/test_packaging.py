@@ -79,7 +79,8 @@ print(json.dumps({"file": trl_icrl.__file__, "step": trainer.state.global_step,
 
 @pytest.mark.slow
 def test_wheel_installed_outside_the_checkout_trains_saves_and_plays(tmp_path):
-    """``pip install .`` (not editable): the wheel alone carries what training, the model card and playing need."""
+    """``pip install .`` (not editable): the wheel alone carries what training, the model card and playing need, and
+    its console command ``trl-icrl dqn --config tiny`` runs the main job with a config shipped inside it."""
     source = tmp_path / "source"  # a copy, so the build leaves nothing in the checkout
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -107,6 +108,22 @@ def test_wheel_installed_outside_the_checkout_trains_saves_and_plays(tmp_path):
     assert Path(report["file"]).is_relative_to(venv)
     assert report["step"] == 2 and report["successes"] == [1, 3]
     assert 'ICRLAgent.from_pretrained("out")' in report["card"] and "## Training hyperparameters" in report["card"]
+    # the console command runs the main job with a config shipped in the wheel
+    flags = {"output_dir": "cli_out", "max_steps": 2, "offline_trials": 4, "trials_per_rollout": 2,
+             "episodes_per_trial": 2, "learning_starts": 2, "per_device_train_batch_size": 2, "eval_maps": 2,
+             "eval_episodes": 2, "max_context_tokens": 256, "save_strategy": "no", "logging_steps": 1,
+             "report_to": "none", "disable_tqdm": "true"}
+    done = subprocess.run([str(venv / "bin" / "trl-icrl"), "dqn", "--config", "tiny",
+                           *(f for k, v in flags.items() for f in (f"--{k}", str(v)))],
+                          cwd=tmp_path / "elsewhere", env=env, **run)
+    out = tmp_path / "elsewhere" / "cli_out"
+    assert "short eval on 2 held-out maps" in done.stdout and f"outputs written to {out}" in done.stdout
+    assert {"adapter_model.safetensors", "icrl_config.json", "short_eval.json", "training_curve.png",
+            "README.md"} <= {p.name for p in out.iterdir()}
+    assert json.loads((out / "short_eval.json").read_text())["log_history"][-1]["step"] == 2
+    refused = subprocess.run([str(venv / "bin" / "trl-icrl"), "dqn", "--config", "no_such"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.startswith("trl-icrl dqn: no config file no_such")
 
 
 @pytest.mark.parametrize(("old_path", "new_path"), [("trl_icrl.callbacks", "trl_icrl.trainer.callbacks"),
@@ -120,3 +137,17 @@ def test_old_import_paths_keep_working_with_a_warning(old_path, new_path):
         old = importlib.import_module(old_path)
     new = importlib.import_module(new_path)
     assert old.__all__ and all(getattr(old, name) is getattr(new, name) for name in new.__all__)
+
+
+def test_import_writes_nothing_to_disk(tmp_path):
+    """``import trl_icrl`` leaves a fresh ``HF_HOME`` (and ``TRL_ICRL_HOME``) empty; the embedded base enters the
+    cache the first time its name is loaded."""
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "TRL_ICRL_HOME": str(tmp_path / "icrl_home"),
+           "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    code = "import trl_icrl; import trl_icrl.trainer; print(trl_icrl.DQNTrainer.__name__)"
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert not any(tmp_path.rglob("*"))
+    code = "import trl_icrl; from trl_icrl.tiny_model import resolve_model_path; resolve_model_path('tiny')"
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert (tmp_path / "hf_home" / "hub" / "models--trl-icrl--tiny-llama" / "refs" / "main").is_file()

@@ -11,12 +11,16 @@ import numpy as np
 import pytest
 import torch
 from fresh_python import fresh_process
+from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+from trl import TrlParser
 
 from trl_icrl import TINY_BASE_NAME, DQNConfig, DQNTrainer, ExplorationSchedule
 from trl_icrl.evaluation import CONDITIONS, make_condition
 from trl_icrl.play import RolloutResult
 from trl_icrl.pretraining import random_play_corpus
+from trl_icrl.replay_store import collate_trials
 from trl_icrl.tiny_model import TINY_BASE_DIR, ICRLLlamaForCausalLM
 
 ROOT = Path(__file__).parent.parent
@@ -35,6 +39,7 @@ def test_tiny_base_loads_offline_by_name_from_an_empty_cache(tmp_path):
 import torch, trl_icrl
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
+trl_icrl.install_tiny_base()
 model = AutoModelForCausalLM.from_pretrained({TINY_BASE_NAME!r})
 shipped = load_file({str(TINY_BASE_DIR / "model.safetensors")!r})
 state = model.state_dict()
@@ -68,6 +73,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, LlamaForCausalLM
 from trl_icrl import ICRLAgent
 path = {str(out_dir)!r}
+trl_icrl.install_tiny_base()
 name = json.load(open(path + "/adapter_config.json"))["base_model_name_or_path"]
 model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(name), path)
 saved = load_file(path + "/adapter_model.safetensors")
@@ -90,6 +96,75 @@ except ValueError as err:
     assert "every_tensor True" in out
     assert "same_q True True" in out
     assert "dropped_head_refused True" in out
+
+
+def test_trl_style_peft_config_trains_saves_and_reloads_through_plain_peft(tmp_path):
+    """``DQNTrainer("tiny", args, peft_config=LoraConfig(...))`` as any TRL trainer takes an adapter: the Q head joins
+    the adapter (``modules_to_save``), the caller's config stays as given, and a fresh process gets the same
+    Q-values from plain ``PeftModel.from_pretrained``."""
+    peft_config = LoraConfig(r=8, target_modules="all-linear")
+    trainer = DQNTrainer("tiny", small_config(tmp_path), peft_config=peft_config)
+    assert peft_config.modules_to_save is None
+    adapter = trainer.q_network.model.peft_config["default"]
+    assert adapter.r == 8 and adapter.modules_to_save == ["q_head"] and not adapter.use_rslora
+    trainer.train()
+    trainer.save_model()
+    out_dir = trainer.args.output_dir
+    batch = collate_trials(trainer.replay_store.rows([0, 1]), trainer.pad_token_id)
+    torch.save(batch, Path(out_dir) / "batch.pt")
+    with torch.no_grad():
+        expected = trainer.q_network.eval()(batch["input_ids"], batch["decision_positions"])[0]
+    assert "a LoRA (r=8, alpha=8, on every linear layer) adapter" in (Path(out_dir) / "README.md").read_text()
+    out = fresh_process(f"""
+import json, torch, trl_icrl
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+path = {out_dir!r}
+trl_icrl.install_tiny_base()
+base = AutoModelForCausalLM.from_pretrained(json.load(open(path + "/adapter_config.json"))["base_model_name_or_path"])
+agent = trl_icrl.ICRLAgent.from_model(PeftModel.from_pretrained(base, path), path)
+batch = torch.load(path + "/batch.pt")
+print(json.dumps(agent.network(batch["input_ids"], batch["decision_positions"])[0].tolist()))
+""", tmp_path)
+    assert torch.equal(torch.tensor(json.loads(out.splitlines()[-1])), expected)
+
+
+def test_the_lora_fields_build_the_peft_config_a_caller_would_pass(tmp_path):
+    """The command line's route (``lora_*``) and ``peft_config=`` give the same adapter, initialised alike; a
+    ``PeftModel`` with the Q head in its ``modules_to_save`` trains as given."""
+    by_fields = DQNTrainer("tiny", small_config(tmp_path, lora_r=4, lora_alpha=8))
+    given = LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, use_rslora=True, target_modules="all-linear")
+    by_config = DQNTrainer("tiny", small_config(tmp_path), peft_config=given)
+    assert by_fields.q_network.model.peft_config["default"] == by_config.q_network.model.peft_config["default"]
+    online = [trainer.q_network.weights() for trainer in (by_fields, by_config)]
+    assert online[0].keys() == online[1].keys() and all(torch.equal(online[0][k], online[1][k]) for k in online[0])
+    base = AutoModelForCausalLM.from_pretrained(TINY_BASE_DIR)
+    base.name_or_path = TINY_BASE_NAME
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], modules_to_save=["q_head"]))
+    trainer = DQNTrainer(peft_model, small_config(tmp_path))
+    assert trainer.agent_config.adapter_type == "lora" and trainer.agent_config.base_model == TINY_BASE_NAME
+    trainer.train()
+    assert trainer.state.global_step == 2
+    with pytest.raises(ValueError, match="got a PeftModel and a peft_config"):
+        DQNTrainer(peft_model, small_config(tmp_path), peft_config=given)
+    headless = get_peft_model(AutoModelForCausalLM.from_pretrained(TINY_BASE_DIR), LoraConfig(r=4))
+    with pytest.raises(ValueError, match="the PeftModel has no trainable q_head"):
+        DQNTrainer(headless, small_config(tmp_path))
+
+
+def test_dtype_and_model_init_kwargs_reach_from_pretrained(tmp_path):
+    """``dtype`` (``torch_dtype`` its alias, with a warning) and ``model_init_kwargs`` (a JSON dict on the command
+    line) are what loading the base by name uses."""
+    (args,) = TrlParser((DQNConfig,)).parse_args_and_config(
+        ["--output_dir", str(tmp_path / "out"), "--model_init_kwargs", '{"attn_implementation": "eager"}',
+         "--dtype", "bfloat16", "--eval_maps", "0"])
+    assert args.model_init_kwargs == {"attn_implementation": "eager"} and args.dtype == "bfloat16"
+    with pytest.warns(FutureWarning, match="torch_dtype is deprecated: use dtype"):
+        assert DQNConfig(output_dir=str(tmp_path), torch_dtype="float16").dtype == "float16"
+    trainer = DQNTrainer("tiny", small_config(tmp_path, dtype="bfloat16",
+                                              model_init_kwargs={"attn_implementation": "eager"}))
+    base = trainer.q_network.causal_lm
+    assert base.config._attn_implementation == "eager" and base.model.embed_tokens.weight.dtype == torch.bfloat16
 
 
 class RecordingEngine:

@@ -18,7 +18,7 @@ from trl_icrl.tiny_model import llama3_tokenizer
 CONFIGS = Path(__file__).parent.parent / "recipes" / "configs"
 SMALL = ["--max_steps", "2", "--trials_per_rollout", "2", "--episodes_per_trial", "3", "--learning_starts", "2",
          "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1", "--max_context_tokens", "512",
-         "--eval_maps", "0", "--bf16", "false", "--torch_dtype", "float32", "--save_strategy", "no",
+         "--eval_maps", "0", "--bf16", "false", "--dtype", "float32", "--save_strategy", "no",
          "--disable_tqdm", "true", "--logging_steps", "1"]
 
 

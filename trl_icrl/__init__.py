@@ -12,11 +12,9 @@ from .play import RolloutResult
 from .protocol import COMPACT, LLAMA3, Episode, ProtocolError, ProtocolFormat, TokenProtocol, Trial
 from .q_network import QNetwork, add_q_head, build_q_network, make_peft_config
 from .replay_store import ReplayStore, ReplayStoreError
-from .tiny_model import TINY_BASE_NAME, build_tiny_model, build_tokenizer, install_tiny_base_in_hub_cache
+from .tiny_model import TINY_BASE_NAME, build_tiny_model, build_tokenizer, install_tiny_base
 from .trainer import DQNConfig, DQNTrainer
 from .vocabulary import restore_vocabulary
-
-install_tiny_base_in_hub_cache()  # "trl-icrl/tiny-llama" loads offline with AutoModelForCausalLM.from_pretrained
 
 __version__ = "0.1.0"
 
@@ -37,6 +35,6 @@ __all__ = [
     "COMPACT", "AgentConfig", "DQNConfig", "DQNTrainer", "EnvCodec", "Episode", "ExplorationSchedule", "ICRLAgent",
     "LLAMA3", "PAPER_RAMP", "ProtocolError", "ProtocolFormat", "QNetwork", "ReplayStore", "ReplayStoreError",
     "RolloutEngine", "RolloutResult", "TINY_BASE_NAME", "TokenProtocol", "Trial", "add_q_head", "build_q_network",
-    "build_tiny_model", "build_tokenizer", "codec_for", "frozen_lake_codec", "install_tiny_base_in_hub_cache",
+    "build_tiny_model", "build_tokenizer", "codec_for", "frozen_lake_codec", "install_tiny_base",
     "make_peft_config", "restore_vocabulary",
 ]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from importlib import resources
+from collections.abc import Mapping, Sequence
+from importlib import metadata, resources
 from pathlib import Path
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token, is_offline_mode
@@ -31,7 +31,9 @@ UPLOAD_PATTERNS = (
 model, tokenizer, card and results; never the ``target/`` network, ``training_args.bin``, the replay store or
 checkpoints."""
 WEIGHTS = ("adapter_model.safetensors", "model.safetensors")
-TAGS = ("trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning", "deep-reinforcement-learning")
+FRAMEWORKS = {"trl_icrl": "trl_icrl", "TRL": "trl", "Transformers": "transformers", "PEFT": "peft",
+              "PyTorch": "torch", "Datasets": "datasets", "Tokenizers": "tokenizers", "Gymnasium": "gymnasium"}
+"""The libraries a card names with their versions: the name it shows -> the distribution's."""
 BASE_LICENSES = {"trl-icrl/tiny-llama": "apache-2.0", "tiny-random": "apache-2.0",
                  "llama-3.1": "llama3.1", "smollm2": "apache-2.0"}
 """The license of an adapter is its base's: by the base's name (lower case) or a part of it."""
@@ -86,12 +88,26 @@ def _eval_results(results: list[dict], short_eval: dict, config: AgentConfig) ->
             for name, metric, value in scores]
 
 
+def framework_versions() -> dict[str, str]:
+    """The installed version of each of ``FRAMEWORKS`` (``"unknown"`` for one not installed)."""
+    versions = {}
+    for name, distribution in FRAMEWORKS.items():
+        try:
+            versions[name] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
 def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, training_args: Mapping,
-                     global_step: int, repo_id: str | None = None) -> ModelCard:
+                     global_step: int, repo_id: str | None = None, *, tags: Sequence[str] = (),
+                     model_name: str | None = None, dataset_name: str | None = None) -> ModelCard:
     """The model card of ``output_dir``, filled from its agent ``config``, the training arguments
     (``DQNConfig.to_dict()``) and the evaluation files found there (``results.json``, ``short_eval.json``).
 
-    The usage snippet loads ``repo_id`` when given, else ``output_dir`` as written.
+    The usage snippet loads ``repo_id`` when given, else ``output_dir`` as written. ``tags`` (``DQNTrainer``'s
+    ``_tag_names`` and any more) come before the adapter's and the env's; ``model_name`` defaults to the repo's or
+    the folder's name; ``dataset_name``: the dataset of histories trained on, if any.
     """
     if not TEMPLATE_PATH.is_file():
         raise FileNotFoundError(f"model card template {TEMPLATE_PATH} is missing: it ships inside the trl_icrl "
@@ -100,15 +116,15 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
     model_id = repo_id or str(output_dir)
     results, agents, short_eval = _evaluations(output_dir)
     eval_results = _eval_results(results, short_eval, config)
-    model_name = (repo_id or output_dir.resolve().name).split("/")[-1]
+    model_name = model_name or (repo_id or output_dir.resolve().name).split("/")[-1]
     full = config.adapter_type == "none"
     base_model = config.base_model
     hub_base = base_model if "/" in base_model and not (output_dir / base_model).exists() else None
     card_data = ModelCardData(
         base_model=hub_base, license=base_license(base_model), library_name="transformers" if full else "peft",
         pipeline_tag="reinforcement-learning",
-        tags=[*TAGS, "full-fine-tuning" if full else config.adapter_type, config.env_id],
-        model_name=model_name,
+        tags=list(dict.fromkeys([*tags, "full-fine-tuning" if full else config.adapter_type, config.env_id])),
+        model_name=model_name, datasets=[dataset_name] if dataset_name else None,
         eval_results=eval_results or None)
     curves = [f"{r['condition']}.png" for r in results if (output_dir / f"{r['condition']}.png").is_file()]
     curves += ["replay.gif"] if (output_dir / "replay.gif").is_file() else []  # evaluate_icrl.py --video
@@ -117,15 +133,17 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
     return ModelCard.from_template(
         card_data, template_str=TEMPLATE_PATH.read_text(encoding="utf-8"), model_name=model_name, model_id=model_id,
         config=config.to_dict(), args=training_args, global_step=global_step,
-        dtype=training_args.get("torch_dtype", "float32"), family=family, results=results, agents=agents,
-        short_eval=short_eval, curves=curves, training_curve=training_curve)
+        dtype=training_args.get("dtype", "float32"), family=family, results=results, agents=agents,
+        short_eval=short_eval, curves=curves, training_curve=training_curve, dataset_name=dataset_name,
+        versions=framework_versions())
 
 
 def write_model_card(output_dir: str | os.PathLike, config: AgentConfig, training_args: Mapping,
-                     global_step: int, repo_id: str | None = None) -> Path:
-    """Write ``build_model_card(...)`` to ``output_dir/README.md``; returns its path."""
+                     global_step: int, repo_id: str | None = None, **kwargs) -> Path:
+    """Write ``build_model_card(...)`` (``kwargs``: its ``tags``, ``model_name``, ``dataset_name``) to
+    ``output_dir/README.md``; returns its path."""
     path = Path(output_dir) / CARD_NAME
-    build_model_card(output_dir, config, training_args, global_step, repo_id).save(path)
+    build_model_card(output_dir, config, training_args, global_step, repo_id, **kwargs).save(path)
     return path
 
 
@@ -136,13 +154,9 @@ def files_to_upload(output_dir: str | os.PathLike) -> list[str]:
     return list(filter_repo_objects(names, allow_patterns=list(UPLOAD_PATTERNS)))
 
 
-def push_folder_to_hub(output_dir: str | os.PathLike, repo_id: str, token: str | None = None,
-                       private: bool | None = None,
-                       commit_message: str = "Upload in-context RL agent trained with trl_icrl") -> str:
-    """Create ``repo_id`` if needed and upload ``files_to_upload(output_dir)``; returns the repo URL.
-
-    Write the card with the same ``repo_id`` first (``write_model_card``) so its snippet names the repo.
-    """
+def push_token(token: str | None = None) -> str:
+    """The token to push with: ``token``, else the one logged in; raises one sentence, before any network call,
+    when offline mode is on or there is no token."""
     if is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in ENV_VARS_TRUE_VALUES:
         raise RuntimeError("Cannot push to the Hub because offline mode is on (HF_HUB_OFFLINE or "
                            "TRANSFORMERS_OFFLINE is set); unset it before starting Python to upload.")
@@ -150,6 +164,17 @@ def push_folder_to_hub(output_dir: str | os.PathLike, repo_id: str, token: str |
     if token is None:
         raise RuntimeError("Cannot push to the Hub because no Hugging Face token was found; run "
                            "`hf auth login` (formerly `huggingface-cli login`), set HF_TOKEN or pass token=.")
+    return token
+
+
+def push_folder_to_hub(output_dir: str | os.PathLike, repo_id: str, token: str | None = None,
+                       private: bool | None = None,
+                       commit_message: str = "Upload in-context RL agent trained with trl_icrl") -> str:
+    """Create ``repo_id`` if needed and upload ``files_to_upload(output_dir)``; returns the repo URL.
+
+    Write the card with the same ``repo_id`` first (``write_model_card``) so its snippet names the repo.
+    """
+    token = push_token(token)
     files = files_to_upload(output_dir)
     if ICRL_CONFIG not in files or not set(WEIGHTS) & set(files):
         raise FileNotFoundError(f"{output_dir} lacks {ICRL_CONFIG} or weights ({' or '.join(WEIGHTS)}): not a "

@@ -11,11 +11,21 @@ opens with the random episodes an evaluation's context opens with):
 With ``map_switches`` a share of the batches switch every trial to a second training map after an episode drawn
 in ``SWITCH_EPISODES`` (the behaviour keeps what it learned; the ramp starts again), as the non-stationary
 evaluation switches maps mid-context.
+
+``save_histories`` writes trials as a dataset of histories with its card (``load_dataset(folder)`` reads it, and
+``DQNConfig.dataset_name`` / ``DQNTrainer(train_dataset=...)`` train on it); ``push_histories`` publishes it.
 """
 
 from __future__ import annotations
 
+import os
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+import datasets
 import numpy as np
+from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 from tqdm.auto import tqdm
 
 from .baselines import EpsilonOptimalAgent, QLearningAgent, UniformRandomAgent, play_agents
@@ -25,7 +35,7 @@ from .env_families import map_family
 from .envs import TRAIN_SEED_LIMIT, make_env
 from .exploration import ExplorationSchedule
 from .protocol import TokenProtocol
-from .replay_store import ReplayStore
+from .replay_store import FEATURES, ReplayStore
 
 SWITCH_EPISODES = (10, 30)
 """First and last episode (counted from 0) at which a switching trial's second map starts."""
@@ -100,3 +110,83 @@ def offline_store(protocol: TokenProtocol, codec: EnvCodec, env_id: str, quality
     store = ReplayStore(capacity=max(n_trials, capacity or 0), protocol_signature=protocol_signature)
     store.append(offline_trials(protocol, codec, env_id, quality, n_trials, **kwargs))
     return store
+
+
+HISTORIES_FILE = "data/train-00000-of-00001.parquet"
+"""Where ``save_histories`` writes the trials: the ``train`` split by ``datasets``' naming of data files."""
+
+
+def histories_card(dataset: datasets.Dataset, protocol_signature: str, base_model: str,
+                   map_families: Mapping[str, str | None], excluded_maps: Mapping[str, int], seed: int,
+                   max_trial_tokens: int, episodes_per_trial: int) -> DatasetCard:
+    """The card of a dataset of histories: which behaviour played them (each ``policy`` and its number of
+    trials), how many trials, on which envs and map families, which held-out maps were excluded (``excluded_maps``:
+    env id -> number of maps the evaluations with ``seed`` play, never drawn for training), and the protocol and
+    tokenizer (``base_model``'s) the ids belong to."""
+    policies = ", ".join(f"`{policy}` ({n} trials)" for policy, n in sorted(Counter(dataset["policy"]).items()))
+    envs = Counter(dataset["env_id"])
+    maps = ", ".join(f"`{env_id}` ({n} trials, " + (f"generated maps of the `{map_families[env_id]}` family)"
+                                                     if map_families.get(env_id) else "its own map)")
+                     for env_id, n in envs.items())
+    excluded = ", ".join(f"the {n} maps of `{env_id}` that the evaluations with seed {seed} play"
+                         for env_id, n in excluded_maps.items())
+    data = DatasetCardData(license="apache-2.0", task_categories=["reinforcement-learning"],
+                           tags=["trl-icrl", "in-context-rl", "reinforcement-learning", *envs],
+                           size_categories=["1K<n<10K" if len(dataset) >= 1000 else "n<1K"])
+    columns = "\n".join(f"- `{name}`" for name in FEATURES)
+    text = f"""---
+{data.to_yaml()}
+---
+
+# Histories for in-context reinforcement learning
+
+{len(dataset)} trials, each one growing context of several episodes (at most {episodes_per_trial}, ending when
+{max_trial_tokens} tokens are full), written as token ids by `trl_icrl`'s protocol `{protocol_signature}` over the
+tokenizer of `{base_model}`.
+
+- **Behaviour:** {policies}: the scripted behaviour policies of `trl_icrl.offline_data`, under the paper's
+  exploration ramp.
+- **Environments and maps:** {maps}; each trial's map is in `env_map`.
+- **Held-out maps excluded:** {excluded or "none"} (`trl_icrl.envs.evaluation_maps`): no trial plays them.
+
+## Columns
+
+{columns}
+
+One row per trial: the `Trial` fields of `trl_icrl.protocol` (token ids, decision positions, actions, rewards,
+episode ends), then where the trial came from.
+
+## Use
+
+```python
+from datasets import load_dataset
+from trl_icrl import DQNConfig, DQNTrainer
+
+histories = load_dataset(REPO_ID, split="train")  # or DQNConfig(dataset_name=REPO_ID)
+trainer = DQNTrainer("{base_model}", DQNConfig(online_collection=False), train_dataset=histories)
+```
+"""
+    return DatasetCard(text)
+
+
+def save_histories(dataset: datasets.Dataset, output_dir: str | os.PathLike, card: DatasetCard) -> Path:
+    """Write ``dataset`` (the replay store's columns) as parquet, ``HISTORIES_FILE``, with its ``card`` as README.md
+    into ``output_dir``, which ``datasets.load_dataset`` then reads; returns ``output_dir``."""
+    output_dir = Path(output_dir)
+    (output_dir / HISTORIES_FILE).parent.mkdir(parents=True, exist_ok=True)
+    dataset.cast(FEATURES).to_parquet(str(output_dir / HISTORIES_FILE))
+    card.save(output_dir / "README.md")
+    return output_dir
+
+
+def push_histories(output_dir: str | os.PathLike, repo_id: str, token: str | None = None,
+                   private: bool | None = None) -> str:
+    """Upload a folder written by ``save_histories`` to the Hub dataset repo ``repo_id`` (made if needed); returns
+    its URL."""
+    from .model_card import push_token  # the Hub side; offline data needs it only to publish
+
+    api = HfApi(token=push_token(token))
+    url = api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
+    api.upload_folder(folder_path=str(output_dir), repo_id=url.repo_id, repo_type="dataset",
+                      allow_patterns=[HISTORIES_FILE, "README.md"], commit_message="Upload histories made by trl_icrl")
+    return str(url)

@@ -158,12 +158,14 @@ def canonical_model_name(name_or_path: str | None) -> str:
 
 
 def resolve_model_path(name_or_path: str | None) -> str:
-    """``None``, ``"tiny"`` or ``TINY_BASE_NAME`` -> the shipped pretrained base; ``"tiny-random"`` -> the random
-    initialisation (built on first use); anything else as it is."""
+    """``None``, ``"tiny"`` or ``TINY_BASE_NAME`` -> the shipped pretrained base (installed in the Hugging Face cache
+    under its name on first use: ``install_tiny_base``); ``"tiny-random"`` -> the random initialisation (built on
+    first use); anything else as it is."""
     if name_or_path in (None, "", "tiny", TINY_BASE_NAME):
         if not (TINY_BASE_DIR / "config.json").is_file():
             raise FileNotFoundError(f"the embedded base {TINY_BASE_NAME} is not at {TINY_BASE_DIR}: reinstall trl_icrl "
                                     "or make it with recipes/pretrain_tiny_base.py --output_dir " + str(TINY_BASE_DIR))
+        install_tiny_base()  # so that peft's loaders, reading the name in adapter_config.json, find it too
         return str(TINY_BASE_DIR)
     if name_or_path in (RANDOM_TINY_NAME, TINY_MODEL_NAME):
         if not (DEFAULT_TINY_MODEL_DIR / "config.json").exists():
@@ -181,10 +183,11 @@ def tiny_base_revision() -> str:
     return digest.hexdigest()
 
 
-def install_tiny_base_in_hub_cache(cache_dir: str | os.PathLike | None = None) -> Path | None:
+def install_tiny_base(cache_dir: str | os.PathLike | None = None) -> Path | None:
     """Put the shipped base into the Hugging Face cache as ``TINY_BASE_NAME``, so that
     ``AutoModelForCausalLM.from_pretrained("trl-icrl/tiny-llama")`` (and peft's loaders, which read that name in
-    ``adapter_config.json``) find it offline. Returns the snapshot dir, or ``None`` when the cache is read-only."""
+    ``adapter_config.json``) find it offline. The library calls it the first time it loads that name; importing
+    ``trl_icrl`` writes nothing. Returns the snapshot dir, or ``None`` when the cache is read-only."""
     if not (TINY_BASE_DIR / "config.json").is_file():
         return None
     return install_in_hub_cache(TINY_BASE_NAME, tiny_base_revision(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -18,6 +19,7 @@ REWARD_CLIPS = {"max": None, "horizon": "unit", "sign": "sign", "none": None}
 REWARD_NORMALISATIONS = tuple(REWARD_CLIPS)
 LOSS_TYPES = ("huber", "mse", "normalized_mse")
 TARGET_UPDATES = ("polyak", "hard")
+DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
 @dataclass
@@ -39,8 +41,13 @@ class DQNConfig(TrainingArguments):
         adapter_type (`str`, defaults to `"lora"`): `"lora"` or `"ia3"` (the paper): a peft adapter (and the Q
             head) train on the frozen base, the target network is a second adapter; `"none"`: full fine-tuning,
             the target network is a frozen copy.
-        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling; 16, 16, 0, all linear).
-        torch_dtype (`str`, defaults to `"float32"`): dtype of the frozen base.
+        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling; 16, 16, 0, all linear),
+            the command line's route to the adapter; `DQNTrainer(..., peft_config=...)` takes any peft config instead.
+        dtype (`str`, defaults to `"float32"`): dtype of the frozen base (`"float32"`, `"bfloat16"`, `"float16"` or
+            `"auto"`); `torch_dtype` is its deprecated alias.
+        model_init_kwargs (`dict` or `None`): further keyword arguments of `AutoModelForCausalLM.from_pretrained` when
+            the model is given by name (`revision`, `trust_remote_code`, `quantization_config`, ...); `revision` and
+            `trust_remote_code` load the tokenizer too.
         precision (`str`, defaults to `"auto"`): what the model's matmuls run in, for updates, collection and
             evaluation: `"bf16"` (autocast; master weights, optimizer state, Q head output, TD targets and loss
             stay fp32), `"fp32"`, or `"auto"`: on a CPU bf16 where it has bf16 units (AMX, AVX512-BF16), fp32 elsewhere;
@@ -88,11 +95,16 @@ class DQNConfig(TrainingArguments):
 
         online_collection (`bool` or `None`, defaults to `None`): collect trials while training; `False` learns
             only from the replay store given to the trainer (offline data); `None`: `True` unless `offline_data`
-            is set.
+            or `dataset_name` is set.
         offline_data (`str` or `None`): fill the replay store with scripted offline trials of this quality
             (`"low"`, `"mixed"`, `"high"`, `"q_learning"`, `"random"`: see `trl_icrl.offline_data`), made by the
             trainer on training maps, and learn only from them; with `online_collection=True`, the online trials follow
             them into the store (FIFO, `replay_capacity`).
+        dataset_name (`str` or `None`): a dataset of histories (the replay store's columns: `trl_icrl.replay_store`,
+            as `trl_icrl.offline_data.save_histories` writes them), a Hub id or a local folder loaded with
+            `datasets.load_dataset`; its trials seed the replay store, and, unless `online_collection` is `True`,
+            are all the model learns from. `DQNTrainer(..., train_dataset=...)` takes a `datasets.Dataset` instead.
+        dataset_train_split (`str`, defaults to `"train"`): the split of `dataset_name` to load.
         offline_trials (`int`, defaults to `4000`): how many offline trials (each ends when
             `max_context_tokens` are full or after `episodes_per_trial` episodes, as the online ones do).
         offline_map_switches (`float`, defaults to `0.0`): the share of offline trials whose map switches to a
@@ -111,7 +123,8 @@ class DQNConfig(TrainingArguments):
         eval_context_tokens (`int`, defaults to `1280`): most tokens in one context when the trained agent plays
             (oldest whole episodes are dropped beyond it).
         eval_episodes (`int`, defaults to `30`): episodes in one context in the evaluation (the paper: 30).
-        eval_maps (`int`, defaults to `50`): held-out maps in the short evaluation after training (0: none).
+        eval_maps (`int`, defaults to `50`): held-out maps in the short evaluation after training (0: none); it is
+            what `trainer.evaluate()` and `eval_strategy="steps"` (every `eval_steps`) run, logged as `eval_*`.
         eval_every_minutes (`float` or `None`): also run it during training, every this many minutes, and log
             `heldout_final10` with `train_minutes` (the learning curve).
         cpu_threads (`int` or `None`): torch threads per process on a CPU machine; `None` divides the cores among
@@ -125,6 +138,8 @@ class DQNConfig(TrainingArguments):
         lr_decay_min_ratio (`float`, defaults to `0.1`): the learning rate's share left at the end of that decay.
     """
 
+    _VALID_DICT_FIELDS = [*TrainingArguments._VALID_DICT_FIELDS, "model_init_kwargs"]
+
     # Model
     model_name_or_path: str = field(default="tiny", metadata={"help": "Hub id or local dir; 'tiny' = embedded model."})
     q_parameterisation: str = field(default="value_head", metadata={"help": "'value_head' or 'action_logits'."})
@@ -134,7 +149,11 @@ class DQNConfig(TrainingArguments):
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] | None = field(default=None, metadata={
         "help": "Modules to adapt; None = all linear layers (LoRA) or peft's defaults (IA3)."})
-    torch_dtype: str = field(default="float32", metadata={"help": "dtype of the base: float32, bfloat16, float16."})
+    dtype: str = field(default="float32", metadata={"help": "dtype of the base: float32, bfloat16, float16 or auto."})
+    torch_dtype: str | None = field(default=None, metadata={"help": "Deprecated alias of dtype."})
+    model_init_kwargs: dict | str | None = field(default=None, metadata={
+        "help": "Keyword arguments of AutoModelForCausalLM.from_pretrained (a JSON dict on the command line), e.g. "
+                "revision, trust_remote_code, quantization_config."})
     precision: str = field(default="auto", metadata={
         "help": "'auto' (bf16 autocast on a CPU with bf16 units, AMX or AVX512-BF16, fp32 on other CPUs; on a GPU "
                 "as bf16 says), 'bf16' or 'fp32'."})
@@ -180,6 +199,10 @@ class DQNConfig(TrainingArguments):
     offline_data: str | None = field(default=None, metadata={
         "help": "Fill the replay store with scripted offline trials of this quality (low, mixed, high or "
                 "q_learning); learn only from them unless online_collection is True; 'null' unsets it."})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": "A dataset of histories (Hub id or local folder, loaded with datasets.load_dataset) to seed the "
+                "replay store with; learn only from it unless online_collection is True."})
+    dataset_train_split: str = field(default="train", metadata={"help": "The split of dataset_name to load."})
     offline_trials: int = field(default=4000, metadata={"help": "Offline trials made for offline_data."})
     offline_map_switches: float = field(default=0.0, metadata={
         "help": "Share of offline trials whose map switches to a second training map mid-trial."})
@@ -225,7 +248,11 @@ class DQNConfig(TrainingArguments):
         if not (torch.cuda.is_available() or torch.backends.mps.is_available()):
             self.use_cpu = True  # so that `accelerate launch --multi_gpu` on a CPU machine gives gloo ranks
         super().__post_init__()
-        for name in ("offline_data", "map_family"):  # `--offline_data null` unsets a config file's value
+        if self.torch_dtype is not None:
+            warnings.warn("DQNConfig.torch_dtype is deprecated: use dtype (transformers' and TRL's name)",
+                          FutureWarning, stacklevel=2)
+            self.dtype, self.torch_dtype = self.torch_dtype, None
+        for name in ("offline_data", "map_family", "dataset_name"):  # `--offline_data null` unsets a config value
             if getattr(self, name) in ("null", "none", "None"):
                 setattr(self, name, None)
         checks = [
@@ -242,6 +269,7 @@ class DQNConfig(TrainingArguments):
             (self.learning_starts >= 1, f"learning_starts must be >= 1, got {self.learning_starts}"),
             (self.max_context_tokens >= 16, f"max_context_tokens must be >= 16, got {self.max_context_tokens}"),
             (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}"),
+            (self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}"),
             (self.q_parameterisation in Q_PARAMETERISATIONS,
              f"q_parameterisation must be one of {Q_PARAMETERISATIONS}, got {self.q_parameterisation!r}"),
             (self.adapter_type in ADAPTER_TYPES,
@@ -278,5 +306,5 @@ class DQNConfig(TrainingArguments):
         if self.use_cpu:  # bf16 forced on a CPU that cannot run it: refused at parse time, before any work
             resolve_precision(self.precision, "cpu")
         if self.online_collection is None:
-            self.online_collection = self.offline_data is None
+            self.online_collection = self.offline_data is None and self.dataset_name is None
         parse_schedules(self.exploration)

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate.utils import DistributedType
 from huggingface_hub import is_offline_mode
 from huggingface_hub.constants import HF_HUB_CACHE
-from peft import set_peft_model_state_dict
+from peft import LoraConfig, PeftConfig, PeftModel, set_peft_model_state_dict
+from peft.utils import ModulesToSaveWrapper
 from safetensors.torch import load_file
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, IterableDataset
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
     ProgressCallback,
     Trainer,
     TrainerCallback,
@@ -29,7 +35,13 @@ from transformers import (
 )
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_callback import TrainerState
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, get_last_checkpoint, rotate_checkpoints
+from transformers.trainer_utils import (
+    PREFIX_CHECKPOINT_DIR,
+    IntervalStrategy,
+    TrainOutput,
+    get_last_checkpoint,
+    rotate_checkpoints,
+)
 
 from ..agent_config import AgentConfig
 from ..env_codec import codec_for
@@ -41,9 +53,18 @@ from ..lm_agent import RolloutEngine
 from ..model_card import push_folder_to_hub, write_model_card
 from ..offline_data import offline_trials
 from ..precision import resolve_precision, store_frozen_base_in_bf16
-from ..protocol import CONTINUE, TERMINATED
-from ..q_network import FULL_WEIGHTS, ONLINE, TARGET, QNetwork, build_q_network, make_peft_config
-from ..replay_store import ReplayStore, collate_trials
+from ..protocol import CONTINUE, TERMINATED, TRIAL_FIELDS, TRIAL_SCHEMA, ProtocolError
+from ..q_network import (
+    FULL_WEIGHTS,
+    ONLINE,
+    Q_HEAD,
+    TARGET,
+    QNetwork,
+    adapter_parameters,
+    build_q_network,
+    make_peft_config,
+)
+from ..replay_store import FEATURES, ReplayStore, collate_trials
 from ..tiny_model import (
     RANDOM_TINY_NAME,
     TINY_BASE_NAME,
@@ -180,26 +201,44 @@ class DQNTrainer(Trainer):
     """Trains a causal LM into an in-context RL agent with DQN over multi-episode trials.
 
     Args:
-        model: a hub id or local dir (``"tiny"`` for the embedded model), or a loaded causal LM.
+        model: a hub id or local dir (``"tiny"`` for the embedded model), loaded with ``args.dtype`` and
+            ``args.model_init_kwargs``; a loaded causal LM; or a ``PeftModel`` whose adapter ``"default"`` trains
+            (with a value head, its ``modules_to_save`` must hold ``q_head``).
         args: a ``DQNConfig``.
+        train_dataset: histories to learn from, a ``datasets.Dataset`` with the replay store's trial columns
+            (``trl_icrl.replay_store.FEATURES``; ``env_id``, ``env_map``, ``seed`` and ``policy`` optional with one
+            env), checked against the protocol; its trials seed the replay store as offline data does (default:
+            ``datasets.load_dataset(args.dataset_name)`` when that is set).
         processing_class: the tokenizer; loaded from ``model`` when omitted.
-        replay_store: an existing store (e.g. offline data); a fresh one otherwise.
         callbacks: extra ``TrainerCallback``s.
+        optimizers: ``(optimizer, lr_scheduler)``, as ``Trainer`` takes them; ``(None, None)`` builds them from
+            ``args``.
+        peft_config: the adapter to train on the frozen base (any ``peft.PeftConfig``; with a value head, ``q_head``
+            is added to its ``modules_to_save``); ``None``: the one ``args.adapter_type`` and ``args.lora_*``
+            describe, or full fine-tuning for ``adapter_type="none"``.
+        replay_store: an existing store (e.g. offline data); a fresh one otherwise.
     """
 
-    _tag_names = ["trl", "trl-icrl", "dqn", "in-context-rl"]
+    _tag_names = ["trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning", "deep-reinforcement-learning"]
+    """The tags of every model card this trainer writes (before the adapter's and the env's)."""
 
-    def __init__(self, model: str | PreTrainedModel | None = None, args: DQNConfig | None = None,
-                 processing_class=None, replay_store: ReplayStore | None = None,
-                 callbacks: list[TrainerCallback] | None = None):
+    def __init__(self, model: str | PreTrainedModel | PeftModel | None = None, args: DQNConfig | None = None,
+                 train_dataset: datasets.Dataset | None = None, processing_class: PreTrainedTokenizerBase | None = None,
+                 callbacks: list[TrainerCallback] | None = None,
+                 optimizers: tuple[torch.optim.Optimizer | None, LambdaLR | None] = (None, None),
+                 peft_config: PeftConfig | None = None, replay_store: ReplayStore | None = None):
         args = args or DQNConfig()
         refuse_sharding(requested_sharding(args))  # before minutes of loading and offline data
         self.precision = resolve_precision(args.precision, args.device.type, args.bf16)
         """What the model's matmuls run in: ``"bf16"`` (autocast) or ``"fp32"``."""
+        if isinstance(model, PeftModel) and peft_config is not None:
+            raise ValueError("DQNTrainer got a PeftModel and a peft_config: pass the base model with the peft_config, "
+                             "or the PeftModel alone to train its adapter")
         set_seed(args.seed)  # the adapter's initialisation draws from torch's RNG
         model, processing_class = self._load_base(model, processing_class, args)
+        self.adapter_type = self._adapter_type(args, model, peft_config)
         processing_class = self._set_up_envs(args, model, processing_class)
-        network = self._build_network(args, model)
+        network = self._build_network(args, model, peft_config)
         network.precision = self.precision
         if self.precision == "bf16" and network.is_peft:
             store_frozen_base_in_bf16(network.model)
@@ -210,6 +249,12 @@ class DQNTrainer(Trainer):
         self._choose_maps(args)
         if replay_store is None:
             replay_store = self._offline_store(args, signature) or ReplayStore(args.replay_capacity, signature)
+        if train_dataset is None and args.dataset_name is not None:
+            train_dataset = datasets.load_dataset(args.dataset_name, split=args.dataset_train_split)
+        if train_dataset is not None:
+            histories = self._histories(args, train_dataset)
+            replay_store.capacity = max(replay_store.capacity, len(replay_store) + len(histories))
+            replay_store.append(histories)
         self.replay_store = replay_store
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._checkpoint_root: Path | None = None
@@ -223,8 +268,12 @@ class DQNTrainer(Trainer):
                EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
         if self.heldout_maps_by_env:
             own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
+        elif args.eval_strategy != IntervalStrategy.NO:
+            raise ValueError(f"eval_strategy={args.eval_strategy.value!r} plays held-out maps, and this run has none: "
+                             "set eval_maps > 0 on an env with generated maps, or eval_strategy='no'")
         super().__init__(model=network, args=args, processing_class=processing_class,
-                         callbacks=[*own, *(callbacks or [])])
+                         eval_dataset=self.heldout_maps_by_env or None,  # what evaluate() plays
+                         callbacks=[*own, *(callbacks or [])], optimizers=optimizers)
         if args.max_train_minutes is not None and not args.disable_tqdm:
             self.remove_callback(ProgressCallback)
             self.add_callback(MinutesProgressCallback)
@@ -233,24 +282,40 @@ class DQNTrainer(Trainer):
 
     # -- setting up, bad setups refused first ----------------------------------------------
 
-    def _load_base(self, model: str | PreTrainedModel | None, tokenizer, args: DQNConfig):
-        """The base causal LM and its tokenizer, from a name (``"tiny"``, a hub id, a dir) or as given; records the
-        name ``adapter_config.json`` will name."""
-        self.base_model_name = canonical_model_name((model or args.model_name_or_path)
-                                                    if not isinstance(model, PreTrainedModel) else model.name_or_path)
+    def _load_base(self, model: str | PreTrainedModel | PeftModel | None, tokenizer, args: DQNConfig):
+        """The base causal LM (or the ``PeftModel`` given) and its tokenizer, from a name (``"tiny"``, a hub id, a
+        dir) or as given; records the name ``adapter_config.json`` will name."""
+        loaded = model.get_base_model() if isinstance(model, PeftModel) else model
+        self.base_model_name = canonical_model_name(loaded.name_or_path if isinstance(loaded, PreTrainedModel)
+                                                    else model or args.model_name_or_path)
+        path = resolve_model_path(self.base_model_name)
+        init_kwargs = dict(args.model_init_kwargs or {})
+        tokenizer_kwargs = {k: init_kwargs[k] for k in ("revision", "trust_remote_code") if k in init_kwargs}
         if model is None or isinstance(model, str):
-            path = resolve_model_path(self.base_model_name)
-            dtype = getattr(torch, args.torch_dtype)
-            kwargs = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
+            dtype = init_kwargs.pop("dtype", args.dtype)
+            if args.attn_implementation:
+                init_kwargs.setdefault("attn_implementation", args.attn_implementation)
             try:
-                model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+                model = AutoModelForCausalLM.from_pretrained(
+                    path, dtype=dtype if dtype == "auto" or isinstance(dtype, torch.dtype) else getattr(torch, dtype),
+                    **init_kwargs)
             except OSError as err:
                 raise ValueError(f"base model {self.base_model_name!r} could not be loaded: it is no local directory, "
                                  f"and {'offline, ' if is_offline_mode() else ''}no Hub repo of that name was found "
                                  f"(looked in the Hugging Face cache {HF_HUB_CACHE}): {err}") from None
             model.name_or_path = self.base_model_name  # what adapter_config.json records as the base
-            tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
-        return model, tokenizer or AutoTokenizer.from_pretrained(model.name_or_path)
+        return model, tokenizer or AutoTokenizer.from_pretrained(path, **tokenizer_kwargs)
+
+    @staticmethod
+    def _adapter_type(args: DQNConfig, model: PreTrainedModel | PeftModel, peft_config: PeftConfig | None) -> str:
+        """What trains, as ``icrl_config.json`` records it: the peft type of the adapter given (``"lora"``,
+        ``"ia3"``, ...), else ``args.adapter_type`` (``"none"``: every weight)."""
+        if isinstance(model, PeftModel):
+            if model.active_adapter != ONLINE:
+                raise ValueError(f"the PeftModel's active adapter is {model.active_adapter!r}: DQNTrainer trains the "
+                                 f"adapter named {ONLINE!r} (PeftModel.from_pretrained's default name)")
+            peft_config = model.peft_config[ONLINE]
+        return str(peft_config.peft_type.value).lower() if peft_config is not None else args.adapter_type
 
     def _set_up_envs(self, args: DQNConfig, model: PreTrainedModel, tokenizer):
         """Each env's codec and token protocol (the words the tokenizer lacks added to it and the model), the saved
@@ -282,23 +347,49 @@ class DQNTrainer(Trainer):
         self.protocol = self.protocols[args.env_id]
         return tokenizer
 
-    def _build_network(self, args: DQNConfig, model: PreTrainedModel) -> QNetwork:
+    def _build_network(self, args: DQNConfig, model: PreTrainedModel | PeftModel,
+                       peft_config: PeftConfig | None) -> QNetwork:
         """The Q network: the adapter (and its target) with the Q head on the frozen base, or every weight; an
         adapter the base cannot take is refused in one sentence."""
         model.config.use_cache = False
+        if isinstance(model, PeftModel):
+            return self._network_of_peft_model(args, model)
         for p in model.parameters():
             p.requires_grad_(False)  # with full fine-tuning, build_q_network makes them trainable again
-        peft_config = make_peft_config(args.adapter_type, args.q_parameterisation, args.lora_r, args.lora_alpha,
-                                       args.lora_dropout, args.lora_target_modules)
+        if peft_config is None:
+            peft_config = make_peft_config(args.adapter_type, args.q_parameterisation, args.lora_r, args.lora_alpha,
+                                           args.lora_dropout, args.lora_target_modules)
+        else:
+            peft_config = copy.deepcopy(peft_config)  # the caller's config stays as given
+            if args.q_parameterisation == "value_head" and Q_HEAD not in (peft_config.modules_to_save or []):
+                peft_config.modules_to_save = [*(peft_config.modules_to_save or []), Q_HEAD]
+        self.peft_config = copy.deepcopy(peft_config)
+        """The adapter's config as given, before peft resolves it (``"all-linear"`` to names); ``None``: full
+        fine-tuning."""
         try:
             return build_q_network(model, self.env_codec.n_actions, self.protocol.action_token_ids,
                                    args.q_parameterisation, peft_config)
         except ValueError as err:
             if peft_config is None:
                 raise
-            raise ValueError(f"adapter_type={args.adapter_type!r} cannot be put on {self.base_model_name!r} "
+            raise ValueError(f"adapter_type={self.adapter_type!r} cannot be put on {self.base_model_name!r} "
                              f"({type(model).__name__}): {err}; name lora_target_modules, or pick another "
                              "adapter_type") from None
+
+    def _network_of_peft_model(self, args: DQNConfig, model: PeftModel) -> QNetwork:
+        """The Q network of a ``PeftModel`` given: its adapter ``"default"`` trains (made trainable if it was loaded
+        for inference), a copy of it becomes the target."""
+        if args.q_parameterisation == "value_head" and not isinstance(getattr(model.get_base_model(), Q_HEAD, None),
+                                                                      ModulesToSaveWrapper):
+            raise ValueError(f"the PeftModel has no trainable {Q_HEAD}: call add_q_head(base, "
+                             f"{self.env_codec.n_actions}) and put {Q_HEAD!r} in the peft config's modules_to_save "
+                             "before get_peft_model, or pass the base model with peft_config=")
+        for p in adapter_parameters(model, ONLINE).values():
+            p.requires_grad_(True)
+        self.peft_config = copy.deepcopy(model.peft_config[ONLINE])
+        network = QNetwork(model, args.q_parameterisation, self.protocol.action_token_ids)
+        network.add_target_adapter()
+        return network
 
     def _choose_maps(self, args: DQNConfig) -> None:
         """Each env's family of training maps, its held-out maps, and the maps training never draws."""
@@ -327,6 +418,33 @@ class DQNTrainer(Trainer):
                 episodes_per_trial=args.episodes_per_trial, map_switches=args.offline_map_switches,
                 progress=args.process_index == 0, **self._coordinate_frame(args, env_id)))
         return store
+
+    def _histories(self, args: DQNConfig, dataset: datasets.Dataset) -> list[dict]:
+        """The trials of a dataset of histories as replay rows, each checked against its env's protocol (the ids
+        parse, one entry per decision, decision positions inside the trial); one sentence when they do not fit."""
+        missing = [name for name in (*TRIAL_FIELDS, *([] if len(self.env_ids) == 1 else ["env_id"]))
+                   if name not in dataset.column_names]
+        if missing:
+            raise ValueError(f"train_dataset lacks the columns {missing}: a dataset of histories has the replay "
+                             f"store's columns {list(FEATURES)} (trl_icrl.offline_data.save_histories writes them)")
+        defaults = {"env_id": self.env_ids[0], "env_map": "", "seed": -1, "policy": "dataset"}
+        rows = []
+        for index, row in enumerate(dataset.select_columns([c for c in FEATURES if c in dataset.column_names])):
+            row = {**defaults, **row}
+            protocol = self.protocols.get(row["env_id"])
+            if protocol is None:
+                raise ValueError(f"train_dataset row {index} is a trial of {row['env_id']}, an env this trainer does "
+                                 f"not train on ({self.env_ids})")
+            decisions = {len(row[f.name]) for f in TRIAL_SCHEMA if f.batch_pad is not None}
+            try:
+                protocol.parse(row["input_ids"])
+                if len(decisions) != 1 or not all(0 <= p < len(row["input_ids"]) for p in row["decision_positions"]):
+                    raise ProtocolError("the per-decision columns differ in length or point outside the trial")
+            except ProtocolError as err:
+                raise ValueError(f"train_dataset row {index} is no trial of {row['env_id']} in the "
+                                 f"{args.protocol_format!r} format over this tokenizer: {err}") from None
+            rows.append(row)
+        return rows
 
     def _collector(self, args: DQNConfig, network: QNetwork) -> TrialCollector | EnvMixtureCollector:
         """What plays the training trials: one collector per env, taking turns when there are several."""
@@ -466,15 +584,25 @@ class DQNTrainer(Trainer):
         self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, output_dir / "training_args.bin")
         self.agent_config.save(output_dir)
-        self.create_model_card(output_dir)
+        self.create_model_card(output_dir=output_dir)
 
-    def create_model_card(self, output_dir: str | os.PathLike | None = None, **kwargs) -> None:
-        """Write README.md (the model card) into ``output_dir``, from the template in ``trl_icrl/model_cards/``."""
+    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None,
+                          tags: str | list[str] | None = None, output_dir: str | os.PathLike | None = None) -> None:
+        """Write README.md (the model card) into ``output_dir`` (default ``args.output_dir``), from the template in
+        ``trl_icrl/model_cards/``: ``model_name`` defaults to the repo's or the folder's name, ``dataset_name`` to
+        ``args.dataset_name``, ``tags`` join ``_tag_names``."""
         training_args = self.args.to_dict()
+        if isinstance(self.peft_config, LoraConfig):  # the adapter trained, however it was given
+            modules = self.peft_config.target_modules
+            training_args.update(lora_r=self.peft_config.r, lora_alpha=self.peft_config.lora_alpha,
+                                 lora_rslora=self.peft_config.use_rslora,
+                                 lora_target_modules=None if modules in (None, "all-linear") else sorted(modules))
         if not any(self._coordinate_frame(self.args, env_id) for env_id in self.env_ids):
             training_args["coordinate_frame"] = 0  # no env written in coordinates: no frame to place maps in
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
         write_model_card(output_dir or self.args.output_dir, self.agent_config, training_args,
-                         self.state.global_step, self.args.hub_model_id)
+                         self.state.global_step, self.args.hub_model_id, tags=[*self._tag_names, *tags],
+                         model_name=model_name, dataset_name=dataset_name)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Save to ``output_dir``; never pushes (the Trainer's does when ``push_to_hub`` is set): pushing is one
@@ -494,12 +622,16 @@ class DQNTrainer(Trainer):
         return push_folder_to_hub(self.args.output_dir, repo_id, token=token or self.args.hub_token,
                                   private=self.args.hub_private_repo, commit_message=commit_message)
 
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """Nothing: ``Trainer`` would upload ``output_dir`` (and, by ``hub_strategy``, the checkpoint: optimizer, RNG
+        state, target adapter, replay store) at every save; the agent is pushed once, by ``push_to_hub``."""
+
     def _agent_config(self, a: DQNConfig, dequantised_from: str | None) -> AgentConfig:
         """Everything needed to act with the saved weights besides them (``icrl_config.json``)."""
-        base = BASE_DIR if a.adapter_type != "none" and self.base_is_local else str(self.base_model_name)
+        base = BASE_DIR if self.adapter_type != "none" and self.base_is_local else str(self.base_model_name)
         codec = self.env_codec
         return AgentConfig(
-            base_model=base, q_parameterisation=a.q_parameterisation, adapter_type=a.adapter_type, env_id=a.env_id,
+            base_model=base, q_parameterisation=a.q_parameterisation, adapter_type=self.adapter_type, env_id=a.env_id,
             map_family=a.map_family, is_slippery=a.is_slippery, protocol_format=a.protocol_format,
             observation_format=codec.observation_format, action_words=codec.action_words,
             reward_values=codec.reward_values, n_actions=codec.n_actions, n_observations=codec.n_observations,
@@ -569,6 +701,26 @@ class DQNTrainer(Trainer):
         state = json.loads((checkpoint / self._rank_name(DQN_STATE)).read_text())
         self.collector.load_state_dict(state["collector"])
         self._sampler_state = state["sampler"]
+
+    def evaluate(self, eval_dataset=None, ignore_keys: list[str] | None = None,
+                 metric_key_prefix: str = "eval") -> dict[str, float]:
+        """The in-context evaluation on the held-out maps (``evaluate_in_context``; ``eval_strategy`` runs it while
+        training), its scalars logged and returned as ``{metric_key_prefix}_{name}``: ``eval_final10_success``,
+        ``eval_mean_success``, ``eval_episodes_to_first_success``, ... (several envs: also
+        ``eval_final10_success/{env_id}``). The held-out maps are the evaluation data: ``eval_dataset`` is unused."""
+        if not self.heldout_maps_by_env:
+            raise ValueError("evaluate() plays held-out maps, and this run has none: set eval_maps > 0 on an env with "
+                             "generated maps")
+        start = time.time()
+        summary = self.evaluate_in_context()
+        metrics = {f"{metric_key_prefix}_{name}": float(value) for name, value in summary.items()
+                   if isinstance(value, int | float)}
+        metrics.update({f"{metric_key_prefix}_final10_success/{env_id}": value
+                        for env_id, value in summary.get("final10_by_env", {}).items()})
+        metrics[f"{metric_key_prefix}_runtime"] = time.time() - start
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
 
     def evaluate_in_context(self, use_adapter: bool = True) -> dict:
         """The short evaluation: the held-out maps, ``eval_episodes`` in one context each, the (first) training
