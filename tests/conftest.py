@@ -9,7 +9,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
+import trl_icrl.precision  # noqa: E402
 from trl_icrl import TokenProtocol, build_tiny_model, frozen_lake_codec  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def fp32_unless_asked(monkeypatch):
+    """Tests compare numbers worked out in fp32: ``precision="auto"`` resolves to fp32 in this process whatever the
+    CPU (the precision tests patch the check themselves, or force ``"bf16"``)."""
+    monkeypatch.setattr(trl_icrl.precision, "cpu_bf16_units", lambda: [])
 
 
 @pytest.fixture(scope="session")
