@@ -23,9 +23,9 @@ from .env_codec import EnvCodec, codec_for
 from .exploration import ExplorationSchedule
 from .lm_agent import RolloutEngine
 from .play import RolloutResult, play_seeds
-from .precision import resolve_precision, store_frozen_base_in_bf16
+from .precision import cpu_supports_bf16, resolve_precision
 from .protocol import TokenProtocol
-from .q_network import Q_HEAD, QNetwork, add_q_head, load_q_head
+from .q_network import Q_HEAD, QNetwork, add_q_head, load_q_head, store_frozen_base_in_bf16
 from .tiny_model import resolve_model_path
 from .vocabulary import extend_vocabulary, restore_vocabulary, words_to_add
 
@@ -78,9 +78,9 @@ class ICRLAgent:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, base_model: str | None = None,
-                        dtype: torch.dtype = torch.float32, precision: str = "auto") -> ICRLAgent:
-        """Load the agent saved in ``path`` (a dir or hub repo); ``precision`` as ``DQNConfig.precision``, resolved
-        on this machine (``"auto"``: bf16 autocast on a CPU with bf16 matrix units)."""
+                        dtype: torch.dtype = torch.float32, precision: str | None = None) -> ICRLAgent:
+        """Load the agent saved in ``path`` (a dir or hub repo); ``precision`` as ``DQNConfig.precision`` (``None``:
+        the one it trained in, fp32 where this CPU runs no bf16)."""
         path = local_dir(path)
         config = AgentConfig.load(path)
         value_head, full = config.q_parameterisation == "value_head", config.adapter_type == "none"
@@ -110,7 +110,7 @@ class ICRLAgent:
     @classmethod
     def from_model(cls, model: nn.Module, path: str | os.PathLike,
                    initial_state: Callable[[], dict[str, torch.Tensor]] | None = None,
-                   precision: str = "auto") -> ICRLAgent:
+                   precision: str | None = None) -> ICRLAgent:
         """The agent of a model already loaded, with the tokenizer and ``icrl_config.json`` of ``path``: e.g.
         ``PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(<base>), path)``.
 
@@ -131,6 +131,8 @@ class ICRLAgent:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         protocol = config.token_protocol(tokenizer)
         device = next(model.parameters()).device.type
+        if precision is None:
+            precision = config.precision if device != "cpu" or cpu_supports_bf16() else "fp32"
         precision = resolve_precision(precision, device, bf16_flag=precision == "bf16")
         if precision == "bf16" and isinstance(model, PeftModel):
             store_frozen_base_in_bf16(model)

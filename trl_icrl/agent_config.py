@@ -77,6 +77,8 @@ class AgentConfig:
         for key in ("base_dequantised_from", "trained_env_ids"):
             if not values[key]:
                 del values[key]
+        if values["precision"] == "fp32":  # older files lack it
+            del values["precision"]
         return values
 
     def save(self, directory: str | os.PathLike) -> Path:

@@ -11,8 +11,6 @@ import contextlib
 from pathlib import Path
 
 import torch
-from peft.tuners.tuners_utils import BaseTunerLayer
-from torch import nn
 
 PRECISIONS = ("auto", "bf16", "fp32")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -66,16 +64,3 @@ def describe_precision(resolved: str, asked: str, device_type: str) -> str:
     """One line for the log: ``precision: bf16 (asked 'auto'; CPU with avx512_bf16)``."""
     where = device_type if device_type != "cpu" else f"CPU with {', '.join(cpu_bf16_units()) or 'no bf16 units'}"
     return f"precision: {resolved} (asked {asked!r}; {where})"
-
-
-def store_frozen_base_in_bf16(model: nn.Module) -> int:
-    """Store the frozen linear weights that a peft adapter wraps (its ``base_layer``s) in bf16: what bf16 autocast
-    casts them to at every matmul, cast once, so a step of a few tokens does not re-cast the whole model. The
-    adapter's own weights, embeddings, norms and the Q head stay as they are (fp32). Returns how many weights."""
-    cast = 0
-    for module in model.modules():
-        base = module.get_base_layer() if isinstance(module, BaseTunerLayer) else None
-        if isinstance(base, nn.Linear) and not base.weight.requires_grad and base.weight.dtype == torch.float32:
-            base.weight.data = base.weight.data.to(torch.bfloat16)
-            cast += 1
-    return cast

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from peft import IA3Config, LoraConfig, PeftConfig, PeftModel, get_peft_model
+from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors.torch import load_file
 from torch import nn
 
@@ -252,3 +253,16 @@ def build_q_network(causal_lm: nn.Module, n_actions: int, action_token_ids: list
     if with_target:
         network.add_target_adapter()
     return network
+
+
+def store_frozen_base_in_bf16(model: nn.Module) -> int:
+    """Store the frozen linear weights that a peft adapter wraps (its ``base_layer``s) in bf16: what bf16 autocast
+    casts them to at every matmul, cast once, so a step of a few tokens does not re-cast the whole model. The
+    adapter's own weights, embeddings, norms and the Q head stay as they are (fp32). Returns how many weights."""
+    cast = 0
+    for module in model.modules():
+        base = module.get_base_layer() if isinstance(module, BaseTunerLayer) else None
+        if isinstance(base, nn.Linear) and not base.weight.requires_grad and base.weight.dtype == torch.float32:
+            base.weight.data = base.weight.data.to(torch.bfloat16)
+            cast += 1
+    return cast

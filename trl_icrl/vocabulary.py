@@ -55,7 +55,11 @@ def is_one_token(tokenizer: PreTrainedTokenizerBase, word: str) -> bool:
 
 
 def missing_words(tokenizer: PreTrainedTokenizerBase, words: Iterable[str]) -> list[str]:
-    """The words ``tokenizer`` does not write as one known token."""
+    """The words ``tokenizer`` lacks: a word-level tokenizer's written with its unknown token, a subword tokenizer's
+    not written as one token."""
+    if is_word_level(tokenizer):
+        unk = tokenizer.unk_token_id
+        return [w for w in dict.fromkeys(words) if unk in tokenizer(w, add_special_tokens=False)["input_ids"]]
     return [w for w in dict.fromkeys(words) if not is_one_token(tokenizer, w)]
 
 

@@ -52,7 +52,7 @@ from ..hub_cache import DEQUANTISED_FROM
 from ..lm_agent import RolloutEngine
 from ..model_card import push_folder_to_hub, write_model_card
 from ..offline_data import offline_trials
-from ..precision import resolve_precision, store_frozen_base_in_bf16
+from ..precision import resolve_precision
 from ..protocol import CONTINUE, TERMINATED, TRIAL_FIELDS, TRIAL_SCHEMA, ProtocolError
 from ..q_network import (
     FULL_WEIGHTS,
@@ -63,6 +63,7 @@ from ..q_network import (
     adapter_parameters,
     build_q_network,
     make_peft_config,
+    store_frozen_base_in_bf16,
 )
 from ..replay_store import FEATURES, ReplayStore, collate_trials
 from ..tiny_model import (
