@@ -3,9 +3,9 @@ doubling) instead of concatenating, and an attention kernel for such steps.
 
 ``DynamicCache`` copies the whole cache at every step (``torch.cat``), which makes a long rollout
 quadratic in its length; this one copies only the new tokens. On a CPU, SDPA's kernel for one query token over
-a long bf16 cache ran 3x slower than two matmuls; ``decoding_attention`` uses the matmuls for such steps (grouped
-query heads read their shared key/value head, no copy) and SDPA for everything else; ``RolloutEngine`` sets it
-while it plays.
+a long bf16 cache ran 3x slower than two matmuls; ``decoding_attention_forward`` uses the matmuls for such steps
+(grouped query heads read their shared key/value head, no copy) and SDPA for everything else; ``RolloutEngine``
+sets it while it plays.
 """
 
 from __future__ import annotations
