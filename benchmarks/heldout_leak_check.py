@@ -18,7 +18,7 @@ from transformers import AutoTokenizer
 from trl import TrlParser
 
 from trl_icrl import DQNConfig, ExplorationSchedule
-from trl_icrl.agent_config import AgentConfig
+from trl_icrl.agent.config import AgentConfig
 from trl_icrl.envs import heldout_maps
 from trl_icrl.evaluation import CONDITIONS, make_condition
 from trl_icrl.offline_data import offline_trials

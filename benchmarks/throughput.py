@@ -29,9 +29,9 @@ from torch import nn
 from transformers import TrainerCallback
 
 from trl_icrl import DQNConfig, DQNTrainer, ExplorationSchedule, ICRLAgent
+from trl_icrl.agent.kv_cache import buffered_cache
 from trl_icrl.envs import frozen_lake_envs, heldout_maps
 from trl_icrl.evaluation import evaluate_model
-from trl_icrl.kv_cache import buffered_cache
 from trl_icrl.replay_store import collate_trials
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "results" / "tiny_full_finetune_online"

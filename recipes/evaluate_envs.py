@@ -22,8 +22,8 @@ import json
 from pathlib import Path
 
 from trl_icrl.agent import ICRLAgent
-from trl_icrl.env_families import first_family, trained_map_families
 from trl_icrl.envs import CLIFF_ENV_ID, ENV_ID, MDP_ENV_ID
+from trl_icrl.envs.families import first_family, trained_map_families
 from trl_icrl.evaluation.envs import (
     CANONICAL_ENVS,
     ENV_BASELINES,

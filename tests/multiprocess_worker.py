@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import torch
 
 from trl_icrl import DQNConfig, DQNTrainer
-from trl_icrl.q_network import ONLINE, TARGET
+from trl_icrl.agent.q_network import ONLINE, TARGET
 from trl_icrl.trainer import callbacks
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from monte_carlo import random_walk_success
 
+from trl_icrl.agent.exploration import ExplorationSchedule
 from trl_icrl.baselines import (
     BASELINES,
     EpsilonOptimalAgent,
@@ -13,9 +14,8 @@ from trl_icrl.baselines import (
     UniformRandomAgent,
     play_agents,
 )
-from trl_icrl.env_codec import frozen_lake_codec
 from trl_icrl.envs import IN_DISTRIBUTION, ParametricFrozenLake
-from trl_icrl.exploration import ExplorationSchedule
+from trl_icrl.envs.codec import frozen_lake_codec
 from trl_icrl.protocol import TokenProtocol
 from trl_icrl.tiny_model import build_tokenizer
 

@@ -7,8 +7,8 @@ from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trl_icrl.agent.exploration import ExplorationSchedule
 from trl_icrl.baselines import OracleAgent, QLearningAgent, play_agents
-from trl_icrl.env_families import map_family
 from trl_icrl.envs import (
     CANONICAL_CLIFF_MAP,
     CLIFF_ENV_ID,
@@ -22,7 +22,7 @@ from trl_icrl.envs import (
     make_env,
     validate_cliff_map,
 )
-from trl_icrl.exploration import ExplorationSchedule
+from trl_icrl.envs.families import map_family
 
 UP, RIGHT, DOWN, LEFT = range(4)
 GREEDY = ExplorationSchedule.parse("greedy")

@@ -15,11 +15,8 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 import trl_icrl.precision
 import trl_icrl.trainer.callbacks
 from trl_icrl import DQNConfig, DQNTrainer, Episode, ExplorationSchedule, ReplayStore, RolloutEngine
-from trl_icrl.envs import ENV_ID
-from trl_icrl.kv_cache import decoding_attention_forward
-from trl_icrl.precision import cpu_supports_bf16
-from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
-from trl_icrl.q_network import (
+from trl_icrl.agent.kv_cache import decoding_attention_forward
+from trl_icrl.agent.q_network import (
     ONLINE,
     TARGET,
     QNetwork,
@@ -28,6 +25,9 @@ from trl_icrl.q_network import (
     load_q_head,
     make_peft_config,
 )
+from trl_icrl.envs import ENV_ID
+from trl_icrl.precision import cpu_supports_bf16
+from trl_icrl.protocol import CONTINUE, TERMINATED, TRUNCATED
 from trl_icrl.replay_store import collate_trials
 from trl_icrl.trainer import td_targets
 from trl_icrl.trainer.callbacks import (

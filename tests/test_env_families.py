@@ -4,12 +4,12 @@ import gymnasium as gym
 import pytest
 from gymnasium.envs.registration import EnvSpec
 
-import trl_icrl.env_families as env_families
+import trl_icrl.envs.families as env_families
 from trl_icrl import DQNConfig, DQNTrainer, frozen_lake_codec
-from trl_icrl.agent_config import AgentConfig
-from trl_icrl.env_codec import CODECS
-from trl_icrl.env_families import map_family, register_map_families
+from trl_icrl.agent.config import AgentConfig
 from trl_icrl.envs import MapFamily
+from trl_icrl.envs.codec import CODECS
+from trl_icrl.envs.families import map_family, register_map_families
 from trl_icrl.model_card import build_model_card
 from trl_icrl.offline_data import offline_trials
 

@@ -349,8 +349,8 @@ def test_random_coordinate_offset_moves_the_text_not_the_env():
     """One offset per trial (seeded reset), kept across a mid-trial map switch that still fits, drawn again when one
     does not; reproducible from the reset seed and within the frame; observations, rewards and dynamics stay
     those of the bare env."""
-    from trl_icrl.env_codec import frozen_lake_codec
     from trl_icrl.envs import RandomCoordinateOffset, make_env
+    from trl_icrl.envs.codec import frozen_lake_codec
 
     codec = frozen_lake_codec("coords")
     wrapped = make_env(ENV_ID, desc=SMALL_MAP, coordinate_frame=7)

@@ -16,8 +16,10 @@ from monte_carlo import random_walk_success  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from trl_icrl.agent import ICRLAgent  # noqa: E402
-from trl_icrl.agent_config import AgentConfig  # noqa: E402
-from trl_icrl.env_codec import frozen_lake_codec  # noqa: E402
+from trl_icrl.agent.config import AgentConfig  # noqa: E402
+from trl_icrl.agent.exploration import ExplorationSchedule  # noqa: E402
+from trl_icrl.agent.play import RolloutResult  # noqa: E402
+from trl_icrl.agent.q_network import build_q_network, make_peft_config  # noqa: E402
 from trl_icrl.envs import (  # noqa: E402
     ENV_ID,
     PAPER_STITCHING_DEMOS,
@@ -28,6 +30,7 @@ from trl_icrl.envs import (  # noqa: E402
     heldout_maps,
     stitching_family,
 )
+from trl_icrl.envs.codec import frozen_lake_codec  # noqa: E402
 from trl_icrl.evaluation import (  # noqa: E402
     CONDITIONS,
     demonstration_episode,
@@ -35,10 +38,7 @@ from trl_icrl.evaluation import (  # noqa: E402
     evaluate_data_quality,
     write_report,
 )
-from trl_icrl.exploration import ExplorationSchedule  # noqa: E402
-from trl_icrl.play import RolloutResult  # noqa: E402
 from trl_icrl.protocol import TokenProtocol  # noqa: E402
-from trl_icrl.q_network import build_q_network, make_peft_config  # noqa: E402
 from trl_icrl.tiny_model import build_tiny_model, build_tokenizer  # noqa: E402
 from trl_icrl.trainer.collector import TrialCollector  # noqa: E402
 

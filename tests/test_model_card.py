@@ -17,7 +17,7 @@ from trl import TrlParser
 
 import trl_icrl.model_card as model_card
 from trl_icrl import DQNConfig, DQNTrainer
-from trl_icrl.agent_config import AgentConfig
+from trl_icrl.agent.config import AgentConfig
 from trl_icrl.model_card import build_model_card, files_to_upload, push_folder_to_hub, write_model_card
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ from fresh_python import fresh_process
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from trl_icrl import DQNConfig, DQNTrainer, ICRLAgent, codec_for, frozen_lake_codec
-from trl_icrl.env_codec import EnvCodec
 from trl_icrl.envs import ENV_ID
+from trl_icrl.envs.codec import EnvCodec
 from trl_icrl.protocol import ProtocolError, TokenProtocol
 from trl_icrl.tiny_model import TINY_BASE_DIR
 from trl_icrl.vocabulary import composition, extend_vocabulary, missing_words, protocol_words

@@ -126,19 +126,6 @@ def test_wheel_installed_outside_the_checkout_trains_saves_and_plays(tmp_path):
     assert refused.returncode == 1 and refused.stderr.startswith("trl-icrl dqn: no config file no_such")
 
 
-@pytest.mark.parametrize(("old_path", "new_path"), [("trl_icrl.callbacks", "trl_icrl.trainer.callbacks"),
-                                                     ("trl_icrl.collector", "trl_icrl.trainer.collector"),
-                                                     ("trl_icrl.rollout", "trl_icrl.lm_agent")])
-def test_old_import_paths_keep_working_with_a_warning(old_path, new_path):
-    import importlib
-
-    sys.modules.pop(old_path, None)
-    with pytest.warns(DeprecationWarning, match=f"{old_path} moved to {new_path}"):
-        old = importlib.import_module(old_path)
-    new = importlib.import_module(new_path)
-    assert old.__all__ and all(getattr(old, name) is getattr(new, name) for name in new.__all__)
-
-
 def test_import_writes_nothing_to_disk(tmp_path):
     """``import trl_icrl`` leaves a fresh ``HF_HOME`` (and ``TRL_ICRL_HOME``) empty; the embedded base enters the
     cache the first time its name is loaded."""

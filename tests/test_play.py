@@ -1,4 +1,4 @@
-"""Tests for trl_icrl.play: the one play loop, with tabular agents and with the in-context model.
+"""Tests for trl_icrl.agent.play: the one play loop, with tabular agents and with the in-context model.
 
 The expected trajectories were recorded from the loops this one replaced (the baselines' and the rollout
 engine's own), so a change in reset, schedule, step or write bookkeeping shows here.
@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from trl_icrl import ICRLAgent
+from trl_icrl.agent.exploration import ExplorationSchedule
+from trl_icrl.agent.play import play, play_seeds, reached_goal
 from trl_icrl.baselines import BASELINES, TabularAgents
-from trl_icrl.env_codec import frozen_lake_codec
 from trl_icrl.envs import IN_DISTRIBUTION, ParametricFrozenLake, heldout_maps
-from trl_icrl.exploration import ExplorationSchedule
-from trl_icrl.play import play, play_seeds, reached_goal
+from trl_icrl.envs.codec import frozen_lake_codec
 from trl_icrl.protocol import TokenProtocol
 from trl_icrl.tiny_model import build_tokenizer
 

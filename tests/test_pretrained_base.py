@@ -17,8 +17,8 @@ from transformers import AutoModelForCausalLM
 from trl import TrlParser
 
 from trl_icrl import TINY_BASE_NAME, DQNConfig, DQNTrainer, ExplorationSchedule
+from trl_icrl.agent.play import RolloutResult
 from trl_icrl.evaluation import CONDITIONS, make_condition
-from trl_icrl.play import RolloutResult
 from trl_icrl.pretraining import random_play_corpus
 from trl_icrl.replay_store import collate_trials
 from trl_icrl.tiny_model import TINY_BASE_DIR, ICRLLlamaForCausalLM

@@ -153,17 +153,6 @@ def test_step_words_start_from_their_parts(tiny_lm, tokenizer):
     assert torch.allclose(embeddings[vocab["r2_c3:right:1.0:end"]], parts)
 
 
-def test_renamed_codec_exports_warn_and_resolve():
-    import trl_icrl
-
-    for old, new in (("DiscreteEnvAdapter", "EnvCodec"), ("adapter_for", "codec_for"),
-                     ("frozen_lake_adapter", "frozen_lake_codec")):
-        with pytest.warns(DeprecationWarning, match=f"use trl_icrl.{new}"):
-            assert getattr(trl_icrl, old) is getattr(trl_icrl, new)
-    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
-        trl_icrl.no_such_name  # noqa: B018
-
-
 def test_the_trial_schema_is_the_one_source_of_trial_columns():
     import dataclasses
 

@@ -7,6 +7,7 @@ from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trl_icrl.agent.exploration import ExplorationSchedule
 from trl_icrl.baselines import OracleAgent, QLearningAgent, play_agents
 from trl_icrl.envs import (
     MDP_ENV_ID,
@@ -25,7 +26,6 @@ from trl_icrl.envs import (
     mdp_optimal_actions,
     validate_mdp,
 )
-from trl_icrl.exploration import ExplorationSchedule
 
 # From the start 0: action 0 to state 1, action 1 into the trap 2, actions 2 and 3 stay. From 1, action 0 reaches
 # the goal 3. Distances: 0:2, 1:1, 2:-1 (trap), 3:0 (goal).

@@ -18,7 +18,7 @@ from trl_icrl import (
     TokenProtocol,
     build_tokenizer,
 )
-from trl_icrl.q_network import add_q_head, build_q_network, make_peft_config
+from trl_icrl.agent.q_network import add_q_head, build_q_network, make_peft_config
 from trl_icrl.replay_store import collate_trials
 from trl_icrl.trainer.dqn_trainer import parameter_sharding, requested_sharding
 

@@ -11,7 +11,7 @@ import torch
 from trl import TrlParser
 
 from trl_icrl import DQNConfig, DQNTrainer, ICRLAgent, build_tiny_model
-from trl_icrl.agent_config import AgentConfig
+from trl_icrl.agent.config import AgentConfig
 from trl_icrl.replay_store import collate_trials
 from trl_icrl.tiny_model import llama3_tokenizer
 

@@ -14,8 +14,8 @@ import torch
 from fresh_python import fresh_process
 
 from trl_icrl import DQNConfig, DQNTrainer, Episode, ProtocolError, TokenProtocol, frozen_lake_codec
-from trl_icrl.chat_format import chat_format
 from trl_icrl.hub_cache import dequantise_gguf
+from trl_icrl.protocol.chat_format import chat_format
 from trl_icrl.vocabulary import extend_vocabulary, words_to_add
 
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"

@@ -2,7 +2,7 @@
 
 One :class:`TabularAgent` per env acts on its integer observations and keeps what it learned across the
 episodes of a trial, the tabular analogue of in-context learning; :class:`TabularAgents` puts one per row
-behind the play loop's :class:`~trl_icrl.play.Agent` interface, and :func:`play_agents` plays them. Given a
+behind the play loop's :class:`~trl_icrl.agent.play.Agent` interface, and :func:`play_agents` plays them. Given a
 protocol and a codec the loop also writes each env's history as a :class:`~trl_icrl.protocol.Trial`, which is
 how offline datasets from scripted behaviour policies are made.
 """
@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 import gymnasium as gym
 import numpy as np
 
-from .env_codec import EnvCodec
-from .exploration import ExplorationSchedule
-from .play import Agent, RolloutResult, Transition, play, trial_full
+from .agent.exploration import ExplorationSchedule
+from .agent.play import Agent, RolloutResult, Transition, play, trial_full
+from .envs.codec import EnvCodec
 from .protocol import TokenProtocol, TrialWriter
 
 
@@ -128,7 +128,7 @@ discount), from a table of zeros or of optimistic ones."""
 
 class TabularAgents(Agent):
     """One tabular agent per row of the play loop. With ``max_trial_tokens``, a row's trial ends (its episode
-    truncated) before it could hold more (:func:`~trl_icrl.play.trial_full`): fixed-size offline trials."""
+    truncated) before it could hold more (:func:`~trl_icrl.agent.play.trial_full`): fixed-size offline trials."""
 
     def __init__(self, agents: Sequence[TabularAgent], max_trial_tokens: int | None = None, step_budget: int = 0):
         self.agents = list(agents)
@@ -156,7 +156,7 @@ def play_agents(agents: Sequence[TabularAgent], envs: Sequence[gym.Env], n_episo
                 reset_options: Callable[[int, int], dict | None] | None = None, first_episode: int = 0,
                 protocol: TokenProtocol | None = None, codec: EnvCodec | None = None,
                 max_trial_tokens: int | None = None) -> RolloutResult:
-    """Each agent plays ``n_episodes`` consecutive episodes of its env: :func:`~trl_icrl.play.play` with
+    """Each agent plays ``n_episodes`` consecutive episodes of its env: :func:`~trl_icrl.agent.play.play` with
     :class:`TabularAgents` (see there for the arguments). ``trials`` holds each env's history written with
     ``protocol`` and ``codec`` when both are given, else is empty; with ``max_trial_tokens`` a trial ends
     sooner when it is that long (as training trials end when ``max_context_tokens`` are full)."""

@@ -16,8 +16,8 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_tok
 from huggingface_hub.constants import ENV_VARS_TRUE_VALUES
 from huggingface_hub.utils import filter_repo_objects
 
-from .agent_config import ICRL_CONFIG, AgentConfig
-from .env_families import map_family
+from .agent.config import ICRL_CONFIG, AgentConfig
+from .envs.families import map_family
 
 TEMPLATE_PATH = resources.files("trl_icrl") / "model_cards" / "template.md"
 CARD_NAME = "README.md"

@@ -28,12 +28,12 @@ import numpy as np
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 from tqdm.auto import tqdm
 
+from .agent.exploration import ExplorationSchedule
 from .baselines import EpsilonOptimalAgent, QLearningAgent, UniformRandomAgent, play_agents
 from .choices import QUALITIES
-from .env_codec import EnvCodec
-from .env_families import map_family
 from .envs import TRAIN_SEED_LIMIT, make_env
-from .exploration import ExplorationSchedule
+from .envs.codec import EnvCodec
+from .envs.families import map_family
 from .protocol import TokenProtocol
 from .replay_store import FEATURES, ReplayStore
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import datasets
 from transformers import PreTrainedTokenizerBase
 
-from .env_codec import codec_for
-from .env_families import map_families
 from .envs import evaluation_maps
+from .envs.codec import codec_for
+from .envs.families import map_families
 from .offline_data import offline_trials
 from .protocol import TokenProtocol
 

@@ -20,7 +20,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from .env_codec import CODECS, frozen_lake_codec
+from .envs.codec import CODECS, frozen_lake_codec
 from .hub_cache import install_in_hub_cache
 from .protocol import COMPACT, END, LLAMA3, START, reward_text, step_words
 

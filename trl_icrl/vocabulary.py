@@ -23,7 +23,7 @@ from peft.tuners.lora import Embedding as LoraEmbedding
 from torch import nn
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from .env_codec import EnvCodec
+from .envs.codec import EnvCodec
 from .protocol import FORMATS, LAYOUTS, ProtocolError, ProtocolFormat, reward_text
 
 _PART_SEPARATORS = re.compile(r"[:_\s]+")

@@ -3,7 +3,6 @@ stitching tasks and non-stationary switches), the parametric cliff walking and r
 module registers ``trl_icrl/ParametricFrozenLake-v0``, ``trl_icrl/ParametricCliffWalking-v0`` and
 ``trl_icrl/RandomMDP-v0`` with gymnasium."""
 
-from trl_icrl.env_families import register_map_families
 from trl_icrl.envs.cliff_walking_maps import (
     CANONICAL_CLIFF_MAP,
     CLIFF_FAMILIES,
@@ -16,6 +15,7 @@ from trl_icrl.envs.cliff_walking_maps import (
     validate_cliff_map,
 )
 from trl_icrl.envs.coordinate_frame import RandomCoordinateOffset
+from trl_icrl.envs.families import map_families, register_map_families
 from trl_icrl.envs.frozen_lake_maps import (
     CANONICAL_MAPS,
     FAMILIES,
@@ -77,8 +77,6 @@ def evaluation_maps(env_id: str, seed: int = 0) -> frozenset[Map]:
     """Every map an evaluation with ``seed`` may play on ``env_id``: the reserved held-out maps of its families, its
     ``EXTRA_HELDOUT_MAPS`` and, for the parametric Frozen Lake, the stitching condition's maps. Training, offline
     data and pretraining exclude them."""
-    from trl_icrl.env_families import map_families
-
     maps = reserved_maps(map_families(env_id).values(), seed) | EXTRA_HELDOUT_MAPS.get(env_id, frozenset())
     return maps | stitching_maps(seed) if env_id == ENV_ID else maps
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..env_codec import EnvCodec
+from ..agent.exploration import ExplorationSchedule
 from ..envs import (
     PAPER_STITCHING_DEMOS,
     RESERVED_HELDOUT_MAPS,
@@ -35,7 +35,7 @@ from ..envs import (
     heldout_maps,
     stitching_family,
 )
-from ..exploration import ExplorationSchedule
+from ..envs.codec import EnvCodec
 from ..protocol import Episode
 
 CONDITIONS = ("in_distribution", "out_of_distribution", "non_stationary", "stitching")

@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 import gymnasium as gym
 import numpy as np
 
-from ..agent import ICRLAgent
+from ..agent.exploration import ExplorationSchedule
+from ..agent.icrl_agent import ICRLAgent
+from ..agent.play import RolloutResult, play_seeds
 from ..baselines import BASELINES, play_agents
-from ..env_families import map_family
 from ..envs import heldout_maps, make_env
-from ..exploration import ExplorationSchedule
-from ..play import RolloutResult, play_seeds
+from ..envs.families import map_family
 from .metrics import summarize
 
 CANONICAL_ENVS: dict[str, Callable[[], gym.Env]] = {

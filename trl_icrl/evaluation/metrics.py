@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..agent.play import RolloutResult
 from ..envs.frozen_lake_maps import grid_moves
-from ..play import RolloutResult
 from ..protocol import TokenProtocol
 from .conditions import Condition
 

@@ -1,10 +1,11 @@
 """The evaluation suite: a trained in-context agent against baselines on the same maps, seeds and exploration
 schedule, per condition (:mod:`~trl_icrl.evaluation.conditions`).
 
-Every agent plays through :func:`~trl_icrl.play.play` with the seeds of :func:`~trl_icrl.play.play_seeds`, so
-all see the same start tiles. Baselines are those of :data:`~trl_icrl.baselines.BASELINES`; the oracle always
-acts greedily (it is the reference of the regret, a ramp would only measure the ramp). The tabular learners
-cannot read a context, so on stitching they ``observe`` the demonstrations' transitions before play.
+Every agent plays through :func:`~trl_icrl.agent.play.play` with the seeds of
+:func:`~trl_icrl.agent.play.play_seeds`, so all see the same start tiles. Baselines are those of
+:data:`~trl_icrl.baselines.BASELINES`; the oracle always acts greedily (it is the reference of the regret, a ramp
+would only measure the ramp). The tabular learners cannot read a context, so on stitching they ``observe`` the
+demonstrations' transitions before play.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from ..agent import ICRLAgent
+from ..agent.exploration import ExplorationSchedule
+from ..agent.icrl_agent import ICRLAgent
+from ..agent.play import RolloutResult, play_seeds
+from ..agent.rollout_engine import RolloutEngine
 from ..baselines import BASELINES, play_agents
 from ..envs import ENV_ID, Map, frozen_lake_envs, make_env
-from ..exploration import ExplorationSchedule
-from ..lm_agent import RolloutEngine
-from ..play import RolloutResult, play_seeds
 from ..protocol import Episode
 from .conditions import GREEDY, TRAINED, UNTRAINED, WIPED, Condition, demonstration_episode, make_condition
 from .metrics import condition_summary, trajectory
@@ -37,7 +38,7 @@ def evaluate_model(engine: RolloutEngine, maps: Sequence[Map], n_episodes: int =
 
     ``use_adapter=False`` plays the untrained model: the base with the adapter (and its Q head) at init, or,
     with full fine-tuning, the initial weights.
-    Seeds: :func:`~trl_icrl.play.play_seeds` of ``seed``.
+    Seeds: :func:`~trl_icrl.agent.play.play_seeds` of ``seed``.
     """
     schedule = ExplorationSchedule.parse(schedule) if isinstance(schedule, str) else schedule
     envs = [make_env(env_id, is_slippery=is_slippery, desc=m) for m in maps]

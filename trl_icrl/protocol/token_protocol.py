@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .chat_format import chat_format
 from .formats import FORMATS, ProtocolError, ProtocolFormat, reward_text
 from .layouts import LAYOUTS, MarkedPieces, StepWords
 from .parser import HistoryParser, IdTable
@@ -17,7 +18,7 @@ class TokenProtocol:
     Args:
         tokenizer: any ``PreTrainedTokenizerBase``.
         fmt: a ``ProtocolFormat`` or the name of a preset (``"step"``, ``"compact"``, ``"llama3"``), or ``"chat"``:
-            the tokenizer's own chat template (``trl_icrl.chat_format``).
+            the tokenizer's own chat template (``trl_icrl.protocol.chat_format``).
         action_words: one word per action, e.g. ``("left", "down", "right", "up")``.
         observation_texts: every observation text the environment can produce.
         reward_values: every non-zero reward the environment can produce.
@@ -26,8 +27,6 @@ class TokenProtocol:
     def __init__(self, tokenizer, fmt: ProtocolFormat | str, action_words: Sequence[str],
                  observation_texts: Sequence[str], reward_values: Sequence[float]):
         if fmt == "chat":
-            from ..chat_format import chat_format  # it builds on this module's ProtocolFormat
-
             fmt = chat_format(tokenizer)
         self.format = FORMATS[fmt] if isinstance(fmt, str) else fmt
         self.action_words = tuple(action_words)

@@ -12,8 +12,8 @@ from accelerate.utils import broadcast
 from tqdm.auto import tqdm
 from transformers import ProgressCallback, TrainerCallback
 
-from ..play import RolloutResult
-from ..q_network import QNetwork
+from ..agent.play import RolloutResult
+from ..agent.q_network import QNetwork
 from ..replay_store import ReplayStore
 from .collector import TrialCollector
 

@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..env_codec import EnvCodec
-from ..env_families import map_family
+from ..agent.exploration import ExplorationSchedule
+from ..agent.play import RolloutResult
+from ..agent.rollout_engine import RolloutEngine
 from ..envs import TRAIN_SEED_LIMIT, make_env
-from ..exploration import ExplorationSchedule
-from ..lm_agent import RolloutEngine
-from ..play import RolloutResult
+from ..envs.codec import EnvCodec
+from ..envs.families import map_family
 
 __all__ = ["EnvMixtureCollector", "TrialCollector", "check_mixture"]
 

@@ -9,8 +9,8 @@ import torch
 from transformers import TrainingArguments
 from transformers.trainer_utils import SaveStrategy, SchedulerType
 
+from ..agent.exploration import parse_schedules
 from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS, QUALITIES
-from ..exploration import parse_schedules
 from ..precision import PRECISIONS, resolve_precision
 from ..protocol import FORMATS
 

@@ -43,18 +43,9 @@ from transformers.trainer_utils import (
     rotate_checkpoints,
 )
 
-from ..agent_config import AgentConfig
-from ..env_codec import codec_for
-from ..env_families import first_family, map_family, trained_map_families
-from ..envs import evaluation_maps, heldout_maps
-from ..exploration import parse_schedules
-from ..hub_cache import DEQUANTISED_FROM
-from ..lm_agent import RolloutEngine
-from ..model_card import push_folder_to_hub, write_model_card
-from ..offline_data import offline_trials
-from ..precision import resolve_precision
-from ..protocol import CONTINUE, TERMINATED, TRIAL_FIELDS, TRIAL_SCHEMA, ProtocolError
-from ..q_network import (
+from ..agent.config import AgentConfig
+from ..agent.exploration import parse_schedules
+from ..agent.q_network import (
     FULL_WEIGHTS,
     ONLINE,
     Q_HEAD,
@@ -65,6 +56,15 @@ from ..q_network import (
     make_peft_config,
     store_frozen_base_in_bf16,
 )
+from ..agent.rollout_engine import RolloutEngine
+from ..envs import evaluation_maps, heldout_maps
+from ..envs.codec import codec_for
+from ..envs.families import first_family, map_family, trained_map_families
+from ..hub_cache import DEQUANTISED_FROM
+from ..model_card import push_folder_to_hub, write_model_card
+from ..offline_data import offline_trials
+from ..precision import resolve_precision
+from ..protocol import CONTINUE, TERMINATED, TRIAL_FIELDS, TRIAL_SCHEMA, ProtocolError
 from ..replay_store import FEATURES, ReplayStore, collate_trials
 from ..tiny_model import (
     RANDOM_TINY_NAME,

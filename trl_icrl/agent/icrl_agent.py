@@ -18,16 +18,16 @@ from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
-from .agent_config import AgentConfig
-from .env_codec import EnvCodec, codec_for
+from ..envs.codec import EnvCodec, codec_for
+from ..precision import cpu_supports_bf16, resolve_precision
+from ..protocol import TokenProtocol
+from ..tiny_model import resolve_model_path
+from ..vocabulary import extend_vocabulary, restore_vocabulary, words_to_add
+from .config import AgentConfig
 from .exploration import ExplorationSchedule
-from .lm_agent import RolloutEngine
 from .play import RolloutResult, play_seeds
-from .precision import cpu_supports_bf16, resolve_precision
-from .protocol import TokenProtocol
 from .q_network import Q_HEAD, QNetwork, add_q_head, load_q_head, store_frozen_base_in_bf16
-from .tiny_model import resolve_model_path
-from .vocabulary import extend_vocabulary, restore_vocabulary, words_to_add
+from .rollout_engine import RolloutEngine
 
 
 def local_dir(path: str | os.PathLike) -> Path:

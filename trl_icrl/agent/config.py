@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .env_codec import EnvCodec
-from .protocol import TokenProtocol
+from ..envs.codec import EnvCodec
+from ..protocol import TokenProtocol
 
 ICRL_CONFIG = "icrl_config.json"
 

@@ -6,7 +6,7 @@ stream, with ``reset_options`` per episode), the exploration schedule (with prob
 own stream), env steps, per-episode returns, successes and lengths, and, given a protocol and a codec, each
 row's history written as a :class:`~trl_icrl.protocol.Trial`. An :class:`Agent` only acts on a batch of rows
 and sees what happened: the in-context model with its KV cache
-(:class:`~trl_icrl.lm_agent.RolloutEngine`) is one, the tabular baselines
+(:class:`~trl_icrl.agent.rollout_engine.RolloutEngine`) is one, the tabular baselines
 (:class:`~trl_icrl.baselines.TabularAgents`) are others.
 """
 
@@ -21,9 +21,9 @@ import numpy as np
 from gymnasium.envs.toy_text import CliffWalkingEnv
 from tqdm.auto import tqdm
 
-from .env_codec import EnvCodec
+from ..envs.codec import EnvCodec
+from ..protocol import Episode, TokenProtocol, Trial, TrialWriter
 from .exploration import ExplorationSchedule, exploration_streams
-from .protocol import Episode, TokenProtocol, Trial, TrialWriter
 
 Transition = tuple[int, int, float, int, bool, bool]
 """``(obs, action, reward, next_obs, terminated, truncated)`` of one env step."""

@@ -1,7 +1,7 @@
 """The language-model agent of the play loop (``RolloutEngine``): batched, KV-cached contexts, one growing
 multi-episode context per env.
 
-:func:`~trl_icrl.play.play` steps the envs and writes each trial; the engine feeds what was written. Each step
+:func:`~trl_icrl.agent.play.play` steps the envs and writes each trial; the engine feeds what was written. Each step
 feeds only the new tokens of every env (action word, reward, next observation) through the model with the cache
 of everything before, so a step costs its new tokens, not the whole context. Every row feeds the same number of
 tokens per forward, so the cache holds no padding between a row's tokens, and a row whose trial is over leaves
@@ -19,14 +19,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from .env_codec import EnvCodec
+from ..envs.codec import EnvCodec
+from ..protocol import Episode, TokenProtocol, Trial, TrialWriter
 from .exploration import ExplorationSchedule
 from .kv_cache import DECODING_ATTENTION, buffered_cache, select_cache_rows
 from .play import Agent, RolloutResult, Transition, play, trial_full
+from .q_network import QNetwork
 
 __all__ = ["RolloutEngine"]
-from .protocol import Episode, TokenProtocol, Trial, TrialWriter
-from .q_network import QNetwork
 
 SMALL_HIDDEN = 256
 """On a CPU, a model of at most this hidden size plays on one thread (the embedded model: 128); larger ones on all."""
@@ -87,8 +87,9 @@ class RolloutEngine(Agent):
              reset_options: Callable[[int, int], dict | None] | None = None,
              prefixes: Sequence[Sequence[Episode]] | None = None, first_episode: int = 0,
              progress: bool = False) -> RolloutResult:
-        """Play ``n_episodes`` consecutive episodes in each env, all in one context per env: :func:`~trl_icrl.play.play`
-        with this engine as the agent and its protocol and codec writing the trials (see there for the arguments)."""
+        """Play ``n_episodes`` consecutive episodes in each env, all in one context per env:
+        :func:`~trl_icrl.agent.play.play` with this engine as the agent and its protocol and codec writing the trials
+        (see there for the arguments)."""
         return play(self, envs, n_episodes, schedule, rng, reset_seeds=reset_seeds, reset_options=reset_options,
                     prefixes=prefixes, first_episode=first_episode, protocol=self.protocol, codec=self.codec,
                     progress=progress)
@@ -130,7 +131,8 @@ class RolloutEngine(Agent):
         return self._q[[self._slot[row] for row in rows]].argmax(-1).tolist()
 
     def context_full(self, row: int) -> bool:
-        """With ``when_full="end"``, True when the trial must end with this step (:func:`~trl_icrl.play.trial_full`)."""
+        """With ``when_full="end"``, True when the trial must end with this step
+        (:func:`~trl_icrl.agent.play.trial_full`)."""
         ctx = self._contexts[row]
         return self.when_full == "end" and \
             trial_full(len(ctx.trial.input_ids) - ctx.start, self.step_budget, self.max_context_tokens)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from jinja2 import TemplateError
 from transformers import PreTrainedTokenizerBase
 
-from .protocol import ProtocolError, ProtocolFormat
+from .formats import ProtocolError, ProtocolFormat
 
 ROLES = ("observation", "action", "reward", "episode")
 _FIRST, _SECOND = "\x1fFIRST\x1f", "\x1fSECOND\x1f"  # contents no template rewrites (templates may trim spaces)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .envs import MapFamily
+    from .frozen_lake_maps import MapFamily
 
 _MAP_FAMILIES: dict[str, Mapping[str, MapFamily]] = {}
 

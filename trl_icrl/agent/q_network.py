@@ -24,8 +24,8 @@ from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors.torch import load_file
 from torch import nn
 
-from .choices import ADAPTER_TYPES, Q_PARAMETERISATIONS
-from .precision import autocast
+from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS
+from ..precision import autocast
 
 Q_HEAD = "q_head"
 ONLINE, TARGET = "default", "target"
