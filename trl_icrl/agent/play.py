@@ -60,6 +60,11 @@ class Agent(ABC):
         """True when the step ``row`` is taking must end its trial (a context with no room for another)."""
         return False
 
+    def episode_full(self, row: int) -> bool:
+        """True when the step ``row`` is taking must end its episode, truncated, and the trial goes on with the
+        next one (an episode about to outgrow the context)."""
+        return False
+
     def observe(self, row: int, transition: Transition, new_ids: Sequence[int],  # noqa: B027  (optional hook)
                 playing: bool) -> None:
         """What ``row``'s step did: the transition, the token ids written for it (with the next episode's
@@ -157,7 +162,7 @@ def play(agent: Agent, envs: Sequence[gym.Env], n_episodes: int, schedule: Explo
             obs, reward, terminated, truncated, info = row.env.step(action)
             obs, reward = int(obs), float(reward)
             full = agent.context_full(i)
-            truncated = truncated or (full and not terminated)
+            truncated = truncated or ((full or agent.episode_full(i)) and not terminated)
             transition = (row.obs, action, reward, obs, terminated, truncated)
             row.obs = obs
             env_steps += 1

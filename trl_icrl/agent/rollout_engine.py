@@ -7,7 +7,8 @@ of everything before, so a step costs its new tokens, not the whole context. Eve
 tokens per forward, so the cache holds no padding between a row's tokens, and a row whose trial is over leaves
 the batch (and its cache), so the last rows to finish play alone. When a context would exceed
 ``max_context_tokens``, either whole oldest episodes are dropped and that env's row of the cache is re-encoded
-(``when_full="drop"``, never a cut inside an episode), or the current episode is truncated and the trial ends
+(``when_full="drop"``, never a cut inside an episode; an episode that alone would outgrow the context ends
+truncated, with the protocol's marker), or the current episode is truncated and the trial ends
 there (``when_full="end"``: fixed-budget training trials).
 """
 
@@ -136,6 +137,14 @@ class RolloutEngine(Agent):
         ctx = self._contexts[row]
         return self.when_full == "end" and \
             trial_full(len(ctx.trial.input_ids) - ctx.start, self.step_budget, self.max_context_tokens)
+
+    def episode_full(self, row: int) -> bool:
+        """With ``when_full="drop"``, True when the episode being played must end with this step, truncated: it
+        alone would soon outgrow ``max_context_tokens`` (an env with no time limit), and dropping older episodes
+        makes no room inside one."""
+        trial = self._contexts[row].trial
+        return self.when_full == "drop" and \
+            trial_full(len(trial.input_ids) - trial.episode_offsets[-1], self.step_budget, self.max_context_tokens)
 
     def observe(self, row: int, transition: Transition, new_ids: Sequence[int], playing: bool) -> None:
         ctx = self._contexts[row]

@@ -24,7 +24,7 @@ class EnvCodec:
         n_observations: an upper bound on the observation index (for the vocabulary).
         observation_format: ``"index"`` writes the observation index (``"13"``, the paper's tile
             index); ``"coords"`` writes grid coordinates (``"r2 c3"``) of ``index = row * ncol + col``
-            and needs an env with an ``ncol`` attribute; an env wrapped in ``RandomCoordinateOffset`` has its
+            and needs a grid env (``grid_shape``); an env wrapped in ``RandomCoordinateOffset`` has its
             ``coordinate_offset`` added.
     """
 
@@ -45,11 +45,11 @@ class EnvCodec:
     def observation_text(self, env: gym.Env, observation: int) -> str:
         if self.observation_format == "index":
             return str(int(observation))
-        ncol = getattr(env.unwrapped, "ncol", None)
-        if ncol is None:
-            raise ValueError(f"observation_format='coords' needs an env with an `ncol` attribute; "
-                             f"{env.unwrapped.spec.id if env.unwrapped.spec else env} has none")
-        row, col = divmod(int(observation), int(ncol))
+        shape = grid_shape(env)
+        if shape is None:
+            raise ValueError(f"observation_format='coords' needs a grid env (`nrow` and `ncol`, or `shape`); "
+                             f"{env.unwrapped.spec.id if env.unwrapped.spec else env} is none")
+        row, col = divmod(int(observation), shape[1])
         if env.has_wrapper_attr("coordinate_offset"):
             row_offset, col_offset = env.get_wrapper_attr("coordinate_offset")
             row, col = row + row_offset, col + col_offset
@@ -73,11 +73,28 @@ class EnvCodec:
         if self.observation_format == "index" and env.observation_space.n > self.n_observations:
             raise ValueError(f"env has {env.observation_space.n} observations, the codec covers "
                              f"{self.n_observations}")
-        if self.observation_format == "coords":
-            sides = getattr(env.unwrapped, "nrow", None), getattr(env.unwrapped, "ncol", None)
-            if None in sides or max(sides) > self.grid_side:
-                raise ValueError(f"observation_format='coords' writes grids up to {self.grid_side} x {self.grid_side} "
-                                 f"of envs with nrow and ncol; this env has {sides}: use observation_format='index'")
+        if self.observation_format == "coords" and not fits_grid(env, self.grid_side):
+            raise ValueError(f"observation_format='coords' writes grids up to {self.grid_side} x {self.grid_side}; "
+                             f"this env's grid is {grid_shape(env) or 'none'}: use observation_format='index'")
+
+
+def grid_shape(env: gym.Env) -> tuple[int, int] | None:
+    """``(rows, columns)`` of a grid env (``nrow`` and ``ncol`` attributes, as Frozen Lake's, or ``shape``, as
+    CliffWalking's), ``None`` for any other env."""
+    unwrapped = env.unwrapped
+    if getattr(unwrapped, "nrow", None) is not None and getattr(unwrapped, "ncol", None) is not None:
+        return int(unwrapped.nrow), int(unwrapped.ncol)
+    shape = getattr(unwrapped, "shape", None)
+    if isinstance(shape, tuple) and len(shape) == 2 and all(isinstance(side, int) for side in shape):
+        return shape
+    return None
+
+
+def fits_grid(env: gym.Env, grid_side: int = MAX_GRID_SIDE) -> bool:
+    """Whether ``env`` is a grid whose coordinates the ``coords`` vocabulary writes: both sides at most
+    ``grid_side``."""
+    shape = grid_shape(env)
+    return shape is not None and max(shape) <= grid_side
 
 
 def frozen_lake_codec(observation_format: str = "coords") -> EnvCodec:
@@ -86,7 +103,8 @@ def frozen_lake_codec(observation_format: str = "coords") -> EnvCodec:
 
 
 def cliff_walking_codec(observation_format: str = "index") -> EnvCodec:
-    """The codec of gymnasium's CliffWalking (4 x 12: ``index`` observations, the grid outgrows ``coords``)."""
+    """The codec of gymnasium's CliffWalking (4 x 12: ``index`` observations, the grid is wider than ``coords``
+    writes)."""
     return EnvCodec(("up", "right", "down", "left"), (-1.0, -100.0), 48, observation_format)
 
 
@@ -121,8 +139,9 @@ def codec_for(env_id: str, observation_format: str | None = None,
     """The codec of an env id: a known id's; else the one its env declares (``action_words``, ``reward_values``
     and ``max_observations`` attributes of the unwrapped env, the toy-text env classes' words, rewards read off a
     toy-text ``P`` table, or ``reward_values`` given here), with the actions written ``0, 1, ...`` when the env
-    names none. ``action_words`` renames the env's actions (one word each, in action-index order), e.g. with the
-    words of the envs a model trained on."""
+    names none. ``observation_format=None``: the env's own, coordinates for a grid that ``coords`` writes
+    (``fits_grid``), state ids otherwise. ``action_words`` renames the env's actions (one word each, in
+    action-index order), e.g. with the words of the envs a model trained on."""
     codec = _codec_for(env_id, observation_format, reward_values)
     if action_words is None:
         return codec
@@ -152,4 +171,4 @@ def _codec_for(env_id: str, observation_format: str | None, reward_values: Seque
                          "table): pass reward_values, its non-zero rewards")
     n_observations = getattr(unwrapped, "max_observations", int(env.observation_space.n))  # over every map it plays
     return EnvCodec(tuple(words), tuple(float(r) for r in rewards), n_observations,
-                    observation_format or ("coords" if hasattr(unwrapped, "ncol") else "index"))
+                    observation_format or ("coords" if fits_grid(env) else "index"))

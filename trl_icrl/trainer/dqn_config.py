@@ -64,7 +64,9 @@ class DQNConfig(TrainingArguments):
         is_slippery (`bool`, defaults to `False`): slippery Frozen Lake dynamics.
         protocol_format (`str`, defaults to `"step"`): `"step"` (one word per env step), `"compact"`,
             `"llama3"` (the paper's headers) or `"chat"` (a chat model's own template: one message per piece).
-        observation_format (`str`, defaults to `"coords"`): `"coords"` (row, column) or `"index"` (tile index).
+        observation_format (`str` or `None`, defaults to `None`): `"coords"` (row, column), `"index"` (state id), or
+            `None`: the env's own, coordinates for a grid of at most 10 x 10, state ids otherwise (CliffWalking's
+            4 x 12, Taxi); chosen before any work and recorded in `icrl_config.json`.
         coordinate_frame (`int`, defaults to `0`): with `coords`, each training map is placed at a random offset
             inside a frame of this side (`RandomCoordinateOffset`), so that training names every row and column
             below it while its maps keep their shapes (7 covers the 6-7 wide maps of `ood`); 0: no offset.
@@ -170,7 +172,8 @@ class DQNConfig(TrainingArguments):
                 "env's first."})
     is_slippery: bool = field(default=False, metadata={"help": "Slippery Frozen Lake dynamics."})
     protocol_format: str = field(default="step", metadata={"help": "'step', 'compact', 'llama3' or 'chat'."})
-    observation_format: str = field(default="coords", metadata={"help": "'coords' or 'index'."})
+    observation_format: str | None = field(default=None, metadata={
+        "help": "'coords', 'index', or None: the env's own (coordinates for grids up to 10 x 10, else state ids)."})
     coordinate_frame: int = field(default=0, metadata={
         "help": "Place each training map at a random offset in a frame of this side (coords only), so that "
                 "every coordinate below it is seen on maps of training shape; 0: no offset."})
@@ -252,7 +255,7 @@ class DQNConfig(TrainingArguments):
             warnings.warn("DQNConfig.torch_dtype is deprecated: use dtype (transformers' and TRL's name)",
                           FutureWarning, stacklevel=2)
             self.dtype, self.torch_dtype = self.torch_dtype, None
-        for name in ("offline_data", "map_family", "dataset_name"):  # `--offline_data null` unsets a config value
+        for name in ("offline_data", "map_family", "dataset_name", "observation_format"):  # `null` unsets a value
             if getattr(self, name) in ("null", "none", "None"):
                 setattr(self, name, None)
         checks = [
@@ -294,11 +297,11 @@ class DQNConfig(TrainingArguments):
              f"max_train_minutes={self.max_train_minutes}"),
             (0.0 <= self.lr_decay_min_ratio <= 1.0,
              f"lr_decay_min_ratio must be in [0, 1], got {self.lr_decay_min_ratio}"),
-            (self.observation_format in ("coords", "index"),
-             f"observation_format must be 'coords' or 'index', got {self.observation_format!r}"),
-            (self.coordinate_frame == 0 or (self.observation_format == "coords" and self.coordinate_frame > 0),
-             f"coordinate_frame needs observation_format='coords' and must be >= 0, got {self.coordinate_frame} "
-             f"with {self.observation_format!r}"),
+            (self.observation_format in (None, "coords", "index"),
+             f"observation_format must be 'coords', 'index' or None, got {self.observation_format!r}"),
+            (self.coordinate_frame == 0 or (self.observation_format != "index" and self.coordinate_frame > 0),
+             f"coordinate_frame needs coordinates (observation_format 'coords' or None) and must be >= 0, got "
+             f"{self.coordinate_frame} with {self.observation_format!r}"),
         ]
         for ok, message in checks:
             if not ok:

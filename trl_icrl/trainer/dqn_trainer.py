@@ -328,8 +328,12 @@ class DQNTrainer(Trainer):
             args.map_family = first_family(args.env_id)
         self.env_codecs = {env_id: codec_for(env_id, None if args.train_env_ids else args.observation_format)
                            for env_id in self.env_ids}
-        """How each env trained on is written; one env: ``observation_format``, a mixture: each env's own."""
+        """How each env trained on is written; one env: ``observation_format`` (``None``: the env's own), a
+        mixture: each env's own."""
         self.env_codec = self.env_codecs[args.env_id]
+        if args.coordinate_frame and not args.train_env_ids and self.env_codec.observation_format != "coords":
+            raise ValueError(f"coordinate_frame={args.coordinate_frame} places grids in a frame of coordinates, and "
+                             f"{args.env_id} is written as state ids: set coordinate_frame 0")
         check_mixture(self.env_codecs, args.q_parameterisation)
         self.reward_scales = {env_id: env_reward_scale(codec.reward_values, args.reward_normalisation, args.gamma)
                               for env_id, codec in self.env_codecs.items()}
@@ -469,12 +473,12 @@ class DQNTrainer(Trainer):
         """The unwrapped network (whatever DDP/FSDP wrapping ``self.model_wrapped`` has)."""
         return self.model
 
-    @staticmethod
-    def protocol_signature(args: DQNConfig, tokenizer) -> str:
-        """Which env, format and vocabulary a replay store's token ids belong to."""
+    def protocol_signature(self, args: DQNConfig, tokenizer) -> str:
+        """Which envs, formats and vocabulary a replay store's token ids belong to."""
         vocabulary = f"{type(tokenizer).__name__}:{len(tokenizer)}"
-        envs = "+".join(args.train_env_ids or [args.env_id])
-        return f"{envs}|{args.protocol_format}|{args.observation_format}|{vocabulary}"
+        envs = "+".join(self.env_ids)
+        observations = args.observation_format or "+".join(c.observation_format for c in self.env_codecs.values())
+        return f"{envs}|{args.protocol_format}|{observations}|{vocabulary}"
 
     # -- data ------------------------------------------------------------------------------
 
