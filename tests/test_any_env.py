@@ -31,15 +31,15 @@ class _WideGrid(gym.Env):
 gym.register("test/WideGrid-v0", entry_point=_WideGrid)
 
 
-@pytest.mark.parametrize(("env_id", "shape", "observation_format"), [
-    ("trl_icrl/ParametricFrozenLake-v0", (4, 4), "coords"),
-    ("FrozenLake8x8-v1", (8, 8), "coords"),
-    ("CliffWalking-v1", (4, 12), "index"),
-    ("Taxi-v4", None, "index"),
-    ("test/WideGrid-v0", (2, 12), "index"),
+@pytest.mark.parametrize(("env_id", "kwargs", "shape", "observation_format"), [
+    ("trl_icrl/ParametricFrozenLake-v0", {"desc": ["SFFF", "FHFH", "FFFH", "HFFG"]}, (4, 4), "coords"),
+    ("FrozenLake8x8-v1", {}, (8, 8), "coords"),
+    ("CliffWalking-v1", {}, (4, 12), "index"),
+    ("Taxi-v4", {}, None, "index"),
+    ("test/WideGrid-v0", {}, (2, 12), "index"),
 ])
-def test_the_observation_format_fits_the_env(env_id, shape, observation_format):
-    env = gym.make(env_id)
+def test_the_observation_format_fits_the_env(env_id, kwargs, shape, observation_format):
+    env = gym.make(env_id, **kwargs)
     assert grid_shape(env) == shape
     assert fits_grid(env) == (observation_format == "coords")
     codec = codec_for(env_id)

@@ -484,7 +484,7 @@ def test_coordinate_frame_names_coordinates_beyond_the_training_maps(tiny_dir, t
         online, _ = trainer.collector.collect()
         assert coordinates(trainer, offline) == expected
         assert coordinates(trainer, online) <= expected and max(coordinates(trainer, online)) >= 3
-    with pytest.raises(ValueError, match="coordinate_frame needs observation_format='coords'"):
+    with pytest.raises(ValueError, match="coordinate_frame needs coordinates"):
         small_config(tmp_path, coordinate_frame=7, observation_format="index")
 
 
