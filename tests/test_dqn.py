@@ -707,3 +707,25 @@ def test_a_dataset_of_histories_trains(tiny_dir, tmp_path, monkeypatch):
     assert push_histories(folder, "someone/histories", token="hf_fake").endswith("datasets/someone/histories")
     assert calls[0]["repo_type"] == calls[1]["repo_type"] == "dataset"
     assert calls[1]["allow_patterns"] == ["data/train-00000-of-00001.parquet", "README.md"]
+
+
+def test_a_saved_agent_trains_on_from_its_weights(tiny_dir, tmp_path):
+    """``DQNTrainer(<dir save_model wrote>, args)``: the saved adapter and Q head are the online and target networks'
+    starting weights, and they train on; a config in another protocol is refused in one sentence."""
+    args = small_config(tmp_path, max_steps=3, eval_maps=0, trials_per_rollout=2, per_device_train_batch_size=2)
+    first = DQNTrainer(str(tiny_dir), args)
+    first.train()
+    first.save_model()
+    saved = {n: p.detach().clone() for n, p in first.q_network.weights().items()}
+    again = DQNTrainer(args.output_dir, small_config(tmp_path / "again", max_steps=2, eval_maps=0,
+                                                     trials_per_rollout=2, per_device_train_batch_size=2))
+    assert again.base_model_name == str(Path(args.output_dir) / "base")  # tiny_dir has no Hub name
+    for which in (ONLINE, TARGET):
+        loaded = again.q_network.weights(which)
+        assert loaded.keys() == saved.keys()
+        assert all(torch.equal(loaded[n].float(), saved[n]) for n in saved), which
+    assert all(p.requires_grad for p in again.q_network.weights().values())
+    again.train()
+    assert any(not torch.equal(p, saved[n]) for n, p in again.q_network.weights().items())
+    with pytest.raises(ValueError, match="was trained with protocol_format='step'"):
+        DQNTrainer(args.output_dir, small_config(tmp_path / "compact", protocol_format="compact"))

@@ -43,8 +43,9 @@ from transformers.trainer_utils import (
     rotate_checkpoints,
 )
 
-from ..agent.config import AgentConfig
+from ..agent.config import ICRL_CONFIG, AgentConfig
 from ..agent.exploration import parse_schedules
+from ..agent.icrl_agent import ICRLAgent
 from ..agent.q_network import (
     FULL_WEIGHTS,
     ONLINE,
@@ -203,7 +204,8 @@ class DQNTrainer(Trainer):
 
     Args:
         model: a hub id or local dir (``"tiny"`` for the embedded model), loaded with ``args.dtype`` and
-            ``args.model_init_kwargs``; a loaded causal LM; or a ``PeftModel`` whose adapter ``"default"`` trains
+            ``args.model_init_kwargs``; a dir of an agent ``save_model`` wrote (its adapter trains on); a loaded
+            causal LM; or a ``PeftModel`` whose adapter ``"default"`` trains
             (with a value head, its ``modules_to_save`` must hold ``q_head``).
         args: a ``DQNConfig``.
         train_dataset: histories to learn from, a ``datasets.Dataset`` with the replay store's trial columns
@@ -286,6 +288,9 @@ class DQNTrainer(Trainer):
     def _load_base(self, model: str | PreTrainedModel | PeftModel | None, tokenizer, args: DQNConfig):
         """The base causal LM (or the ``PeftModel`` given) and its tokenizer, from a name (``"tiny"``, a hub id, a
         dir) or as given; records the name ``adapter_config.json`` will name."""
+        if isinstance(model, str) and (Path(model) / ICRL_CONFIG).is_file() and \
+                (Path(model) / "adapter_config.json").is_file():
+            model, tokenizer = self._load_saved_agent(model, tokenizer, args)
         loaded = model.get_base_model() if isinstance(model, PeftModel) else model
         self.base_model_name = canonical_model_name(loaded.name_or_path if isinstance(loaded, PreTrainedModel)
                                                     else model or args.model_name_or_path)
@@ -306,6 +311,20 @@ class DQNTrainer(Trainer):
                                  f"(looked in the Hugging Face cache {HF_HUB_CACHE}): {err}") from None
             model.name_or_path = self.base_model_name  # what adapter_config.json records as the base
         return model, tokenizer or AutoTokenizer.from_pretrained(path, **tokenizer_kwargs)
+
+    @staticmethod
+    def _load_saved_agent(path: str, tokenizer, args: DQNConfig) -> tuple[PeftModel, PreTrainedTokenizerBase]:
+        """The ``PeftModel`` and tokenizer of an agent saved by ``save_model`` (its adapter trains on from where it
+        stopped, with a fresh optimizer); refused in one sentence when it was trained in another protocol."""
+        agent = ICRLAgent.from_pretrained(path, precision="fp32")  # the trainer applies args.precision itself
+        saved, asked = agent.config, (args.protocol_format, args.q_parameterisation)
+        if (saved.protocol_format, saved.q_parameterisation) != asked:
+            raise ValueError(f"the agent in {path} was trained with protocol_format={saved.protocol_format!r} and "
+                             f"q_parameterisation={saved.q_parameterisation!r}; this config asks for {asked}")
+        model = agent.network.model
+        beside = Path(path) / saved.base_model  # a base saved in the agent's folder (``base/``)
+        model.get_base_model().name_or_path = str(beside) if (beside / "config.json").is_file() else saved.base_model
+        return model, tokenizer or agent.tokenizer
 
     @staticmethod
     def _adapter_type(args: DQNConfig, model: PreTrainedModel | PeftModel, peft_config: PeftConfig | None) -> str:
