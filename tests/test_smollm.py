@@ -212,3 +212,33 @@ print("same_q", torch.allclose(q_plain, q_agent, atol=1e-5), tuple(q_agent.shape
 """, tmp_path, hf_home=os.environ["HF_HOME"])
     assert "every_tensor True" in out and "embedding_adapted True" in out
     assert f"same_q True (1, {len(positions)}, 4)" in out
+
+
+def test_committed_smollm2_adapter_loads_offline_through_the_agent_and_plain_peft(smollm2):
+    """``results/smollm2_adapter`` (bf16 tensors) loads offline with ``ICRLAgent.from_pretrained`` and with plain
+    ``PeftModel.from_pretrained`` after ``restore_vocabulary`` and ``add_q_head``: every saved tensor is used, the
+    Q-values agree, and they are the adapter's (the base alone gives others)."""
+    from peft import PeftModel
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trl_icrl import ICRLAgent, add_q_head, restore_vocabulary
+
+    path = Path(__file__).parents[1] / "results" / "smollm2_adapter"
+    agent = ICRLAgent.from_pretrained(path)
+    assert agent.config.base_model == smollm2 and agent.config.protocol_format == "step"
+    base = AutoModelForCausalLM.from_pretrained(smollm2)
+    restore_vocabulary(base, AutoTokenizer.from_pretrained(path))
+    add_q_head(base, agent.config.n_actions)
+    model = PeftModel.from_pretrained(base, path)
+    saved = load_file(path / "adapter_model.safetensors")
+    loaded = get_peft_model_state_dict(model, save_embedding_layers=False)
+    assert set(saved) == set(loaded) and all(torch.equal(saved[k].float(), loaded[k].float()) for k in saved)
+    trial = agent.protocol.render(EPISODES)
+    ids, positions = torch.tensor([trial.input_ids]), torch.tensor([trial.decision_positions])
+    q_agent = agent.network(ids, positions)[0]
+    q_plain = ICRLAgent.from_model(model, path).network(ids, positions)[0]
+    assert q_agent.shape == (1, len(trial.decision_positions), 4) and torch.allclose(q_plain, q_agent, atol=1e-4)
+    with model.disable_adapter():
+        assert not torch.allclose(ICRLAgent.from_model(model, path).network(ids, positions)[0], q_agent, atol=1e-3)

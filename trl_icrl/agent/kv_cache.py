@@ -79,10 +79,11 @@ def decoding_attention_forward(module: nn.Module, query: torch.Tensor, key: torc
     groups = heads // kv_heads
     scores = (query.reshape(batch, kv_heads, groups * q_len, dim) @ key.transpose(-1, -2)).float()
     scores = scores.view(batch, kv_heads, groups, q_len, length) * (scaling or dim ** -0.5)
-    if attention_mask is None:  # causal among the new tokens, which close the cache
+    if attention_mask is None and q_len > 1:  # causal among the new tokens, which close the cache
         attention_mask = torch.ones(q_len, length, dtype=torch.bool, device=query.device).tril(length - q_len)
-    mask = attention_mask if attention_mask.dim() == 2 else attention_mask[:, :, None]  # (B, 1, 1, q, L)
-    scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    if attention_mask is not None:  # one new token and no padding attends everywhere: nothing to mask
+        mask = attention_mask if attention_mask.dim() == 2 else attention_mask[:, :, None]  # (B, 1, 1, q, L)
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
     probs = scores.softmax(-1).to(value.dtype).view(batch, kv_heads, groups * q_len, length)
     out = (probs @ value).view(batch, heads, q_len, dim)
     return out.transpose(1, 2).contiguous(), None
