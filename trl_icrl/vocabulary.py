@@ -48,19 +48,19 @@ def is_word_level(tokenizer: PreTrainedTokenizerBase) -> bool:
     return backend is not None and type(backend.model).__name__ == "WordLevel"
 
 
-def is_one_token(tokenizer: PreTrainedTokenizerBase, word: str) -> bool:
-    """True when ``tokenizer`` writes ``word`` as one id that is not its unknown token."""
-    ids = tokenizer(word, add_special_tokens=False)["input_ids"]
-    return len(ids) == 1 and ids[0] != tokenizer.unk_token_id
-
-
 def missing_words(tokenizer: PreTrainedTokenizerBase, words: Iterable[str]) -> list[str]:
     """The words ``tokenizer`` lacks: a word-level tokenizer's written with its unknown token, a subword tokenizer's
     not written as one token."""
+    words, unk = list(dict.fromkeys(words)), tokenizer.unk_token_id
+    encoded = zip(words, _encode(tokenizer, words))
     if is_word_level(tokenizer):
-        unk = tokenizer.unk_token_id
-        return [w for w in dict.fromkeys(words) if unk in tokenizer(w, add_special_tokens=False)["input_ids"]]
-    return [w for w in dict.fromkeys(words) if not is_one_token(tokenizer, w)]
+        return [w for w, ids in encoded if unk in ids]
+    return [w for w, ids in encoded if len(ids) != 1 or ids[0] == unk]
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[list[int]]:
+    """The ids of each of ``texts`` without special tokens, in one batched call."""
+    return tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
 
 
 def words_to_add(tokenizer: PreTrainedTokenizerBase, fmt: ProtocolFormat | str, codec: EnvCodec) -> list[str]:
@@ -78,16 +78,22 @@ def words_to_add(tokenizer: PreTrainedTokenizerBase, fmt: ProtocolFormat | str, 
 
 def composition(tokenizer: PreTrainedTokenizerBase, word: str) -> list[list[int]]:
     """Ids of each part of ``word`` (split at ``:``, ``_`` and spaces), whose embeddings compose its embedding."""
-    parts = []
-    for part in filter(None, _PART_SEPARATORS.split(word)):
-        part_ids = tokenizer(part, add_special_tokens=False)["input_ids"]
-        if not part_ids or tokenizer.unk_token_id in part_ids:
-            raise ProtocolError(f"cannot compose an embedding for the new word {word!r}: its part {part!r} is not "
-                                f"in the vocabulary of {type(tokenizer).__name__} ({len(tokenizer)} words); write "
-                                "the env with words the model knows (observation_format='index', action words of "
-                                "the vocabulary) or use a model with a subword tokenizer")
-        parts.append(part_ids)
-    return parts
+    return compositions(tokenizer, [word])[0]
+
+
+def compositions(tokenizer: PreTrainedTokenizerBase, words: Sequence[str]) -> list[list[list[int]]]:
+    """``composition`` of each of ``words``, every distinct part tokenized once."""
+    split = [list(filter(None, _PART_SEPARATORS.split(word))) for word in words]
+    parts = list(dict.fromkeys(part for word_parts in split for part in word_parts))
+    ids = dict(zip(parts, _encode(tokenizer, parts)))
+    for word, word_parts in zip(words, split):
+        for part in word_parts:
+            if not ids[part] or tokenizer.unk_token_id in ids[part]:
+                raise ProtocolError(f"cannot compose an embedding for the new word {word!r}: its part {part!r} is "
+                                    f"not in the vocabulary of {type(tokenizer).__name__} ({len(tokenizer)} words); "
+                                    "write the env with words the model knows (observation_format='index', action "
+                                    "words of the vocabulary) or use a model with a subword tokenizer")
+    return [[ids[part] for part in word_parts] for word_parts in split]
 
 
 def with_words(tokenizer: PreTrainedTokenizerBase, words: Sequence[str]) -> PreTrainedTokenizerBase:
@@ -151,7 +157,7 @@ def extend_vocabulary(model: PreTrainedModel | nn.Module, tokenizer: PreTrainedT
     new = missing_words(tokenizer, words)
     if not new:
         return tokenizer
-    _append_composed_rows(model, [composition(tokenizer, word) for word in new], is_word_level(tokenizer))
+    _append_composed_rows(model, compositions(tokenizer, new), is_word_level(tokenizer))
     return with_words(tokenizer, new)
 
 
@@ -162,5 +168,5 @@ def restore_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     if len(tokenizer) <= size:
         return
     by_id = {i: w for w, i in tokenizer.get_vocab().items()}
-    _append_composed_rows(model, [composition(tokenizer, by_id[i]) for i in range(size, len(tokenizer))],
+    _append_composed_rows(model, compositions(tokenizer, [by_id[i] for i in range(size, len(tokenizer))]),
                           is_word_level(tokenizer))

@@ -167,9 +167,11 @@ class ICRLAgent:
                              when_full)
 
     def play(self, envs: gym.Env | Sequence[gym.Env], n_episodes: int = 30,
-             schedule: ExplorationSchedule | str = "greedy", seed: int = 0) -> RolloutResult:
-        """Play ``n_episodes`` in each env, all in one growing context per env."""
+             schedule: ExplorationSchedule | str = "greedy", seed: int = 0,
+             max_context_tokens: int | None = None) -> RolloutResult:
+        """Play ``n_episodes`` in each env, all in one growing context per env of at most ``max_context_tokens``
+        (default: the saved ``config.max_context_tokens``; older episodes are dropped to make room)."""
         envs = [envs] if isinstance(envs, gym.Env) else list(envs)
         schedule = ExplorationSchedule.parse(schedule) if isinstance(schedule, str) else schedule
         rng, reset_seeds = play_seeds(seed, len(envs))
-        return self.engine().play(envs, n_episodes, schedule, rng, reset_seeds=reset_seeds)
+        return self.engine(max_context_tokens).play(envs, n_episodes, schedule, rng, reset_seeds=reset_seeds)

@@ -92,14 +92,15 @@ class StepWords:
     def __init__(self, protocol: TokenProtocol, observation_texts: Sequence[str], reward_values: Sequence[float]):
         self.protocol = protocol
         rewards = [0.0, *(float(r) for r in reward_values if r != 0)]
-        self.word_ids: dict[tuple[str, int | None, float, bool], list[int]] = {}
-        """(observation, previous action or None, reward, terminated) -> ids of its word."""
+        words: dict[tuple[str, int | None, float, bool], str] = {}
         for text in observation_texts:
-            self.word_ids[(text, None, 0.0, False)] = protocol.ids(step_word(text, None))
+            words[(text, None, 0.0, False)] = step_word(text, None)
             for a, word in enumerate(protocol.action_words):
                 for r in rewards:
                     for end in (False, True):
-                        self.word_ids[(text, a, r, end)] = protocol.ids(step_word(text, word, r, end))
+                        words[(text, a, r, end)] = step_word(text, word, r, end)
+        self.word_ids = dict(zip(words, protocol.ids_of(list(words.values()))))
+        """(observation, previous action or None, reward, terminated) -> ids of its word."""
         self.word_by_ids = IdTable((tuple(ids), key) for key, ids in self.word_ids.items())
         self.token_budget = 2 * max(len(ids) for ids in self.word_ids.values()) + len(protocol.truncation)
         """The most ids one env step can add: its word, the truncation marker and the next episode's start word."""

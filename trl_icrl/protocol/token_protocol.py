@@ -78,13 +78,19 @@ class TokenProtocol:
 
     def ids(self, text: str) -> list[int]:
         """Ids of one piece of text; a tokenizer that writes part of it as its unknown token is refused."""
-        if not text:
-            return []
-        ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
-        if not ids or (self._unk is not None and self._unk in ids):
-            raise ProtocolError(f"tokenizer {self._tokenizer_name} lacks protocol token(s) in {text!r} "
-                                f"(got ids {ids}); build the tokenizer over the protocol's vocabulary")
-        return list(ids)
+        return self.ids_of([text])[0]
+
+    def ids_of(self, texts: Sequence[str]) -> list[list[int]]:
+        """``ids`` of each of ``texts``, in one batched tokenizer call."""
+        encoded = self._tokenizer([t for t in texts if t], add_special_tokens=False)["input_ids"] if any(texts) else []
+        result, pieces = [], iter(encoded)
+        for text in texts:
+            ids = list(next(pieces)) if text else []
+            if text and (not ids or (self._unk is not None and self._unk in ids)):
+                raise ProtocolError(f"tokenizer {self._tokenizer_name} lacks protocol token(s) in {text!r} "
+                                    f"(got ids {ids}); build the tokenizer over the protocol's vocabulary")
+            result.append(ids)
+        return result
 
     # -- rendering -------------------------------------------------------------------------
 
