@@ -82,14 +82,13 @@ class TokenProtocol:
 
     def ids_of(self, texts: Sequence[str]) -> list[list[int]]:
         """``ids`` of each of ``texts``, in one batched tokenizer call."""
-        encoded = self._tokenizer([t for t in texts if t], add_special_tokens=False)["input_ids"] if any(texts) else []
-        result, pieces = [], iter(encoded)
-        for text in texts:
-            ids = list(next(pieces)) if text else []
+        present = [text for text in texts if text]
+        encoded = iter(self._tokenizer(present, add_special_tokens=False)["input_ids"] if present else [])
+        result = [list(next(encoded)) if text else [] for text in texts]
+        for text, ids in zip(texts, result):
             if text and (not ids or (self._unk is not None and self._unk in ids)):
                 raise ProtocolError(f"tokenizer {self._tokenizer_name} lacks protocol token(s) in {text!r} "
                                     f"(got ids {ids}); build the tokenizer over the protocol's vocabulary")
-            result.append(ids)
         return result
 
     # -- rendering -------------------------------------------------------------------------
