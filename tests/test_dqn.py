@@ -37,7 +37,7 @@ from trl_icrl.trainer.callbacks import (
     WallClockLimitCallback,
 )
 from trl_icrl.trainer.collector import TrialCollector
-from trl_icrl.trainer.dqn_trainer import ReplayBatches, env_reward_scale
+from trl_icrl.trainer.dqn_trainer import ReplayBatches, env_goal_reward, env_reward_scale
 
 
 def test_td_targets_by_hand():
@@ -317,6 +317,9 @@ def test_replay_batches_scale_each_trials_rewards_by_its_env():
     clipped = next(iter(ReplayBatches(store, 32, 0, seed=0, reward_scales={"lake": 1.0, "cliff": 0.1},
                                       reward_clip="unit")))["rewards"]
     assert {tuple(round(x, 6) for x in r) for r in clipped.tolist()} == {(0.0, 1.0), (-0.1, -1.0)}
+    goal = next(iter(ReplayBatches(store, 32, 0, seed=0, reward_scales={"lake": 1.0, "cliff": 0.01},
+                                   goal_rewards={"lake": 0.0, "cliff": 1.0})))["rewards"]
+    assert {tuple(round(x, 6) for x in r) for r in goal.tolist()} == {(0.0, 1.0), (-0.01, 0.0)}  # a goal's 1 at the end
     with pytest.raises(ValueError, match="reward_clip must be None, 'sign' or 'unit', got 'tanh'"):
         ReplayBatches(store, 8, 0, seed=0, reward_clip="tanh")
     store.append([dict(row, env_id="taxi", rewards=[-1.0, 20.0])])
@@ -376,9 +379,15 @@ def test_same_seed_same_rows_and_weights(tiny_dir, tmp_path, precision):
 @pytest.mark.parametrize("rewards,normalisation,gamma,scale", [
     ((-1.0, -100.0), "max", 0.9, 0.01), ((-1.0, -100.0), "horizon", 0.9, 0.1), ((-1.0, -100.0), "horizon", 0.99, 0.01),
     ((1.0,), "horizon", 0.9, 1.0), ((-1.0, 20.0, -10.0), "horizon", 0.8, 0.2), ((-1.0, -100.0), "sign", 0.9, 1.0),
-    ((), "max", 0.9, 1.0)])
+    ((), "max", 0.9, 1.0), ((-1.0, -100.0), "goal", 0.9, 0.01)])
 def test_env_reward_scale_brings_a_step_cost_to_the_discount_horizon(rewards, normalisation, gamma, scale):
     assert env_reward_scale(rewards, normalisation, gamma) == pytest.approx(scale)
+
+
+def test_goal_normalisation_rewards_the_goal_of_envs_that_only_cost():
+    assert env_goal_reward((-1.0, -100.0), "goal") == 1.0  # the cliff: episodes end only at its goal
+    assert env_goal_reward((1.0,), "goal") == env_goal_reward((-1.0, 20.0, -10.0), "goal") == 0.0  # a goal pays
+    assert env_goal_reward((-1.0, -100.0), "max") == 0.0
 
 
 def test_config_rejects_bad_values():

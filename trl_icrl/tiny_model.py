@@ -28,6 +28,13 @@ TINY_BASE_NAME = "trl-icrl/tiny-llama"
 """The embedded base: the tiny Llama pretrained on random play (``recipes/pretrain_tiny_base.py``), shipped with
 the package; ``"tiny"`` names it too."""
 TINY_BASE_DIR = Path(__file__).parent / "models" / "tiny-llama"
+GENERAL_BASE_NAME = "trl-icrl/tiny-llama-general"
+"""The embedded base pretrained on random play of every env family (Frozen Lake up to 8x8, cliff walking, random
+MDPs; ``recipes/configs/tiny_general_base.yaml``), shipped with the package; ``"tiny-general"`` names it too."""
+SHIPPED_BASES = {TINY_BASE_NAME: TINY_BASE_DIR,
+                 GENERAL_BASE_NAME: Path(__file__).parent / "models" / "tiny-llama-general"}
+"""The bases that ship with the package: hub name -> folder."""
+BASE_ALIASES = {"tiny": TINY_BASE_NAME, "tiny-general": GENERAL_BASE_NAME}
 RANDOM_TINY_NAME = "tiny-random"
 """The same architecture and tokenizer, randomly initialised (seed 0), built on first use under ``TRL_ICRL_HOME``."""
 TINY_MODEL_NAME = "trl-icrl-tiny-llama"
@@ -153,42 +160,46 @@ def build_tiny_model(output_dir: str | os.PathLike = DEFAULT_TINY_MODEL_DIR, see
 
 
 def canonical_model_name(name_or_path: str | None) -> str:
-    """The name a base is recorded under: ``TINY_BASE_NAME`` for ``None``, ``""`` and ``"tiny"``, else as it is."""
-    return TINY_BASE_NAME if name_or_path in (None, "", "tiny") else str(name_or_path)
+    """The name a base is recorded under: ``TINY_BASE_NAME`` for ``None`` and ``""``, a shipped base's hub name for
+    its alias (``"tiny"``, ``"tiny-general"``), anything else as it is."""
+    return TINY_BASE_NAME if name_or_path in (None, "") else BASE_ALIASES.get(str(name_or_path), str(name_or_path))
 
 
 def resolve_model_path(name_or_path: str | None) -> str:
-    """``None``, ``"tiny"`` or ``TINY_BASE_NAME`` -> the shipped pretrained base (installed in the Hugging Face cache
-    under its name on first use: ``install_tiny_base``); ``"tiny-random"`` -> the random initialisation (built on
-    first use); anything else as it is."""
-    if name_or_path in (None, "", "tiny", TINY_BASE_NAME):
-        if not (TINY_BASE_DIR / "config.json").is_file():
-            raise FileNotFoundError(f"the embedded base {TINY_BASE_NAME} is not at {TINY_BASE_DIR}: reinstall trl_icrl "
-                                    "or make it with recipes/pretrain_tiny_base.py --output_dir " + str(TINY_BASE_DIR))
-        install_tiny_base()  # so that peft's loaders, reading the name in adapter_config.json, find it too
-        return str(TINY_BASE_DIR)
-    if name_or_path in (RANDOM_TINY_NAME, TINY_MODEL_NAME):
+    """A shipped base (``None``, an alias of ``BASE_ALIASES`` or a name of ``SHIPPED_BASES``) -> its folder, installed
+    in the Hugging Face cache under its name on first use (``install_tiny_base``); ``"tiny-random"`` -> the random
+    initialisation (built on first use); anything else as it is."""
+    name = canonical_model_name(name_or_path)
+    if name in SHIPPED_BASES:
+        folder = SHIPPED_BASES[name]
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"the embedded base {name} is not at {folder}: reinstall trl_icrl or make it with "
+                                    f"recipes/pretrain_tiny_base.py --output_dir {folder}")
+        install_tiny_base(name=name)  # so that peft's loaders, reading the name in adapter_config.json, find it too
+        return str(folder)
+    if name in (RANDOM_TINY_NAME, TINY_MODEL_NAME):
         if not (DEFAULT_TINY_MODEL_DIR / "config.json").exists():
             build_tiny_model(DEFAULT_TINY_MODEL_DIR)
         return str(DEFAULT_TINY_MODEL_DIR)
-    return name_or_path
+    return name
 
 
-def tiny_base_revision() -> str:
-    """A revision id of the shipped base: the hash of its config and weights' sizes and pretraining record."""
-    digest = hashlib.sha1()
-    for name in ("config.json", "pretraining.json"):
-        digest.update((TINY_BASE_DIR / name).read_bytes())
-    digest.update(str((TINY_BASE_DIR / "model.safetensors").stat().st_size).encode())
+def tiny_base_revision(name: str = TINY_BASE_NAME) -> str:
+    """A revision id of a shipped base: the hash of its config and weights' sizes and pretraining record."""
+    folder, digest = SHIPPED_BASES[name], hashlib.sha1()
+    for file in ("config.json", "pretraining.json"):
+        digest.update((folder / file).read_bytes())
+    digest.update(str((folder / "model.safetensors").stat().st_size).encode())
     return digest.hexdigest()
 
 
-def install_tiny_base(cache_dir: str | os.PathLike | None = None) -> Path | None:
-    """Put the shipped base into the Hugging Face cache as ``TINY_BASE_NAME``, so that
+def install_tiny_base(cache_dir: str | os.PathLike | None = None, name: str = TINY_BASE_NAME) -> Path | None:
+    """Put a shipped base (``TINY_BASE_NAME`` by default) into the Hugging Face cache under its name, so that
     ``AutoModelForCausalLM.from_pretrained("trl-icrl/tiny-llama")`` (and peft's loaders, which read that name in
     ``adapter_config.json``) find it offline. The library calls it the first time it loads that name; importing
     ``trl_icrl`` writes nothing. Returns the snapshot dir, or ``None`` when the cache is read-only."""
-    if not (TINY_BASE_DIR / "config.json").is_file():
+    folder = SHIPPED_BASES[name]
+    if not (folder / "config.json").is_file():
         return None
-    return install_in_hub_cache(TINY_BASE_NAME, tiny_base_revision(),
-                                lambda folder: shutil.copytree(TINY_BASE_DIR, folder, dirs_exist_ok=True), cache_dir)
+    return install_in_hub_cache(name, tiny_base_revision(name),
+                                lambda target: shutil.copytree(folder, target, dirs_exist_ok=True), cache_dir)

@@ -14,7 +14,7 @@ from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS, QUALITIES
 from ..precision import PRECISIONS, resolve_precision
 from ..protocol import FORMATS
 
-REWARD_CLIPS = {"max": None, "horizon": "unit", "sign": "sign", "none": None}
+REWARD_CLIPS = {"max": None, "horizon": "unit", "sign": "sign", "goal": None, "none": None}
 """Each ``reward_normalisation`` and the clipping ``ReplayBatches`` applies after scaling (``reward_clip``)."""
 REWARD_NORMALISATIONS = tuple(REWARD_CLIPS)
 LOSS_TYPES = ("huber", "mse", "normalized_mse")
@@ -82,7 +82,10 @@ class DQNConfig(TrainingArguments):
             the env's largest |reward| (from its codec); `"horizon"` divides them likewise, but by less where needed
             to make the smallest |reward| at least `1 - gamma` (a step cost felt over the discount horizon as much as
             a goal's 1), then clips them to [-1, 1] (a cliff's step costs 0.1, a fall 1); `"sign"` keeps their signs
-            (DQN's reward clipping: a cliff's step and fall both cost 1); `"none"` leaves them.
+            (DQN's reward clipping: a cliff's step and fall both cost 1); `"goal"` is `"max"` plus a goal's 1 on
+            every terminal step of an env with no positive reward (such an env, the cliff, ends episodes only at its
+            goal, so a goal 13 steps away is worth about 0.9^13 more than wandering, as in Frozen Lake); `"none"`
+            leaves them.
         n_step (`int`, defaults to `3`): n-step returns (within an episode); 3 lifts the 7-minute main job, the
             results recipe sets 1.
         loss_type (`str`, defaults to `"huber"`): `"huber"`, `"mse"` or `"normalized_mse"` (the paper).
@@ -185,7 +188,8 @@ class DQNConfig(TrainingArguments):
     reward_scale: float = field(default=1.0, metadata={"help": "Reward multiplier (the paper: 30)."})
     reward_normalisation: str = field(default="max", metadata={
         "help": "'max' (each env's rewards over its largest |reward|), 'horizon' (so, with the smallest |reward| "
-                "at least 1 - gamma, clipped to [-1, 1]), 'sign' (DQN's reward clipping) or 'none'."})
+                "at least 1 - gamma, clipped to [-1, 1]), 'sign' (DQN's reward clipping), 'goal' ('max' plus 1 at the "
+                "goal of an env with no positive reward) or 'none'."})
     n_step: int = field(default=3, metadata={"help": "n-step returns within an episode."})
     loss_type: str = field(default="huber", metadata={"help": "'huber', 'mse' or 'normalized_mse'."})
     double_dqn: bool = field(default=True, metadata={"help": "Double DQN targets."})

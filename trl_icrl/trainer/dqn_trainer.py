@@ -69,7 +69,7 @@ from ..protocol import CONTINUE, TERMINATED, TRIAL_FIELDS, TRIAL_SCHEMA, Protoco
 from ..replay_store import FEATURES, ReplayStore, collate_trials
 from ..tiny_model import (
     RANDOM_TINY_NAME,
-    TINY_BASE_NAME,
+    SHIPPED_BASES,
     TINY_MODEL_NAME,
     canonical_model_name,
     resolve_model_path,
@@ -158,28 +158,36 @@ def refuse_sharding(sharding: str | None) -> None:
 
 def env_reward_scale(reward_values: Sequence[float], normalisation: str, gamma: float) -> float:
     """An env's reward multiplier in the TD targets, from its non-zero rewards (``EnvCodec.reward_values``):
-    1 / the largest |reward| for ``"max"``; for ``"horizon"`` that, or (1 - gamma) / the smallest |reward| where
-    larger (a step cost that adds up over the discount horizon to a goal's 1; the targets are then clipped to
-    [-1, 1]); 1 otherwise."""
+    1 / the largest |reward| for ``"max"`` and ``"goal"``; for ``"horizon"`` that, or (1 - gamma) / the smallest
+    |reward| where larger (a step cost that adds up over the discount horizon to a goal's 1; the targets are then
+    clipped to [-1, 1]); 1 otherwise."""
     magnitudes = [abs(r) for r in reward_values if r] or [1.0]
-    if normalisation == "max":
+    if normalisation in ("max", "goal"):
         return 1.0 / max(magnitudes)
     if normalisation == "horizon":
         return max(1.0 / max(magnitudes), (1.0 - gamma) / min(magnitudes))
     return 1.0
 
 
+def env_goal_reward(reward_values: Sequence[float], normalisation: str) -> float:
+    """The reward added to an env's terminal steps in the TD targets: 1 under ``"goal"`` for an env with no positive
+    reward (it ends episodes only at its goal: the cliff walkings), 0 otherwise."""
+    return 1.0 if normalisation == "goal" and not any(r > 0 for r in reward_values) else 0.0
+
+
 class ReplayBatches(IterableDataset):
     """An endless stream of collated batches of trials sampled from a (growing) replay store, each trial's
-    rewards multiplied by its env's entry in ``reward_scales`` (env id -> factor; None: unscaled), then replaced by
-    their signs (``reward_clip="sign"``) or clipped to [-1, 1] (``"unit"``)."""
+    rewards multiplied by its env's entry in ``reward_scales`` (env id -> factor; None: unscaled), its env's entry in
+    ``goal_rewards`` added at its terminal steps, then replaced by their signs (``reward_clip="sign"``) or clipped to
+    [-1, 1] (``"unit"``)."""
 
     def __init__(self, store: ReplayStore, batch_size: int, pad_token_id: int, seed: int, recency: float = 0.0,
-                 reward_scales: Mapping[str, float] | None = None, reward_clip: str | None = None):
+                 reward_scales: Mapping[str, float] | None = None, reward_clip: str | None = None,
+                 goal_rewards: Mapping[str, float] | None = None):
         if reward_clip not in set(REWARD_CLIPS.values()):
             raise ValueError(f"reward_clip must be None, 'sign' or 'unit', got {reward_clip!r}")
         self.store, self.batch_size, self.pad_token_id, self.recency = store, batch_size, pad_token_id, recency
-        self.reward_scales, self.reward_clip = reward_scales, reward_clip
+        self.reward_scales, self.reward_clip, self.goal_rewards = reward_scales, reward_clip, goal_rewards or {}
         self.rng = np.random.default_rng(seed)
 
     def __iter__(self):
@@ -192,6 +200,9 @@ class ReplayBatches(IterableDataset):
                     raise ValueError(f"replay trials of {sorted(unknown)}, an env this trainer does not train on "
                                      f"({sorted(self.reward_scales)})")
                 batch["rewards"] *= torch.tensor([self.reward_scales[r["env_id"]] for r in rows]).unsqueeze(1)
+            if any(self.goal_rewards.values()):
+                goals = torch.tensor([self.goal_rewards.get(r["env_id"], 0.0) for r in rows]).unsqueeze(1)
+                batch["rewards"] += goals * (batch["dones"] == TERMINATED)
             if self.reward_clip == "sign":
                 batch["rewards"] = batch["rewards"].sign()
             elif self.reward_clip == "unit":
@@ -357,6 +368,9 @@ class DQNTrainer(Trainer):
         self.reward_scales = {env_id: env_reward_scale(codec.reward_values, args.reward_normalisation, args.gamma)
                               for env_id, codec in self.env_codecs.items()}
         """Each env's reward multiplier in the TD targets (before ``reward_scale``)."""
+        self.goal_rewards = {env_id: env_goal_reward(codec.reward_values, args.reward_normalisation)
+                             for env_id, codec in self.env_codecs.items()}
+        """What each env's terminal steps add to the TD targets (``"goal"``)."""
         max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
         for name in ("max_context_tokens", "eval_context_tokens"):
             if max_positions is not None and getattr(args, name) > max_positions:
@@ -506,7 +520,8 @@ class DQNTrainer(Trainer):
         self.replay_batches = ReplayBatches(self.replay_store, self.args.per_device_train_batch_size,
                                             self.pad_token_id, seed=self.args.seed * 1000 + self.args.process_index,
                                             recency=self.args.replay_recency, reward_scales=self.reward_scales,
-                                            reward_clip=REWARD_CLIPS[self.args.reward_normalisation])
+                                            reward_clip=REWARD_CLIPS[self.args.reward_normalisation],
+                                            goal_rewards=self.goal_rewards)
         if self._sampler_state is not None:
             self.replay_batches.rng.bit_generator.state = self._sampler_state
         return DataLoader(self.replay_batches, batch_size=None)
@@ -589,9 +604,9 @@ class DQNTrainer(Trainer):
     @property
     def base_is_local(self) -> bool:
         """True when the base has no name that resolves elsewhere (the random tiny model or a local dir): it is saved
-        beside the adapter. The embedded base (``TINY_BASE_NAME``) ships with the package."""
+        beside the adapter. The embedded bases (``SHIPPED_BASES``) ship with the package."""
         name = str(self.base_model_name)
-        return name in (RANDOM_TINY_NAME, TINY_MODEL_NAME) or (name != TINY_BASE_NAME and Path(name).is_dir())
+        return name in (RANDOM_TINY_NAME, TINY_MODEL_NAME) or (name not in SHIPPED_BASES and Path(name).is_dir())
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         """The fully fine-tuned model (Q head inside), or the adapter and, if the base has no hub id, the base."""
