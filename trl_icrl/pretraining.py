@@ -13,7 +13,7 @@ from pathlib import Path
 import datasets
 from transformers import PreTrainedTokenizerBase
 
-from .envs import evaluation_maps
+from .envs import ENV_ID, evaluation_maps
 from .envs.codec import codec_for
 from .envs.families import first_family, map_families, map_family
 from .offline_data import offline_trials
@@ -41,7 +41,7 @@ def _corpus_shards(shards: list[int], tokenizer: PreTrainedTokenizerBase, env_id
 
 
 def random_play_corpus(tokenizer: PreTrainedTokenizerBase, n_trials: int,
-                       env_id: str = "trl_icrl/ParametricFrozenLake-v0", family: str | None = None,
+                       env_id: str = ENV_ID, family: str | None = None,
                        protocol_format: str = "step", observation_format: str | None = None, context_tokens: int = 1280,
                        coordinate_frame: int = 7, coordinate_frame_share: float = 0.5, map_switches: float = 0.5,
                        seed: int = 0, reserved_seeds: int = 5, num_proc: int = 1) -> datasets.Dataset:
@@ -53,11 +53,9 @@ def random_play_corpus(tokenizer: PreTrainedTokenizerBase, n_trials: int,
     as coordinates only), ``coordinate_frame_share`` and ``map_switches`` as for offline data. ``num_proc``
     processes each make an equal shard.
     """
-    if not map_families(env_id):
-        raise ValueError(f"a random-play corpus needs an env with generated maps; {env_id} has none")
+    family = corpus_families([env_id], None if family is None else [family])[env_id]
     shards = max(1, num_proc)
-    kwargs = dict(tokenizer=tokenizer, env_id=env_id, family=family or first_family(env_id),
-                  protocol_format=protocol_format,
+    kwargs = dict(tokenizer=tokenizer, env_id=env_id, family=family, protocol_format=protocol_format,
                   observation_format=observation_format, trials_per_shard=-(-n_trials // shards),
                   context_tokens=context_tokens, coordinate_frame=coordinate_frame,
                   coordinate_frame_share=coordinate_frame_share, map_switches=map_switches, seed=seed,
@@ -98,9 +96,8 @@ def mixture_corpus(tokenizer: PreTrainedTokenizerBase, n_trials: int, env_famili
 
 def _corpus_envs(corpus: dict) -> str:
     """The envs of a corpus in words: ``trl_icrl/ParametricFrozenLake-v0`` (family ``id``) and so on."""
-    env_ids = corpus.get("env_ids") or ["trl_icrl/ParametricFrozenLake-v0"]
-    families = corpus.get("map_families") or [None] * len(env_ids)
-    names = [f"`{env_id}` (family `{family or first_family(env_id)}`)" for env_id, family in zip(env_ids, families)]
+    families = corpus_families(corpus.get("env_ids") or [ENV_ID], corpus.get("map_families"))
+    names = [f"`{env_id}` (family `{family}`)" for env_id, family in families.items()]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}, in equal shares"
 
 
