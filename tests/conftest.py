@@ -5,6 +5,14 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRL_ICRL_HOME", tempfile.mkdtemp(prefix="trl_icrl_home_"))
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hf_home_"))  # loading the embedded base installs it there
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER") and hasattr(os, "sched_setaffinity"):
+    # under ``pytest -n N`` each worker (gw0, gw1, ...) keeps its own share of the cores, and so its children and the
+    # trainer's thread count (one thread per usable core): N workers of all cores each would fight over them
+    _worker, _workers = int(os.environ["PYTEST_XDIST_WORKER"][2:]), int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    _cores = sorted(os.sched_getaffinity(0))
+    _mine = _cores[_worker::_workers] or [_cores[_worker % len(_cores)]]
+    os.sched_setaffinity(0, _mine)
+    os.environ.setdefault("OMP_NUM_THREADS", str(len(_mine)))
 
 import pytest  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402

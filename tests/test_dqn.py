@@ -668,6 +668,27 @@ def test_optimizers_reach_the_trainer(tiny_dir, tmp_path):
     assert trainer.optimizer is optimizer
 
 
+def test_a_cpu_trainer_takes_a_thread_per_usable_core_where_the_os_tells_them(tiny_dir, tmp_path, monkeypatch):
+    """One torch thread per core this process may use (its affinity), split among local processes; macOS has no
+    affinity call, so there it is every core; ``cpu_threads`` overrides both."""
+    args = small_config(tmp_path, max_steps=2, eval_maps=0, trials_per_rollout=2, per_device_train_batch_size=2)
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+        DQNTrainer(str(tiny_dir), args)
+        assert torch.get_num_threads() == 3
+        monkeypatch.delattr("os.sched_getaffinity", raising=False)
+        monkeypatch.setattr("os.cpu_count", lambda: 8)
+        DQNTrainer(str(tiny_dir), args)
+        assert torch.get_num_threads() == 4
+        args.cpu_threads = 1
+        DQNTrainer(str(tiny_dir), args)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_dataset_of_histories_trains(tiny_dir, tmp_path, monkeypatch):
     """``train_dataset=`` (a ``datasets.Dataset`` of trials) seeds the replay store as offline data does; saved with
     its card, ``--dataset_name`` loads it back with ``load_dataset``; a dataset that does not fit the protocol is

@@ -275,7 +275,8 @@ class DQNTrainer(Trainer):
         self._sampler_state: dict | None = None
         if args.device.type == "cpu":
             local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-            torch.set_num_threads(args.cpu_threads or max(1, len(os.sched_getaffinity(0)) // local_processes))
+            usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # macOS
+            torch.set_num_threads(args.cpu_threads or max(1, usable // local_processes))
         self.collector = self._collector(args, network)
         self.wall_clock = WallClockLimitCallback()
         own = [TargetNetworkCallback(network), self.wall_clock,  # its clock starts before the replay fills
