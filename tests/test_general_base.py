@@ -4,6 +4,7 @@ loads offline by name and carries adapters that reload through plain peft."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,8 +89,8 @@ def test_bad_corpus_input_fails_in_one_sentence(env_ids, families, message):
 
 def test_an_adapter_on_the_general_base_reloads_offline_through_plain_peft(tmp_path):
     """A general model (three families) on ``"tiny-general"``: the adapter names the general base, ships without it,
-    and in a fresh process with empty caches plain peft loads every tensor and gives the agent's Q-values on the
-    words the general base added."""
+    and in a fresh process with empty caches its card's plain-peft snippet loads every tensor and gives the agent's
+    Q-values on the words the general base added."""
     args = DQNConfig(output_dir=str(tmp_path / "out"), train_env_ids=list(FAMILIES), map_family="up_to_8",
                      offline_data="q_learning", offline_trials=6, max_steps=2, per_device_train_batch_size=2,
                      eval_maps=0, max_context_tokens=192, coordinate_frame=8, disable_tqdm=True, report_to="none")
@@ -101,24 +102,19 @@ def test_an_adapter_on_the_general_base_reloads_offline_through_plain_peft(tmp_p
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == GENERAL_BASE_NAME
     assert not (out / "base").exists()  # the general base ships with the package, like the default one
     added = len(AutoTokenizer.from_pretrained(resolve_model_path("tiny"))) + 3  # a word of the cliff or the MDPs
-    printed = fresh_process(f"""
-import json, torch, trl_icrl
-from peft import PeftModel
+    plain_peft = re.findall(r"```python\n(.*?)```", (out / "README.md").read_text(), flags=re.S)[1]
+    printed = fresh_process(plain_peft + f"""
+import torch
 from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM
-from trl_icrl import ICRLAgent
 path = {str(out)!r}
-trl_icrl.install_tiny_base(name={GENERAL_BASE_NAME!r})
-name = json.load(open(path + "/adapter_config.json"))["base_model_name_or_path"]
-model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(name), path)
 saved = load_file(path + "/adapter_model.safetensors")
 loaded = get_peft_model_state_dict(model, save_embedding_layers=False)
 print("every_tensor", set(saved) == set(loaded) and all(torch.equal(saved[k], loaded[k]) for k in saved))
 ids = torch.tensor([[5, 9, {added}, 17, {added + 40}, 25]])
 positions = torch.tensor([[0, 2, 4]])
-q_plain = ICRLAgent.from_model(model, path).network(ids, positions)[0]
-q_agent = ICRLAgent.from_pretrained(path).network(ids, positions)[0]
+q_plain = agent.network(ids, positions)[0]
+q_agent = trl_icrl.ICRLAgent.from_pretrained(path).network(ids, positions)[0]
 print("same_q", torch.equal(q_plain, q_agent), float(q_agent.abs().sum()) > 0)
 """, tmp_path)
     assert "every_tensor True" in printed and "same_q True True" in printed

@@ -18,6 +18,7 @@ from huggingface_hub.utils import filter_repo_objects
 
 from .agent.config import ICRL_CONFIG, AgentConfig
 from .envs.families import map_family
+from .tiny_model import SHIPPED_BASES, TINY_BASE_NAME
 
 TEMPLATE_PATH = resources.files("trl_icrl") / "model_cards" / "template.md"
 CARD_NAME = "README.md"
@@ -133,7 +134,8 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
     return ModelCard.from_template(
         card_data, template_str=TEMPLATE_PATH.read_text(encoding="utf-8"), model_name=model_name, model_id=model_id,
         config=config.to_dict(), args=training_args, global_step=global_step,
-        dtype=training_args.get("dtype", "float32"), family=family, results=results, agents=agents,
+        dtype=training_args.get("dtype", "float32"), family=family, shipped_base=base_model in SHIPPED_BASES,
+        default_base=TINY_BASE_NAME, results=results, agents=agents,
         short_eval=short_eval, curves=curves, training_curve=training_curve, dataset_name=dataset_name,
         versions=framework_versions())
 
