@@ -1,6 +1,7 @@
 import ast
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -741,11 +742,17 @@ def test_a_dataset_of_histories_trains(tiny_dir, tmp_path, monkeypatch):
 
 def test_a_saved_agent_trains_on_from_its_weights(tiny_dir, tmp_path):
     """``DQNTrainer(<dir save_model wrote>, args)``: the saved adapter and Q head are the online and target networks'
-    starting weights, and they train on; a config in another protocol is refused in one sentence."""
+    starting weights, and they train on; a config in another protocol is refused in one sentence. The base travels
+    in ``base/`` without the checkpoints of its own pretraining."""
     args = small_config(tmp_path, max_steps=3, eval_maps=0, trials_per_rollout=2, per_device_train_batch_size=2)
-    first = DQNTrainer(str(tiny_dir), args)
+    base = shutil.copytree(tiny_dir, tmp_path / "pretrained")
+    (base / "checkpoint-150").mkdir()
+    (base / "checkpoint-150" / "optimizer.pt").write_bytes(b"0" * 1024)
+    first = DQNTrainer(str(base), args)
     first.train()
     first.save_model()
+    assert (Path(args.output_dir) / "base" / "config.json").is_file()
+    assert not (Path(args.output_dir) / "base" / "checkpoint-150").exists()
     saved = {n: p.detach().clone() for n, p in first.q_network.weights().items()}
     again = DQNTrainer(args.output_dir, small_config(tmp_path / "again", max_steps=2, eval_maps=0,
                                                      trials_per_rollout=2, per_device_train_batch_size=2))

@@ -619,8 +619,8 @@ class DQNTrainer(Trainer):
             self.q_network.model.save_pretrained(output_dir)
         if self.q_network.is_peft and self.base_is_local and not (output_dir / BASE_DIR / "config.json").is_file():
             base = Path(resolve_model_path(self.base_model_name))
-            shutil.copytree(base, output_dir / BASE_DIR, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("tokenizer*", "special_tokens*"))
+            skipped = shutil.ignore_patterns("tokenizer*", "special_tokens*", f"{PREFIX_CHECKPOINT_DIR}-*")
+            shutil.copytree(base, output_dir / BASE_DIR, dirs_exist_ok=True, ignore=skipped)
         self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, output_dir / "training_args.bin")
         self.agent_config.save(output_dir)
