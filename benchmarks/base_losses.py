@@ -47,7 +47,8 @@ def main() -> None:
     for base in args.bases:
         path = resolve_model_path(base)
         tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()
-        words = [word for env_id, _ in FAMILIES for word in words_to_add(tokenizer, "step", codec_for(env_id))]
+        words = [word for env_id in dict.fromkeys(env_id for env_id, _ in FAMILIES)
+                 for word in words_to_add(tokenizer, "step", codec_for(env_id))]
         tokenizer = extend_vocabulary(model, tokenizer, words)
         table[base] = {f"{env_id} ({family})": round(corpus_loss(model, random_play_corpus(
             tokenizer, args.trials, env_id=env_id, family=family, context_tokens=args.context_tokens,
