@@ -1,5 +1,6 @@
 """Tests for trl_icrl.evaluation: the paper's evaluation suite and its report."""
 
+import ast
 import importlib.util
 import json
 import os
@@ -240,6 +241,33 @@ def test_evaluation_and_curve_recipes_run_on_the_committed_adapter(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_learning_curves_per_env_end_at_each_envs_final_evaluation(tmp_path):
+    """``plot_learning_curves.py --per_env``: a panel per env of the general runs, each curve from the untrained
+    model's to the trained model's final-10 on that env; a run on one env alone is refused in one sentence."""
+    root = Path(__file__).parent.parent
+    runs = {name: root / "results" / name / "short_eval.json" for name in ("tiny_general", "tiny_general_goal")}
+    script = [sys.executable, str(root / "recipes" / "plot_learning_curves.py"), "--per_env", "--x", "updates"]
+    done = subprocess.run(script + ["--output", str(tmp_path / "per_env.png")]
+                          + [f"{name}={path}" for name, path in runs.items()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "per_env.png").stat().st_size > 20_000
+    printed = (line.split(" ", 2) for line in done.stdout.splitlines())
+    curves = {(env_id, name): ast.literal_eval(points) for env_id, name, points in printed}
+    for name, path in runs.items():
+        report = json.loads(path.read_text())
+        by_env = report["trained"]["final10_by_env"]
+        assert len(by_env) == 3
+        for env_id, final10 in by_env.items():
+            points = curves[env_id, name]
+            assert points[0] == (0.0, 0, round(report["untrained"]["final10_by_env"][env_id], 3))
+            assert points[-1][1:] == (report["log_history"][-1]["step"], round(final10, 3))
+    one_env = subprocess.run(script + ["--output", str(tmp_path / "none.png"),
+                                       f"adapter={root / 'results' / 'tiny_adapter_offline' / 'short_eval.json'}"],
+                             capture_output=True, text=True, timeout=120)
+    assert one_env.returncode == 2 and "several envs" in one_env.stderr
 
 
 def test_leave_one_out_table_reads_each_family_from_the_model_that_left_it_out(tmp_path):

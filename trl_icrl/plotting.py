@@ -7,7 +7,7 @@ this module leaves the caller's matplotlib backend alone.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -60,6 +60,14 @@ def plot_learning_curves(curves: Mapping[str, Sequence[tuple[float, float]]], pa
         fig.savefig(path, dpi=120)
 
 
+def plot_learning_curve_panels(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]],
+                               path: str | os.PathLike, xlabel: str = "minutes of training (wall clock)",
+                               columns: int = 3) -> None:
+    """``plot_learning_curves`` for several envs in one figure: one panel per env (title -> run -> points)."""
+    _save_panels(panels, path, columns, lambda ax, title, curves: plot_learning_curves(curves, ax=ax, title=title,
+                                                                                        xlabel=xlabel))
+
+
 def _draw_icrl_curves(ax, curves: Mapping[str, Mapping], title: str, metric: str) -> None:
     for name, summary in curves.items():
         mean = np.asarray(summary[f"{metric}_per_episode"])
@@ -85,11 +93,17 @@ def plot_icrl_curves(curves: Mapping[str, Mapping], path: str | os.PathLike, tit
 
 def plot_icrl_panels(panels: Mapping[str, Mapping[str, Mapping]], path: str | os.PathLike, columns: int = 3) -> None:
     """``plot_icrl_curves`` for several envs in one figure: one panel per env (title -> agent -> summary)."""
+    _save_panels(panels, path, columns, lambda ax, title, curves: _draw_icrl_curves(ax, curves, title, "success"))
+
+
+def _save_panels(panels: Mapping[str, Mapping], path: str | os.PathLike, columns: int,
+                 draw: Callable[[object, str, Mapping], None]) -> None:
+    """One panel per entry of ``panels`` (title -> what ``draw(ax, title, value)`` draws), ``columns`` a row."""
     rows = -(-len(panels) // columns)
     fig = Figure(figsize=(5 * columns, 3.6 * rows))
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
-    for ax, (title, curves) in zip(axes, panels.items()):
-        _draw_icrl_curves(ax, curves, title, "success")
+    for ax, (title, value) in zip(axes, panels.items()):
+        draw(ax, title, value)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()
