@@ -21,23 +21,29 @@ from trl_icrl.evaluation.envs import ENV_BASELINES, in_context_cell
 from trl_icrl.plotting import plot_icrl_panels
 
 
-def read_rows(directory: str) -> dict:
-    """The ``rows`` of ``directory/envs.json``."""
+def read_evaluation(directory: str) -> dict:
+    """``directory/envs.json``: its ``rows`` and the ``map_families`` they played."""
     path = Path(directory) / "envs.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run recipes/evaluate_envs.py --output_dir {directory} first")
-    return json.loads(path.read_text())["rows"]
+    return json.loads(path.read_text())
 
 
-def players(env_id: str, left_out_rows: dict, general_rows: dict, schedule: str) -> dict:
-    """Summary per player on ``env_id``'s held-out maps: the model left without it, the general model, baselines."""
+def players(env_id: str, left_out: dict, general: dict, schedule: str) -> dict:
+    """Summary per player on ``env_id``'s held-out maps: the model left without it, the general model, baselines;
+    both evaluations must have played the same family of maps."""
     row = f"{env_id} held-out"
-    for name, rows in (("left out", left_out_rows), ("general", general_rows)):
-        if row not in rows or schedule not in rows[row]:
+    for name, evaluation in (("left out", left_out), ("general", general)):
+        if row not in evaluation["rows"] or schedule not in evaluation["rows"][row]:
             raise ValueError(f"the {name} model's evaluation has no {row!r} row under {schedule!r}: evaluate it "
                              f"with --families {env_id}")
-    return {"left out": left_out_rows[row][schedule]["icrl"], "trained on all": general_rows[row][schedule]["icrl"],
-            **{name: general_rows[row][schedule][name] for name in ENV_BASELINES}}
+    families = [(evaluation.get("map_families") or {}).get(env_id) for evaluation in (left_out, general)]
+    if None not in families and families[0] != families[1]:
+        raise ValueError(f"the left-out model played {env_id}'s {families[0]!r} maps and the general model its "
+                         f"{families[1]!r} maps: evaluate both with --map_families {env_id}=FAMILY")
+    left_out_row, general_row = left_out["rows"][row][schedule], general["rows"][row][schedule]
+    return {"left out": left_out_row["icrl"], "trained on all": general_row["icrl"],
+            **{name: general_row[name] for name in ENV_BASELINES}}
 
 
 def main() -> None:
@@ -51,8 +57,9 @@ def main() -> None:
     pairs = [spec.split("=", 1) for spec in args.left_out]
     if any(len(pair) != 2 for pair in pairs):
         parser.error("--left_out takes ENV_ID=DIR pairs")
-    general = read_rows(args.general)
-    panels = {env_id: players(env_id, read_rows(directory), general, args.schedule) for env_id, directory in pairs}
+    general = read_evaluation(args.general)
+    panels = {env_id: players(env_id, read_evaluation(directory), general, args.schedule)
+              for env_id, directory in pairs}
     names = list(next(iter(panels.values())))
     lines = [f"| held-out family ({args.schedule}: first-10 / final-10 / episodes to first success) | "
              + " | ".join(names) + " |", "|---|" + "---|" * len(names)]

@@ -272,16 +272,17 @@ def test_learning_curves_per_env_end_at_each_envs_final_evaluation(tmp_path):
 
 def test_leave_one_out_table_reads_each_family_from_the_model_that_left_it_out(tmp_path):
     """recipes/leave_one_out.py: a family's row holds the left-out model's numbers, then the general model's and
-    the baselines' (first-10 / final-10 / episodes to the first success); a missing row is named."""
+    the baselines' (first-10 / final-10 / episodes to the first success); a missing row, and a family played on
+    other maps than the general model's, are named."""
     def summary(first: float, last: float, to_first: float) -> dict:
         return {"success_per_episode": [first] * 10 + [0.5] * 10 + [last] * 10, "success_ci95": [0.0] * 30,
                 "final10_success": last, "episodes_to_first_success": to_first, "n_maps": 2}
 
-    def write(name: str, icrl: float) -> Path:
+    def write(name: str, icrl: float, family: str = "up_to_8") -> Path:
         players = {"icrl": summary(0.1, icrl, 3.0), "random": summary(0.2, 0.25, 4.0),
                    "q_learning_zero_init": summary(0.3, 0.6, 5.0), "q_learning_optimistic": summary(0.4, 0.95, 2.0)}
         (tmp_path / name).mkdir()
-        (tmp_path / name / "envs.json").write_text(json.dumps({"rows": {
+        (tmp_path / name / "envs.json").write_text(json.dumps({"map_families": {ENV_ID: family}, "rows": {
             f"{ENV_ID} held-out": {"paper_ramp": players}}}))
         return tmp_path / name
 
@@ -296,6 +297,9 @@ def test_leave_one_out_table_reads_each_family_from_the_model_that_left_it_out(t
     failed = subprocess.run([*script, "--left_out", f"trl_icrl/RandomMDP-v0={tmp_path / 'without'}",
                              "--output_dir", str(tmp_path / "out")], capture_output=True, text=True)
     assert failed.returncode != 0 and "has no 'trl_icrl/RandomMDP-v0 held-out' row" in failed.stderr
+    other_maps = subprocess.run([*script, "--left_out", f"{ENV_ID}={write('on_3_to_5', 0.3, family='id')}",
+                                 "--output_dir", str(tmp_path / "out")], capture_output=True, text=True)
+    assert other_maps.returncode != 0 and "played trl_icrl/ParametricFrozenLake-v0's 'id' maps" in other_maps.stderr
 
 
 def test_env_evaluation_plays_the_held_out_maps_of_the_family_trained_on():
