@@ -402,6 +402,11 @@ def test_config_rejects_bad_values():
                                   ("protocol_format", "xml", "protocol_format must be one of .*'chat'")]:
         with pytest.raises(ValueError, match=message):
             DQNConfig(output_dir="x", **{field: value})
+    with pytest.raises(ValueError, match="map_family must be one of \\['cliff'\\] for .*CliffWalking"):
+        DQNConfig(output_dir="x", train_env_ids=["trl_icrl/ParametricCliffWalking-v0", "trl_icrl/RandomMDP-v0"],
+                  map_family="up_to_8")
+    cliff_only = DQNConfig(output_dir="x", train_env_ids=["trl_icrl/ParametricCliffWalking-v0"], map_family="null")
+    assert cliff_only.map_family is None
 
 
 def test_writes_demonstrations_into_context(protocol):
