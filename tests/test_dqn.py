@@ -530,6 +530,23 @@ def test_callbacks_run_on_what_they_are_given(tiny_lm, step_protocol, env_codec,
     assert all(torch.equal(p, network.weights(TARGET)[n]) for n, p in network.weights(ONLINE).items())
 
 
+def test_minutes_bar_counts_the_minutes_the_limit_counts(tmp_path):
+    """The bar of a time-bounded run reads the limit's clock, which starts before the replay store fills: when the
+    limit stops training the bar is full, however long the filling took (it showed 0.0/0.1 on a loaded machine)."""
+    args = DQNConfig(output_dir=str(tmp_path), max_train_minutes=0.1, report_to="none")
+    state, control = TrainerState(), TrainerControl()
+    wall_clock = WallClockLimitCallback()
+    bar = MinutesProgressCallback(wall_clock)
+    for callback in (wall_clock, bar):
+        callback.on_train_begin(args, state, control)
+    wall_clock.started -= 7.0  # the replay store took 7 s to fill, after the limit's clock started
+    state.global_step = 1
+    for callback in (wall_clock, bar):
+        callback.on_step_end(args, state, control)
+    assert control.should_training_stop
+    assert "0.1/0.1 min, step 1" in str(bar.training_bar)
+
+
 def test_time_bounded_run_counts_minutes_not_max_steps(tiny_dir, tmp_path, capsys):
     """A run bounded by max_train_minutes shows a bar over those minutes with its steps beside them, never
     steps out of an unreachable max_steps (``25/100000 [00:19<50:28:33]``): ``3.2/7.0 min, step 190``."""

@@ -100,17 +100,21 @@ class WallClockLimitCallback(TrainerCallback):
 
 class MinutesProgressCallback(ProgressCallback):
     """The training bar of a run bounded by ``max_train_minutes``: minutes of that budget, with the step count
-    beside them, instead of steps out of ``max_steps`` (which a time-bounded run sets far out of reach)."""
+    beside them, instead of steps out of ``max_steps`` (which a time-bounded run sets far out of reach). Its minutes
+    are ``wall_clock``'s, the ones the limit counts (filling the replay store included)."""
+
+    def __init__(self, wall_clock: WallClockLimitCallback):
+        super().__init__()
+        self.wall_clock = wall_clock
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.monotonic()
         if state.is_world_process_zero:
             self.training_bar = tqdm(total=args.max_train_minutes, unit="min", dynamic_ncols=True,
                                      bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} min{postfix}")
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            self.training_bar.n = min((time.monotonic() - self.started) / 60, args.max_train_minutes)
+            self.training_bar.n = min((time.monotonic() - self.wall_clock.started) / 60, args.max_train_minutes)
             self.training_bar.set_postfix_str(f"step {state.global_step}")
 
 

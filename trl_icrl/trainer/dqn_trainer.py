@@ -291,7 +291,7 @@ class DQNTrainer(Trainer):
                          callbacks=[*own, *(callbacks or [])], optimizers=optimizers)
         if args.max_train_minutes is not None and not args.disable_tqdm:
             self.remove_callback(ProgressCallback)
-            self.add_callback(MinutesProgressCallback)
+            self.add_callback(MinutesProgressCallback(self.wall_clock))
         deepspeed = getattr(self.accelerator.state, "deepspeed_plugin", None)  # however else it was asked for
         refuse_sharding(parameter_sharding(self.accelerator.distributed_type, getattr(deepspeed, "zero_stage", None)))
 
