@@ -74,11 +74,12 @@ def main() -> None:
     parser.add_argument("--per_env", action="store_true", help="one panel per env of runs trained on several")
     cli = parser.parse_args()
     runs = {name: Path(path) for name, _, path in (run.partition("=") for run in cli.runs)}
+    run_envs = {name: env_ids(path) for name, path in runs.items()}
 
     def curves(env_id: str | None) -> dict[str, list[tuple[float, float]]]:
         drawn = {}
         for name, path in runs.items():
-            if env_id and env_id not in env_ids(path):
+            if env_id and env_id not in run_envs[name]:
                 continue
             points = run_curve(path, env_id)
             print(env_id or "", name, [(round(m, 1), u, round(s, 3)) for m, u, s in points])
@@ -88,7 +89,7 @@ def main() -> None:
     if not cli.per_env:
         plot_learning_curves(curves(None), cli.output, title=cli.title, xlabel=XLABELS[cli.x])
         return
-    envs = list(dict.fromkeys(env for path in runs.values() for env in env_ids(path)))
+    envs = list(dict.fromkeys(env for found in run_envs.values() for env in found))
     if not envs:
         parser.error("--per_env needs runs trained on several envs (heldout_final10/<env id> in their log history)")
     plot_learning_curve_panels({env: curves(env) for env in envs}, cli.output, xlabel=XLABELS[cli.x])
