@@ -41,7 +41,7 @@ def main(tiny_dir: str, output_dir: str, adapter_type: str, mode: str = "steps")
               "seeds": [int(s) for s in trainer.replay_store.dataset["seed"]],
               "logs": [log for log in trainer.state.log_history if "td_loss" in log],
               "steps": trainer.state.global_step,
-              "heldout_steps": [log["step"] for log in trainer.state.log_history if "heldout_final10" in log]}
+              "heldout_steps": [log["step"] for log in trainer.state.log_history if "validation_final10" in log]}
     Path(output_dir, f"rank{rank}.json").write_text(json.dumps(report))
     torch.distributed.barrier()
 

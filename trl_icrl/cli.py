@@ -81,8 +81,8 @@ def run_dqn(argv: Sequence[str], prog: str) -> None:
               "trainable_share": sum(p.numel() for p in online.values() if p.requires_grad)
               / sum(p.numel() for p in trainer.q_network.causal_lm.parameters())}
     if trainer.heldout_maps:
-        report["untrained"] = trainer.evaluate_in_context(use_adapter=False)
-        report["trained"] = trainer.evaluate_in_context()
+        report["untrained"] = trainer.evaluate_in_context(use_adapter=False, split="heldout")
+        report["trained"] = trainer.evaluate_in_context(split="heldout")
         print(f"short eval on {len(trainer.heldout_maps)} held-out maps (success rate over played episodes): "
               f"untrained {report['untrained']['mean_success']:.3f}, trained {report['trained']['mean_success']:.3f}; "
               f"final-10 untrained {report['untrained']['final10_success']:.3f}, "

@@ -13,20 +13,26 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from .envs.splits import SPLITS
+
+SPLIT_LABELS = {"validation": "validation", "heldout": "held-out"}
+
 
 def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike) -> None:
     """One panel per kind of log the run wrote, side by side: rollout success (all episodes, episodes 0-9 and
     20-29 of each trial) against optimizer step (online collection only), TD loss against optimizer step, and
-    held-out final-10 success against minutes (``eval_every_minutes``)."""
+    validation (or held-out) final-10 success against minutes (``eval_every_minutes``)."""
     rollout = {label: [(log["step"], log[key]) for log in log_history if key in log]
                for key, label in (("success_rate", "all episodes"), ("success_episodes_0_9", "episodes 0-9"),
                                   ("success_episodes_20_29", "episodes 20-29"))}
     rollout = {label: points for label, points in rollout.items() if points}
     loss = [(log["step"], log["td_loss"]) for log in log_history if "td_loss" in log]
-    held_out = [(log["train_minutes"], log["heldout_final10"]) for log in log_history if "heldout_final10" in log]
-    panels = [panel for panel, points in (("rollout", rollout), ("loss", loss), ("held_out", held_out)) if points]
+    in_run = {split: [(log["train_minutes"], log[key]) for log in log_history if key in log]
+              for split in SPLITS if (key := f"{split}_final10")}
+    in_run = {split: points for split, points in in_run.items() if points}
+    panels = [panel for panel, points in (("rollout", rollout), ("loss", loss), ("in_run", in_run)) if points]
     if not panels:
-        raise ValueError("the log history holds no rollout success, TD loss or held-out evaluation to plot")
+        raise ValueError("the log history holds no rollout success, TD loss or in-run evaluation to plot")
     fig = Figure(figsize=(5 * len(panels), 3.6))
     axes = dict(zip(panels, np.atleast_1d(fig.subplots(1, len(panels)))))
     if rollout:
@@ -37,22 +43,24 @@ def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike)
     if loss:
         axes["loss"].plot(*zip(*loss), color="tab:red")
         axes["loss"].set(xlabel="optimizer step", ylabel="TD loss", yscale="log")
-    if held_out:
-        plot_learning_curves({"held-out maps": held_out}, ax=axes["held_out"])
+    if in_run:
+        plot_learning_curves({f"{SPLIT_LABELS[split]} maps": points for split, points in in_run.items()},
+                             ax=axes["in_run"], ylabel="final-10 success")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
 def plot_learning_curves(curves: Mapping[str, Sequence[tuple[float, float]]], path: str | os.PathLike | None = None,
-                         ax=None, title: str = "", xlabel: str = "minutes of training (wall clock)") -> None:
-    """Final-10 success on held-out maps against training progress (``xlabel`` names it), one line per run."""
+                         ax=None, title: str = "", xlabel: str = "minutes of training (wall clock)",
+                         ylabel: str = "held-out final-10 success") -> None:
+    """Final-10 success against training progress (``xlabel`` names it), one line per run."""
     own = ax is None
     if own:
         fig = Figure(figsize=(6.4, 4))
         ax = fig.subplots()
     for name, points in curves.items():
         ax.plot(*zip(*sorted(points)), marker="o", label=name)
-    ax.set(xlabel=xlabel, ylabel="held-out final-10 success", ylim=(0, 1), title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, ylim=(0, 1), title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     if own:

@@ -49,10 +49,14 @@ from trl_icrl.envs.random_mdp import (
 from trl_icrl.envs.registration import CLIFF_ENV_ID, ENV_ID, frozen_lake_envs, make_env
 from trl_icrl.envs.splits import (
     RESERVED_HELDOUT_MAPS,
+    RESERVED_VALIDATION_MAPS,
+    SPLITS,
     TRAIN_SEED_LIMIT,
     heldout_map_seeds,
     heldout_maps,
     reserved_maps,
+    split_maps,
+    validation_maps,
 )
 from trl_icrl.envs.stitching import (
     PAPER_STITCHING_DEMOS,
@@ -74,7 +78,8 @@ EXTRA_HELDOUT_MAPS: dict[str, frozenset[Map]] = {CLIFF_ENV_ID: frozenset({CANONI
 
 
 def evaluation_maps(env_id: str, seed: int = 0) -> frozenset[Map]:
-    """Every map an evaluation with ``seed`` may play on ``env_id``: the reserved held-out maps of its families, its
+    """Every map an evaluation with ``seed`` may play on ``env_id``: the reserved held-out and validation maps of its
+    families, its
     ``EXTRA_HELDOUT_MAPS`` and, for the parametric Frozen Lake, the stitching condition's maps. Training, offline
     data and pretraining exclude them."""
     maps = reserved_maps(map_families(env_id).values(), seed) | EXTRA_HELDOUT_MAPS.get(env_id, frozenset())
@@ -113,6 +118,8 @@ __all__ = [
     "OUT_OF_DISTRIBUTION",
     "PAPER_STITCHING_DEMOS",
     "RESERVED_HELDOUT_MAPS",
+    "RESERVED_VALIDATION_MAPS",
+    "SPLITS",
     "STITCHING_MAP",
     "TRAIN_SEED_LIMIT",
     "Demonstration",
@@ -130,6 +137,8 @@ __all__ = [
     "make_env",
     "optimal_actions",
     "reserved_maps",
+    "split_maps",
+    "validation_maps",
     "evaluation_maps",
     "stitching_family",
     "stitching_maps",

@@ -17,7 +17,7 @@ from ..agent.q_network import QNetwork
 from ..replay_store import ReplayStore
 from .collector import TrialCollector
 
-__all__ = ["EnvInteractionCallback", "HeldoutEvalCallback", "MinutesProgressCallback", "TargetNetworkCallback",
+__all__ = ["EnvInteractionCallback", "InRunEvalCallback", "MinutesProgressCallback", "TargetNetworkCallback",
            "WallClockLimitCallback"]
 
 
@@ -131,13 +131,14 @@ class TargetNetworkCallback(TrainerCallback):
             self.network.polyak_update(1.0)
 
 
-class HeldoutEvalCallback(TrainerCallback):
-    """Every ``eval_every_minutes`` of training, plays the held-out maps in context and logs ``heldout_final10``
-    (final-10 success, paper's ramp) against ``train_minutes``: the learning curve. Its clock starts after the
+class InRunEvalCallback(TrainerCallback):
+    """Every ``eval_every_minutes`` of training, plays ``eval_split``'s maps in context and logs
+    ``{eval_split}_final10`` (``validation_final10`` or ``heldout_final10``: final-10 success, paper's ramp) against
+    ``train_minutes``: the learning curve. Its clock starts after the
     replay store is filled (it comes after ``EnvInteractionCallback``), unlike ``WallClockLimitCallback``'s.
 
     Args:
-        evaluate: plays the held-out maps; returns ``summarize``'s dict.
+        evaluate: plays ``eval_split``'s maps; returns ``summarize``'s dict.
         log: logs a dict of metrics (``Trainer.log``).
     """
 
@@ -155,6 +156,7 @@ class HeldoutEvalCallback(TrainerCallback):
         minutes = (time.monotonic() - self.started) / 60
         summary = self.evaluate()
         self.last = time.monotonic()
-        by_env = {f"heldout_final10/{env_id}": value for env_id, value in summary.get("final10_by_env", {}).items()}
-        self.log({"heldout_final10": summary["final10_success"], "heldout_success": summary["mean_success"],
+        split = args.eval_split
+        by_env = {f"{split}_final10/{env_id}": value for env_id, value in summary.get("final10_by_env", {}).items()}
+        self.log({f"{split}_final10": summary["final10_success"], f"{split}_success": summary["mean_success"],
                   "train_minutes": minutes, **by_env})

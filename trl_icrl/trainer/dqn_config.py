@@ -12,6 +12,7 @@ from transformers.trainer_utils import SaveStrategy, SchedulerType
 from ..agent.exploration import parse_schedules
 from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS, QUALITIES
 from ..envs.families import map_family
+from ..envs.splits import RESERVED_VALIDATION_MAPS, SPLITS
 from ..precision import PRECISIONS, resolve_precision
 from ..protocol import FORMATS
 
@@ -129,10 +130,14 @@ class DQNConfig(TrainingArguments):
         eval_context_tokens (`int`, defaults to `1280`): most tokens in one context when the trained agent plays
             (oldest whole episodes are dropped beyond it).
         eval_episodes (`int`, defaults to `30`): episodes in one context in the evaluation (the paper: 30).
-        eval_maps (`int`, defaults to `50`): held-out maps in the short evaluation after training (0: none); it is
-            what `trainer.evaluate()` and `eval_strategy="steps"` (every `eval_steps`) run, logged as `eval_*`.
+        eval_maps (`int`, defaults to `50`): maps of each split in the short evaluation (0: none); on
+            `eval_split`'s maps it is what `trainer.evaluate()` and `eval_strategy="steps"` (every `eval_steps`) run,
+            logged as `eval_*`; the command's report after training plays the held-out maps.
+        eval_split (`str`, defaults to `"validation"`): the maps the evaluation while training plays:
+            `"validation"` (choose a learning rate, recipe or checkpoint on them) or `"heldout"` (those results
+            report). Both are disjoint from training maps and from each other (`trl_icrl.envs.splits`).
         eval_every_minutes (`float` or `None`): also run it during training, every this many minutes, and log
-            `heldout_final10` with `train_minutes` (the learning curve).
+            `validation_final10` (or `heldout_final10`) with `train_minutes` (the learning curve).
         cpu_threads (`int` or `None`): torch threads per process on a CPU machine; `None` divides the cores among
             the local processes (`accelerate launch` alone would leave one thread).
         max_train_minutes (`float` or `None`, defaults to `7`): stop after this much wall time (fixed-budget
@@ -227,7 +232,9 @@ class DQNConfig(TrainingArguments):
     max_context_tokens: int = field(default=576, metadata={"help": "Most tokens in one training context."})
     eval_context_tokens: int = field(default=1280, metadata={"help": "Most tokens in one context when playing."})
     eval_episodes: int = field(default=30, metadata={"help": "Episodes in one context in the evaluation."})
-    eval_maps: int = field(default=50, metadata={"help": "Held-out maps in the short evaluation (0: none)."})
+    eval_maps: int = field(default=50, metadata={"help": "Maps of each split in the short evaluation (0: none)."})
+    eval_split: str = field(default="validation", metadata={
+        "help": "Maps the evaluation while training plays: 'validation' (to choose on) or 'heldout' (to report)."})
     eval_every_minutes: float | None = field(default=None, metadata={
         "help": "Run the short evaluation during training every this many minutes (None: only after)."})
     cpu_threads: int | None = field(default=None, metadata={
@@ -297,6 +304,9 @@ class DQNConfig(TrainingArguments):
             (0.0 <= self.offline_map_switches <= 1.0,
              f"offline_map_switches must be in [0, 1], got {self.offline_map_switches}"),
             (self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}"),
+            (self.eval_split in SPLITS, f"eval_split must be one of {SPLITS}, got {self.eval_split!r}"),
+            (self.eval_maps <= RESERVED_VALIDATION_MAPS, f"eval_maps must be at most {RESERVED_VALIDATION_MAPS}, "
+             f"the maps the validation split holds of a family, got {self.eval_maps}"),
             (self.lr_decay_minutes is None or (self.max_train_minutes is not None and self.lr_decay_minutes > 0),
              f"lr_decay_minutes needs max_train_minutes and must be > 0, got {self.lr_decay_minutes} with "
              f"max_train_minutes={self.max_train_minutes}"),

@@ -58,7 +58,7 @@ from ..agent.q_network import (
     store_frozen_base_in_bf16,
 )
 from ..agent.rollout_engine import RolloutEngine
-from ..envs import evaluation_maps, heldout_maps
+from ..envs import SPLITS, evaluation_maps, split_maps
 from ..envs.codec import codec_for
 from ..envs.families import first_family, map_family, trained_map_families
 from ..hub_cache import DEQUANTISED_FROM
@@ -77,7 +77,7 @@ from ..tiny_model import (
 from ..vocabulary import extend_vocabulary, words_to_add
 from .callbacks import (
     EnvInteractionCallback,
-    HeldoutEvalCallback,
+    InRunEvalCallback,
     MinutesProgressCallback,
     TargetNetworkCallback,
     WallClockLimitCallback,
@@ -281,13 +281,13 @@ class DQNTrainer(Trainer):
         self.wall_clock = WallClockLimitCallback()
         own = [TargetNetworkCallback(network), self.wall_clock,  # its clock starts before the replay fills
                EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
-        if self.heldout_maps_by_env:
-            own.append(HeldoutEvalCallback(self.evaluate_in_context, self.log))
+        if self.eval_maps_by_env[args.eval_split]:
+            own.append(InRunEvalCallback(self.evaluate_in_context, self.log))
         elif args.eval_strategy != IntervalStrategy.NO:
-            raise ValueError(f"eval_strategy={args.eval_strategy.value!r} plays held-out maps, and this run has none: "
-                             "set eval_maps > 0 on an env with generated maps, or eval_strategy='no'")
+            raise ValueError(f"eval_strategy={args.eval_strategy.value!r} plays {args.eval_split} maps, and this run "
+                             "has none: set eval_maps > 0 on an env with generated maps, or eval_strategy='no'")
         super().__init__(model=network, args=args, processing_class=processing_class,
-                         eval_dataset=self.heldout_maps_by_env or None,  # what evaluate() plays
+                         eval_dataset=self.eval_maps_by_env[args.eval_split] or None,  # what evaluate() plays
                          callbacks=[*own, *(callbacks or [])], optimizers=optimizers)
         if args.max_train_minutes is not None and not args.disable_tqdm:
             self.remove_callback(ProgressCallback)
@@ -431,13 +431,14 @@ class DQNTrainer(Trainer):
         return network
 
     def _choose_maps(self, args: DQNConfig) -> None:
-        """Each env's family of training maps, its held-out maps, and the maps training never draws."""
+        """Each env's family of training maps, its validation and held-out maps, and the maps training never draws."""
         self.map_family_names = trained_map_families(self.env_ids, args.map_family)
-        self.heldout_maps_by_env = {
-            env_id: heldout_maps(family, args.eval_maps, args.seed) for env_id in self.env_ids
-            if (family := map_family(env_id, self.map_family_names[env_id])) and args.eval_maps}
-        """Held-out maps of each env with generated maps (the short evaluation plays them)."""
-        self.heldout_maps = self.heldout_maps_by_env.get(args.env_id, [])
+        self.eval_maps_by_env = {split: {
+            env_id: split_maps(split, family, args.eval_maps, args.seed) for env_id in self.env_ids
+            if (family := map_family(env_id, self.map_family_names[env_id])) and args.eval_maps} for split in SPLITS}
+        """Split (``"validation"``, ``"heldout"``) -> env id -> ``eval_maps`` maps of each env with generated maps:
+        the in-run evaluation plays ``args.eval_split``'s, results report the held-out ones."""
+        self.heldout_maps = self.eval_maps_by_env["heldout"].get(args.env_id, [])
         self.training_exclusions = {env_id: evaluation_maps(env_id, args.seed) for env_id in self.env_ids}
         """Every map an evaluation with this seed may play, in any family of each env: never a training map."""
 
@@ -744,13 +745,13 @@ class DQNTrainer(Trainer):
 
     def evaluate(self, eval_dataset=None, ignore_keys: list[str] | None = None,
                  metric_key_prefix: str = "eval") -> dict[str, float]:
-        """The in-context evaluation on the held-out maps (``evaluate_in_context``; ``eval_strategy`` runs it while
-        training), its scalars logged and returned as ``{metric_key_prefix}_{name}``: ``eval_final10_success``,
+        """The in-context evaluation on ``args.eval_split``'s maps (``evaluate_in_context``; ``eval_strategy`` runs it
+        while training), its scalars logged and returned as ``{metric_key_prefix}_{name}``: ``eval_final10_success``,
         ``eval_mean_success``, ``eval_episodes_to_first_success``, ... (several envs: also
-        ``eval_final10_success/{env_id}``). The held-out maps are the evaluation data: ``eval_dataset`` is unused."""
-        if not self.heldout_maps_by_env:
-            raise ValueError("evaluate() plays held-out maps, and this run has none: set eval_maps > 0 on an env with "
-                             "generated maps")
+        ``eval_final10_success/{env_id}``). Those maps are the evaluation data: ``eval_dataset`` is unused."""
+        if not self.eval_maps_by_env[self.args.eval_split]:
+            raise ValueError(f"evaluate() plays {self.args.eval_split} maps, and this run has none: set eval_maps > 0 "
+                             "on an env with generated maps")
         start = time.time()
         summary = self.evaluate_in_context()
         metrics = {f"{metric_key_prefix}_{name}": float(value) for name, value in summary.items()
@@ -762,16 +763,17 @@ class DQNTrainer(Trainer):
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
 
-    def evaluate_in_context(self, use_adapter: bool = True) -> dict:
-        """The short evaluation: the held-out maps, ``eval_episodes`` in one context each, the (first) training
+    def evaluate_in_context(self, use_adapter: bool = True, split: str | None = None) -> dict:
+        """The short evaluation: ``eval_maps`` maps of ``split`` (``"validation"`` or ``"heldout"``; ``None``:
+        ``args.eval_split``), ``eval_episodes`` in one context each, the (first) training
         exploration schedule; a context ends when ``eval_context_tokens`` are full, and the episodes it never
-        reached count as failures. Returns ``summarize``'s dict of the first env with held-out maps, and, training
+        reached count as failures. Returns ``summarize``'s dict of the first env with generated maps, and, training
         on several envs, ``final10_by_env`` (env id -> final-10 success)."""
         from ..evaluation import evaluate_model, summarize  # not at import: ``import trl_icrl`` stays light
 
         args, summaries = self.args, {}
         schedule = parse_schedules(args.exploration)[0]
-        for env_id, maps in self.heldout_maps_by_env.items():
+        for env_id, maps in self.eval_maps_by_env[split or args.eval_split].items():
             engine = RolloutEngine(self.q_network, self.protocols[env_id], self.env_codecs[env_id],
                                    args.eval_context_tokens, self.pad_token_id, when_full="end")
             result = evaluate_model(engine, maps, args.eval_episodes, schedule, seed=args.seed,
