@@ -6,7 +6,7 @@
     python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution --video
     python recipes/evaluate_icrl.py --baselines_only --output_dir results/baselines
     python recipes/evaluate_icrl.py --data_quality low=outputs/offline_low mixed=outputs/offline_mixed \
-        high=outputs/offline_high --output_dir results/data_quality      # recipes/configs/tiny_offline.yaml
+        high=outputs/offline_high --output_dir experiments/runs/data_quality      # recipes/configs/tiny_offline.yaml
 
 Writes ``results.json``, one ``<condition>.png`` per condition, ``<condition>_trajectories.png`` and
 ``summary.md`` to ``output_dir`` (see ``trl_icrl.evaluation.write_report``); ``--data_quality`` alone evaluates

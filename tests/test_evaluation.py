@@ -235,9 +235,9 @@ def test_evaluation_and_curve_recipes_run_on_the_committed_adapter(tmp_path):
     assert set(agents) == {"icrl", "untrained", "random"}
     assert agents["icrl"]["final10_success"] > agents["untrained"]["final10_success"] + 0.3
     assert (tmp_path / "eval" / "in_distribution.png").stat().st_size > 10_000
-    done = subprocess.run([sys.executable, str(root / "recipes" / "plot_learning_curves.py"), "--output",
+    done = subprocess.run([sys.executable, str(root / "experiments" / "plot_learning_curves.py"), "--output",
                            str(tmp_path / "curves.png"), f"adapter={model / 'short_eval.json'}",
-                           f"main_job={root / 'results' / 'main_job' / 'short_eval.json'}"],
+                           f"main_job={root / 'experiments' / 'runs' / 'main_job' / 'short_eval.json'}"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "curves.png").stat().st_size > 10_000
@@ -247,8 +247,9 @@ def test_learning_curves_per_env_end_at_each_envs_final_evaluation(tmp_path):
     """``plot_learning_curves.py --per_env``: a panel per env of the general runs, each curve from the untrained
     model's to the trained model's final-10 on that env; a run on one env alone is refused in one sentence."""
     root = Path(__file__).parent.parent
-    runs = {name: root / "results" / name / "short_eval.json" for name in ("tiny_general", "tiny_general_goal")}
-    script = [sys.executable, str(root / "recipes" / "plot_learning_curves.py"), "--per_env", "--x", "updates"]
+    runs = {"tiny_general": root / "experiments" / "runs" / "tiny_general" / "short_eval.json",
+            "tiny_general_goal": root / "results" / "tiny_general_goal" / "short_eval.json"}
+    script = [sys.executable, str(root / "experiments" / "plot_learning_curves.py"), "--per_env", "--x", "updates"]
     done = subprocess.run(script + ["--output", str(tmp_path / "per_env.png")]
                           + [f"{name}={path}" for name, path in runs.items()],
                           capture_output=True, text=True, timeout=120)
@@ -271,7 +272,7 @@ def test_learning_curves_per_env_end_at_each_envs_final_evaluation(tmp_path):
 
 
 def test_leave_one_out_table_reads_each_family_from_the_model_that_left_it_out(tmp_path):
-    """recipes/leave_one_out.py: a family's row holds the left-out model's numbers, then the general model's and
+    """experiments/leave_one_out.py: a family's row holds the left-out model's numbers, then the general model's and
     the baselines' (first-10 / final-10 / episodes to the first success); a missing row, and a family played on
     other maps than the general model's, are named."""
     def summary(first: float, last: float, to_first: float) -> dict:
@@ -286,7 +287,7 @@ def test_leave_one_out_table_reads_each_family_from_the_model_that_left_it_out(t
             f"{ENV_ID} held-out": {"paper_ramp": players}}}))
         return tmp_path / name
 
-    script = [sys.executable, str(Path(__file__).parent.parent / "recipes" / "leave_one_out.py"),
+    script = [sys.executable, str(Path(__file__).parent.parent / "experiments" / "leave_one_out.py"),
               "--general", str(write("general", 0.8))]
     subprocess.run([*script, "--left_out", f"{ENV_ID}={write('without', 0.3)}", "--output_dir",
                     str(tmp_path / "out")], check=True, capture_output=True)
