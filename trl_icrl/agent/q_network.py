@@ -26,6 +26,7 @@ from torch import nn
 
 from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS
 from ..precision import autocast
+from .layer_cache import decoder_of, freeze_below, layer_span
 
 Q_HEAD = "q_head"
 ONLINE, TARGET = "default", "target"
@@ -115,6 +116,8 @@ class QNetwork(nn.Module):
         self._initial_weights: dict[str, torch.Tensor] | None = None
         self._acting_target = False
         self.precision = precision
+        self.frozen_layers = 0
+        """Decoder layers at the bottom whose weights (adapter included) never train (``freeze_lower_layers``)."""
         self.register_buffer("action_token_ids", torch.tensor(action_token_ids, dtype=torch.long),
                              persistent=False)
 
@@ -146,22 +149,54 @@ class QNetwork(nn.Module):
             return hidden.float() @ weight.float().T
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, cache=None, use_cache: bool = False):
+                position_ids: torch.Tensor | None = None, cache=None, use_cache: bool = False,
+                lower_states: torch.Tensor | None = None):
         """Q at ``positions``.
 
         Args:
             input_ids: (B, L) token ids.
             positions: (B, P) indices into the L new tokens.
+            lower_states: (B, L, hidden) the states ``forward_lower`` gave for ``input_ids``: only the layers above
+                ``frozen_layers`` run.
         Returns:
             ``(q, cache)``: q is (B, P, n_actions) fp32; the cache is ``None`` unless ``use_cache``.
         """
+        decoder = self.causal_lm.get_decoder()
         with autocast(self.precision, input_ids.device.type):
-            out = self.causal_lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
-                                               position_ids=position_ids, cache=cache, use_cache=use_cache)
+            if lower_states is None:
+                out = decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                              cache=cache, use_cache=use_cache)
+            else:
+                with layer_span(decoder, self.frozen_layers):
+                    out = decoder(inputs_embeds=lower_states.float(), attention_mask=attention_mask,
+                                  position_ids=position_ids, cache=cache, use_cache=use_cache)
         hidden = out.last_hidden_state
         index = positions.clamp(min=0).unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
         q = self.head(torch.gather(hidden, 1, index))
         return q, (out.cache if use_cache else None)
+
+    def forward_lower(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids -> (B, L, hidden): the hidden states entering decoder layer ``frozen_layers``, what
+        ``forward(lower_states=)`` takes; the same for the online and target networks (those layers never train)."""
+        decoder = self.causal_lm.get_decoder()
+        with autocast(self.precision, input_ids.device.type), layer_span(decoder, 0, self.frozen_layers, False):
+            return decoder(input_ids=input_ids).last_hidden_state
+
+    def freeze_lower_layers(self, trainable_layers: int) -> None:
+        """Only the top ``trainable_layers`` decoder layers' trained weights (and the Q head) train from now on: the
+        lower layers' and the embeddings' stay as they are, in the online and target networks alike. A count
+        beyond the model's layers is refused in one sentence."""
+        n_layers = len(decoder_of(self.causal_lm).layers)
+        if not 1 <= trainable_layers <= n_layers:
+            raise ValueError(f"trainable_layers must be in [1, {n_layers}] (the model's decoder layers), "
+                             f"got {trainable_layers}")
+        self.frozen_layers = n_layers - trainable_layers
+        self.refreeze()
+
+    def refreeze(self) -> None:
+        """Freeze the lower layers again (peft's ``set_adapter`` makes a whole adapter trainable)."""
+        if self.frozen_layers:
+            freeze_below(self.model, self.frozen_layers)
 
     @contextmanager
     def using_adapter(self, name: str):

@@ -45,6 +45,14 @@ class DQNConfig(TrainingArguments):
             the target network is a frozen copy.
         lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling; 16, 16, 0, all linear),
             the command line's route to the adapter; `DQNTrainer(..., peft_config=...)` takes any peft config instead.
+        trainable_layers (`int` or `None`): only the top this many decoder layers' trained weights (and the Q head)
+            train; the lower layers' and the embeddings' stay as they are (a saved agent's adapter keeps what it
+            learned there). `None`: all.
+        cache_frozen_states (`bool`, defaults to `False`): with `trainable_layers`, compute the hidden states every
+            replay trial reaches below the trainable layers once, before the first update, and run each update and
+            target forward through the top layers alone (SmolLM2, top 10 of 30 layers: about 3x faster updates;
+            about 0.6 KB a token in bf16). Needs a replay store that never changes: offline data or a dataset,
+            `online_collection=False`.
         dtype (`str`, defaults to `"float32"`): dtype of the frozen base (`"float32"`, `"bfloat16"`, `"float16"` or
             `"auto"`); `torch_dtype` is its deprecated alias.
         model_init_kwargs (`dict` or `None`): further keyword arguments of `AutoModelForCausalLM.from_pretrained` when
@@ -160,6 +168,10 @@ class DQNConfig(TrainingArguments):
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] | None = field(default=None, metadata={
         "help": "Modules to adapt; None = all linear layers (LoRA) or peft's defaults (IA3)."})
+    trainable_layers: int | None = field(default=None, metadata={
+        "help": "Train only the top this many decoder layers' weights (and the Q head); None = all."})
+    cache_frozen_states: bool = field(default=False, metadata={
+        "help": "With trainable_layers and a fixed replay store: compute the frozen lower layers' states once."})
     dtype: str = field(default="float32", metadata={"help": "dtype of the base: float32, bfloat16, float16 or auto."})
     torch_dtype: str | None = field(default=None, metadata={"help": "Deprecated alias of dtype."})
     model_init_kwargs: dict | str | None = field(default=None, metadata={
@@ -327,4 +339,11 @@ class DQNConfig(TrainingArguments):
             resolve_precision(self.precision, "cpu")
         if self.online_collection is None:
             self.online_collection = self.offline_data is None and self.dataset_name is None
+        if self.trainable_layers is not None and self.trainable_layers < 1:
+            raise ValueError(f"trainable_layers must be >= 1 (or None: all), got {self.trainable_layers}")
+        if self.cache_frozen_states and (self.trainable_layers is None or self.online_collection):
+            raise ValueError("cache_frozen_states computes the frozen layers' states of a replay store that never "
+                             "changes: it needs trainable_layers and learning from offline data or a dataset alone "
+                             f"(online_collection=False), got trainable_layers={self.trainable_layers}, "
+                             f"online_collection={self.online_collection}")
         parse_schedules(self.exploration)

@@ -21,6 +21,7 @@ from huggingface_hub.constants import HF_HUB_CACHE
 from peft import LoraConfig, PeftConfig, PeftModel, set_peft_model_state_dict
 from peft.utils import ModulesToSaveWrapper
 from safetensors.torch import load_file
+from torch.nn.utils.rnn import pad_sequence
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, IterableDataset
 from transformers import (
@@ -43,6 +44,7 @@ from transformers.trainer_utils import (
     rotate_checkpoints,
 )
 
+from ..agent import layer_cache
 from ..agent.config import ICRL_CONFIG, AgentConfig
 from ..agent.exploration import parse_schedules
 from ..agent.icrl_agent import ICRLAgent
@@ -179,21 +181,26 @@ class ReplayBatches(IterableDataset):
     """An endless stream of collated batches of trials sampled from a (growing) replay store, each trial's
     rewards multiplied by its env's entry in ``reward_scales`` (env id -> factor; None: unscaled), its env's entry in
     ``goal_rewards`` added at its terminal steps, then replaced by their signs (``reward_clip="sign"``) or clipped to
-    [-1, 1] (``"unit"``)."""
+    [-1, 1] (``"unit"``). With ``lower_states`` (one (length, hidden) tensor per store row, ``layer_cache``), each
+    batch also holds its trials' ``lower_states``, (B, L, hidden), right-padded like ``input_ids``."""
 
     def __init__(self, store: ReplayStore, batch_size: int, pad_token_id: int, seed: int, recency: float = 0.0,
                  reward_scales: Mapping[str, float] | None = None, reward_clip: str | None = None,
-                 goal_rewards: Mapping[str, float] | None = None):
+                 goal_rewards: Mapping[str, float] | None = None, lower_states: Sequence[torch.Tensor] | None = None):
         if reward_clip not in set(REWARD_CLIPS.values()):
             raise ValueError(f"reward_clip must be None, 'sign' or 'unit', got {reward_clip!r}")
         self.store, self.batch_size, self.pad_token_id, self.recency = store, batch_size, pad_token_id, recency
         self.reward_scales, self.reward_clip, self.goal_rewards = reward_scales, reward_clip, goal_rewards or {}
+        self.lower_states = lower_states
         self.rng = np.random.default_rng(seed)
 
     def __iter__(self):
         while True:
-            rows = self.store.rows(self.store.sample_indices(self.batch_size, self.rng, self.recency))
+            indices = self.store.sample_indices(self.batch_size, self.rng, self.recency)
+            rows = self.store.rows(indices)
             batch = collate_trials(rows, self.pad_token_id)
+            if self.lower_states is not None:
+                batch["lower_states"] = pad_sequence([self.lower_states[i] for i in indices], batch_first=True)
             if self.reward_scales is not None:
                 unknown = {r["env_id"] for r in rows} - set(self.reward_scales)
                 if unknown:
@@ -253,6 +260,8 @@ class DQNTrainer(Trainer):
         self.adapter_type = self._adapter_type(args, model, peft_config)
         processing_class = self._set_up_envs(args, model, processing_class)
         network = self._build_network(args, model, peft_config)
+        if args.trainable_layers is not None:
+            network.freeze_lower_layers(args.trainable_layers)
         network.precision = self.precision
         if self.precision == "bf16" and network.is_peft:
             store_frozen_base_in_bf16(network.model)
@@ -273,6 +282,8 @@ class DQNTrainer(Trainer):
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._checkpoint_root: Path | None = None
         self._sampler_state: dict | None = None
+        self.lower_states: list[torch.Tensor] | None = None
+        """With ``cache_frozen_states``: each replay row's states below the trainable layers (``layer_cache``)."""
         if args.device.type == "cpu":
             local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
             usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # macOS
@@ -518,12 +529,20 @@ class DQNTrainer(Trainer):
     # -- data ------------------------------------------------------------------------------
 
     def get_train_dataloader(self) -> DataLoader:
-        """Each process samples its own replay store; batches are never split across processes."""
+        """Each process samples its own replay store; batches are never split across processes. With
+        ``cache_frozen_states``, the store's states below the trainable layers are computed first (once)."""
+        stale = self.lower_states is None or len(self.lower_states) != len(self.replay_store)
+        if self.args.cache_frozen_states and stale:
+            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+            with self.q_network.using_adapter(ONLINE):
+                self.lower_states = layer_cache.lower_states(
+                    self.q_network.forward_lower, self.replay_store.dataset["input_ids"], self.pad_token_id, dtype,
+                    progress=self.args.process_index == 0 and not self.args.disable_tqdm)
         self.replay_batches = ReplayBatches(self.replay_store, self.args.per_device_train_batch_size,
                                             self.pad_token_id, seed=self.args.seed * 1000 + self.args.process_index,
                                             recency=self.args.replay_recency, reward_scales=self.reward_scales,
                                             reward_clip=REWARD_CLIPS[self.args.reward_normalisation],
-                                            goal_rewards=self.goal_rewards)
+                                            goal_rewards=self.goal_rewards, lower_states=self.lower_states)
         if self._sampler_state is not None:
             self.replay_batches.rng.bit_generator.state = self._sampler_state
         return DataLoader(self.replay_batches, batch_size=None)
@@ -556,10 +575,11 @@ class DQNTrainer(Trainer):
             dones = torch.where(cross, torch.full_like(dones, CONTINUE), dones)
         n = mask.shape[1]
         positions = torch.cat([inputs["decision_positions"], next_positions.clamp(min=0)], dim=1)
-        q_all, _ = model(inputs["input_ids"], positions)
+        lower = inputs.get("lower_states")  # cache_frozen_states: only the trainable top layers run
+        q_all, _ = model(inputs["input_ids"], positions, lower_states=lower)
         q_taken = q_all[:, :n].gather(-1, inputs["actions"].unsqueeze(-1)).squeeze(-1)
         with torch.no_grad(), self.q_network.using_adapter(TARGET):
-            next_q_target, _ = self.q_network(inputs["input_ids"], next_positions.clamp(min=0))
+            next_q_target, _ = self.q_network(inputs["input_ids"], next_positions.clamp(min=0), lower_states=lower)
         targets = td_targets(inputs["rewards"] * args.reward_scale, dones, mask, q_all[:, n:].detach(),
                              next_q_target, args.gamma, args.n_step, args.double_dqn)
         loss = self.td_loss(q_taken[mask], targets[mask])
@@ -734,6 +754,7 @@ class DQNTrainer(Trainer):
                 state = load_file(checkpoint / sub / "adapter_model.safetensors")
                 set_peft_model_state_dict(network.model, state, adapter_name=adapter)
             network.model.set_adapter(ONLINE)
+            network.refreeze()
         else:  # tied weights are saved once: the other name keeps pointing at the loaded tensor
             network.model.load_state_dict(load_file(checkpoint / FULL_WEIGHTS), strict=False)
             network.target_model.load_state_dict(load_file(checkpoint / TARGET / FULL_WEIGHTS), strict=False)
