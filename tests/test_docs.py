@@ -78,3 +78,18 @@ def test_results_hold_the_models_the_readme_cites_and_experiments_hold_no_weight
         assert any(folder.rglob("*.png")) and any(folder.rglob("*.json")), folder
     weights = [p for ext in ("safetensors", "bin", "pt") for p in (ROOT / "experiments").rglob(f"*.{ext}")]
     assert not weights, weights
+
+
+CHECKED_FOLDERS = ("results/", "experiments/", "recipes/", "benchmarks/", "docs/", "tests/")
+"""Paths a page names that must exist in a clone (``outputs/`` is what commands write)."""
+
+
+@pytest.mark.parametrize("page", [*PAGES, ROOT / "experiments" / "README.md"], ids=lambda p: p.name)
+def test_every_path_a_page_names_exists(page):
+    text = page.read_text()
+    folders = "|".join(name.rstrip("/") for name in CHECKED_FOLDERS)
+    found = re.findall(rf"(?<![\w./-])((?:\.\./)?(?:{folders})/[\w./-]*\w)", text)
+    names = {name.removeprefix("../") for name in found}
+    missing = sorted(name for name in names  # a name may be a prefix the page completes (map_seed1, 2, 3)
+                     if not any((ROOT / name).parent.glob(Path(name).name + "*")))
+    assert not missing, f"{page.name} names paths that do not exist: {missing}"
