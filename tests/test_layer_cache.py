@@ -53,7 +53,7 @@ def test_cached_training_matches_uncached_and_leaves_the_lower_layers_as_they_we
         changed = {n for n in lora if not torch.equal(before[n], after[n])}
         assert changed and all(".layers.2." in n or ".layers.3." in n for n in changed), sorted(changed)
         assert not any(after[n].requires_grad for n in lora if ".layers.0." in n or "embed_tokens" in n)
-    assert runs[True].lower_states is not None and len(runs[True].lower_states) == 8
+    assert 4 <= len(runs[True].lower_states) <= 8  # the rows sampled in 3 batches of 4, of the 8
     assert runs[False].lower_states is None
     uncached, cached = (dict(runs[c].q_network.model.named_parameters()) for c in (False, True))
     for name, p in uncached.items():

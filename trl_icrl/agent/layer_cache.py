@@ -1,16 +1,16 @@
 """Frozen lower layers, computed once: with only the top decoder layers of a Q network trainable, the hidden states
-that a fixed trial reaches below them never change, so they are computed once per trial and every update (and the
-target network's forward, which shares those layers) runs through the top layers alone."""
+that a fixed trial reaches below them never change, so they are computed the first time the trial is sampled and
+every later update on it (and the target network's forward, which shares those layers) runs the top layers alone."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from torch.nn.utils.rnn import pad_sequence
 
 LAYER_INDEX = re.compile(r"\.layers\.(\d+)\.")
 """The decoder layer a parameter name lies in (``...model.layers.12.self_attn...``)."""
@@ -53,32 +53,33 @@ def freeze_below(model: nn.Module, n_frozen: int, keep: str = "q_head") -> int:
     return frozen
 
 
-@torch.no_grad()
-def lower_states(forward_lower, trials: Sequence[Sequence[int]], pad_token_id: int, dtype: torch.dtype,
-                 batch_tokens: int = 8192, progress: bool = True) -> list[torch.Tensor]:
-    """The hidden states each trial reaches below the trainable layers, one (length, hidden) tensor of ``dtype``
-    per trial, in order. ``forward_lower`` maps (B, L) ids to (B, L, hidden) states; trials run in batches of
-    similar length, right-padded (attention is causal: padding changes no real position's state), each batch at
-    most ``batch_tokens`` tokens."""
-    order = sorted(range(len(trials)), key=lambda i: len(trials[i]))
-    states: list[torch.Tensor | None] = [None] * len(trials)
-    with tqdm(total=len(trials), desc="frozen layers' states", unit="trial", disable=not progress) as bar:
+class LowerStateCache:
+    """Each replay row's hidden states below the trainable layers, computed the first time the row is sampled.
 
-        def run(batch: list[int]) -> None:
-            ids = torch.full((len(batch), len(trials[batch[-1]])), pad_token_id, dtype=torch.long)
-            for b, i in enumerate(batch):
-                ids[b, :len(trials[i])] = torch.as_tensor(trials[i])
-            hidden = forward_lower(ids)
-            for b, i in enumerate(batch):
-                states[i] = hidden[b, :len(trials[i])].to("cpu", dtype).clone()
-            bar.update(len(batch))
+    Args:
+        forward_lower: (B, L) ids -> (B, L, hidden) states (``QNetwork.forward_lower``).
+        pad_token_id: right-padding of rows of different lengths (attention is causal: padding changes no real
+            position's state).
+        dtype: what the states are kept in (bf16 halves the memory: about 0.6 KB a token for SmolLM2).
+    """
 
-        batch: list[int] = []
-        for i in order:  # ascending length: the last trial of a batch is its longest
-            if batch and (len(batch) + 1) * len(trials[i]) > batch_tokens:
-                run(batch)
-                batch = []
-            batch.append(i)
-        if batch:
-            run(batch)
-    return states
+    def __init__(self, forward_lower: Callable[[torch.Tensor], torch.Tensor], pad_token_id: int, dtype: torch.dtype):
+        self.forward_lower, self.pad_token_id, self.dtype = forward_lower, pad_token_id, dtype
+        self.states: dict[int, torch.Tensor] = {}
+        """Row index -> (length, hidden) states."""
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    @torch.no_grad()
+    def batch(self, indices: Sequence[int], trials: Sequence[Sequence[int]]) -> torch.Tensor:
+        """(B, L, hidden) states of the rows ``indices`` whose ids are ``trials``, right-padded with zeros to the
+        longest; rows never seen before run through the lower layers first, in one batch."""
+        missing = {i: ids for i, ids in zip(indices, trials) if i not in self.states}
+        if missing:
+            ids = pad_sequence([torch.as_tensor(t) for t in missing.values()], batch_first=True,
+                               padding_value=self.pad_token_id)
+            hidden = self.forward_lower(ids)
+            for b, (i, t) in enumerate(missing.items()):
+                self.states[i] = hidden[b, :len(t)].to("cpu", self.dtype).clone()
+        return pad_sequence([self.states[i] for i in indices], batch_first=True)

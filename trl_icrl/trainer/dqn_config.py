@@ -48,11 +48,10 @@ class DQNConfig(TrainingArguments):
         trainable_layers (`int` or `None`): only the top this many decoder layers' trained weights (and the Q head)
             train; the lower layers' and the embeddings' stay as they are (a saved agent's adapter keeps what it
             learned there). `None`: all.
-        cache_frozen_states (`bool`, defaults to `False`): with `trainable_layers`, compute the hidden states every
-            replay trial reaches below the trainable layers once, before the first update, and run each update and
-            target forward through the top layers alone (SmolLM2, top 10 of 30 layers: about 3x faster updates;
-            about 0.6 KB a token in bf16). Needs a replay store that never changes: offline data or a dataset,
-            `online_collection=False`.
+        cache_frozen_states (`bool`, defaults to `False`): with `trainable_layers`, keep the hidden states each
+            replay trial reaches below the trainable layers from the first time it is sampled, and run every later
+            update and target forward on it through the top layers alone (SmolLM2 in bf16: about 0.6 KB a token).
+            Needs a replay store that never changes: offline data or a dataset, `online_collection=False`.
         dtype (`str`, defaults to `"float32"`): dtype of the frozen base (`"float32"`, `"bfloat16"`, `"float16"` or
             `"auto"`); `torch_dtype` is its deprecated alias.
         model_init_kwargs (`dict` or `None`): further keyword arguments of `AutoModelForCausalLM.from_pretrained` when
@@ -171,7 +170,7 @@ class DQNConfig(TrainingArguments):
     trainable_layers: int | None = field(default=None, metadata={
         "help": "Train only the top this many decoder layers' weights (and the Q head); None = all."})
     cache_frozen_states: bool = field(default=False, metadata={
-        "help": "With trainable_layers and a fixed replay store: compute the frozen lower layers' states once."})
+        "help": "With trainable_layers and a fixed replay store: keep the frozen lower layers' states of each trial."})
     dtype: str = field(default="float32", metadata={"help": "dtype of the base: float32, bfloat16, float16 or auto."})
     torch_dtype: str | None = field(default=None, metadata={"help": "Deprecated alias of dtype."})
     model_init_kwargs: dict | str | None = field(default=None, metadata={

@@ -21,7 +21,6 @@ from huggingface_hub.constants import HF_HUB_CACHE
 from peft import LoraConfig, PeftConfig, PeftModel, set_peft_model_state_dict
 from peft.utils import ModulesToSaveWrapper
 from safetensors.torch import load_file
-from torch.nn.utils.rnn import pad_sequence
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, IterableDataset
 from transformers import (
@@ -44,10 +43,10 @@ from transformers.trainer_utils import (
     rotate_checkpoints,
 )
 
-from ..agent import layer_cache
 from ..agent.config import ICRL_CONFIG, AgentConfig
 from ..agent.exploration import parse_schedules
 from ..agent.icrl_agent import ICRLAgent
+from ..agent.layer_cache import LowerStateCache
 from ..agent.q_network import (
     FULL_WEIGHTS,
     ONLINE,
@@ -181,12 +180,12 @@ class ReplayBatches(IterableDataset):
     """An endless stream of collated batches of trials sampled from a (growing) replay store, each trial's
     rewards multiplied by its env's entry in ``reward_scales`` (env id -> factor; None: unscaled), its env's entry in
     ``goal_rewards`` added at its terminal steps, then replaced by their signs (``reward_clip="sign"``) or clipped to
-    [-1, 1] (``"unit"``). With ``lower_states`` (one (length, hidden) tensor per store row, ``layer_cache``), each
-    batch also holds its trials' ``lower_states``, (B, L, hidden), right-padded like ``input_ids``."""
+    [-1, 1] (``"unit"``). With ``lower_states`` (a ``LowerStateCache`` of the store's rows), each batch also holds
+    its trials' ``lower_states``, (B, L, hidden), right-padded like ``input_ids``."""
 
     def __init__(self, store: ReplayStore, batch_size: int, pad_token_id: int, seed: int, recency: float = 0.0,
                  reward_scales: Mapping[str, float] | None = None, reward_clip: str | None = None,
-                 goal_rewards: Mapping[str, float] | None = None, lower_states: Sequence[torch.Tensor] | None = None):
+                 goal_rewards: Mapping[str, float] | None = None, lower_states: LowerStateCache | None = None):
         if reward_clip not in set(REWARD_CLIPS.values()):
             raise ValueError(f"reward_clip must be None, 'sign' or 'unit', got {reward_clip!r}")
         self.store, self.batch_size, self.pad_token_id, self.recency = store, batch_size, pad_token_id, recency
@@ -200,7 +199,7 @@ class ReplayBatches(IterableDataset):
             rows = self.store.rows(indices)
             batch = collate_trials(rows, self.pad_token_id)
             if self.lower_states is not None:
-                batch["lower_states"] = pad_sequence([self.lower_states[i] for i in indices], batch_first=True)
+                batch["lower_states"] = self.lower_states.batch(indices, [row["input_ids"] for row in rows])
             if self.reward_scales is not None:
                 unknown = {r["env_id"] for r in rows} - set(self.reward_scales)
                 if unknown:
@@ -282,8 +281,8 @@ class DQNTrainer(Trainer):
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._checkpoint_root: Path | None = None
         self._sampler_state: dict | None = None
-        self.lower_states: list[torch.Tensor] | None = None
-        """With ``cache_frozen_states``: each replay row's states below the trainable layers (``layer_cache``)."""
+        self.lower_states: LowerStateCache | None = None
+        """With ``cache_frozen_states``: the replay rows' states below the trainable layers, as they are sampled."""
         if args.device.type == "cpu":
             local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
             usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # macOS
@@ -530,14 +529,11 @@ class DQNTrainer(Trainer):
 
     def get_train_dataloader(self) -> DataLoader:
         """Each process samples its own replay store; batches are never split across processes. With
-        ``cache_frozen_states``, the store's states below the trainable layers are computed first (once)."""
-        stale = self.lower_states is None or len(self.lower_states) != len(self.replay_store)
-        if self.args.cache_frozen_states and stale:
-            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
-            with self.q_network.using_adapter(ONLINE):
-                self.lower_states = layer_cache.lower_states(
-                    self.q_network.forward_lower, self.replay_store.dataset["input_ids"], self.pad_token_id, dtype,
-                    progress=self.args.process_index == 0 and not self.args.disable_tqdm)
+        ``cache_frozen_states``, a fresh cache of the states below the trainable layers (the store may have been
+        loaded from a checkpoint since)."""
+        if self.args.cache_frozen_states:
+            self.lower_states = LowerStateCache(self.q_network.forward_lower, self.pad_token_id,
+                                                torch.bfloat16 if self.precision == "bf16" else torch.float32)
         self.replay_batches = ReplayBatches(self.replay_store, self.args.per_device_train_batch_size,
                                             self.pad_token_id, seed=self.args.seed * 1000 + self.args.process_index,
                                             recency=self.args.replay_recency, reward_scales=self.reward_scales,
