@@ -432,3 +432,13 @@ def test_main_job_answers_bad_input_in_one_sentence(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == "frozen_lake_dqn.py: learning_rate must be > 0, got -1.0"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_card_repeats_the_main_jobs_command_line_and_its_machine(tmp_path):
+    assert model_card.training_command(["recipes/frozen_lake_dqn.py", "--config", "my config.yaml"]) == (
+        "accelerate launch recipes/frozen_lake_dqn.py --config 'my config.yaml'")
+    assert model_card.training_command(["/usr/bin/trl-icrl", "dqn", "--seed", "1"]) == "trl-icrl dqn --seed 1"
+    assert model_card.training_command(["-c"]) is None  # trained from Python
+    card = build_model_card(tmp_path, AgentConfig(**ICRL_CONFIG), {"max_train_minutes": 7}, 12)
+    assert "## Reproduce" in card.text and "12, within 7 minutes" in card.text
+    assert model_card.machine_description() in card.text

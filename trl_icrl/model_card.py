@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from importlib import metadata, resources
 from pathlib import Path
@@ -18,6 +20,7 @@ from huggingface_hub.utils import filter_repo_objects
 
 from .agent.config import ICRL_CONFIG, AgentConfig
 from .envs.families import map_family
+from .precision import cpu_bf16_units
 from .tiny_model import SHIPPED_BASES, TINY_BASE_NAME
 
 TEMPLATE_PATH = resources.files("trl_icrl") / "model_cards" / "template.md"
@@ -89,6 +92,28 @@ def _eval_results(results: list[dict], short_eval: dict, config: AgentConfig) ->
             for name, metric, value in scores]
 
 
+COMMANDS = {"frozen_lake_dqn.py": "accelerate launch recipes/frozen_lake_dqn.py", "trl-icrl": "trl-icrl"}
+"""The programs whose command line a card repeats: the main job's recipe and the ``trl-icrl`` command."""
+
+
+def training_command(argv: Sequence[str] | None = None) -> str | None:
+    """The command line that is training now (``argv``: ``sys.argv``) when it runs the main job, else ``None``
+    (training from Python: the card's hyperparameters say what ran)."""
+    argv = sys.argv if argv is None else argv
+    program = COMMANDS.get(Path(argv[0]).name) if argv else None
+    return " ".join([program, shlex.join(argv[1:])]).strip() if program else None
+
+
+def machine_description() -> str:
+    """The machine training runs on, as a card states it: the GPU's name, else the CPU's cores and bf16 units."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    units = ", ".join(cpu_bf16_units()) or "no bf16 units"
+    return f"a {os.cpu_count()}-core CPU ({units})"
+
+
 def framework_versions() -> dict[str, str]:
     """The installed version of each of ``FRAMEWORKS`` (``"unknown"`` for one not installed)."""
     versions = {}
@@ -137,7 +162,7 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
         dtype=training_args.get("dtype", "float32"), family=family, shipped_base=base_model in SHIPPED_BASES,
         default_base=TINY_BASE_NAME, results=results, agents=agents,
         short_eval=short_eval, curves=curves, training_curve=training_curve, dataset_name=dataset_name,
-        versions=framework_versions())
+        versions=framework_versions(), command=training_command(), machine=machine_description())
 
 
 def write_model_card(output_dir: str | os.PathLike, config: AgentConfig, training_args: Mapping,
