@@ -6,7 +6,8 @@ final-10 with and without those maps.
         --config recipes/configs/tiny_results_offline.yaml
 
 Only offline-data models are checked: their training maps are the offline data's, remade here from the model's
-recipe config with the old exclusion; the per-map numbers come from the model's ``results.json``.
+recipe config with the old exclusion; the per-map numbers come from the model's ``results.json``. A record without
+its tokenizer (``experiments/runs/``) is read with its base's, which holds every Frozen Lake word.
 """
 
 import argparse
@@ -22,6 +23,7 @@ from trl_icrl.agent.config import AgentConfig
 from trl_icrl.envs import heldout_maps
 from trl_icrl.evaluation import CONDITIONS, make_condition
 from trl_icrl.offline_data import offline_trials
+from trl_icrl.tiny_model import resolve_model_path
 
 
 def main() -> None:
@@ -32,7 +34,8 @@ def main() -> None:
     model = Path(args.model)
     (train,) = TrlParser((DQNConfig,)).parse_args_and_config(["--config", args.config])
     config = AgentConfig.load(model)
-    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer = AutoTokenizer.from_pretrained(model if (model / "tokenizer.json").is_file()
+                                              else resolve_model_path(config.base_model))
     old_exclusion = frozenset(heldout_maps(train.map_family, train.eval_maps, train.seed))
     rows = offline_trials(config.token_protocol(tokenizer), config.env_codec(), train.env_id, train.offline_data,
                           train.offline_trials, family=train.map_family, seed=train.seed * 1000,
