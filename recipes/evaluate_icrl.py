@@ -1,12 +1,12 @@
 """Evaluate a trained in-context RL agent on the paper's evaluation suite, against baselines on the same maps.
 
-    python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --output_dir results/
+    python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --output_dir outputs/frozen_lake_dqn
     python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution stitching \
-        --n_maps 50 --n_episodes 30 --output_dir results/
+        --n_maps 50 --n_episodes 30 --output_dir outputs/frozen_lake_dqn
     python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution --video
-    python recipes/evaluate_icrl.py --baselines_only --output_dir results/baselines
+    python recipes/evaluate_icrl.py --baselines_only --output_dir outputs/baselines
     python recipes/evaluate_icrl.py --data_quality low=outputs/offline_low mixed=outputs/offline_mixed \
-        high=outputs/offline_high --output_dir experiments/runs/data_quality      # recipes/configs/tiny_offline.yaml
+        high=outputs/offline_high --output_dir outputs/data_quality      # recipes/configs/tiny_offline.yaml
 
 Writes ``results.json``, one ``<condition>.png`` per condition, ``<condition>_trajectories.png`` and
 ``summary.md`` to ``output_dir`` (see ``trl_icrl.evaluation.write_report``); ``--data_quality`` alone evaluates
