@@ -71,6 +71,13 @@ def _evaluations(output_dir: Path) -> tuple[list[dict], list[str], dict]:
     return [], [], {name: short[name] for name in ("trained", "untrained") if name in short}
 
 
+def training_minutes(output_dir: Path) -> float | None:
+    """Minutes the run trained (``train_runtime`` in the log history of ``short_eval.json``), when recorded."""
+    history = (_read_json(output_dir / "short_eval.json") or {}).get("log_history", [])
+    runtimes = [entry["train_runtime"] for entry in history if "train_runtime" in entry]
+    return runtimes[-1] / 60 if runtimes else None
+
+
 def _eval_results(results: list[dict], short_eval: dict, config: AgentConfig) -> list[EvalResult]:
     """One model-index entry per evaluated condition: the saved model's final-10 success, then its
     ``CONDITION_METRICS``."""
@@ -162,7 +169,8 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
         dtype=training_args.get("dtype", "float32"), family=family, shipped_base=base_model in SHIPPED_BASES,
         default_base=TINY_BASE_NAME, results=results, agents=agents,
         short_eval=short_eval, curves=curves, training_curve=training_curve, dataset_name=dataset_name,
-        versions=framework_versions(), command=training_command(), machine=machine_description())
+        versions=framework_versions(), command=training_command(), machine=machine_description(),
+        train_minutes=training_minutes(output_dir))
 
 
 def write_model_card(output_dir: str | os.PathLike, config: AgentConfig, training_args: Mapping,
