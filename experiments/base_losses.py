@@ -4,7 +4,8 @@ of each family (nats per token), on trials no base trained on (corpus seed 7; ev
 A base meets the words it lacks with the embeddings a DQN run would compose for it (``extend_vocabulary``):
 ``trl-icrl/tiny-llama`` the cliff's and the MDPs', a base pretrained without a family that family's.
 
-    python experiments/base_losses.py --trials 24 --output experiments/runs/tiny_general_on_general_base/base_losses.json
+    python experiments/base_losses.py --trials 24 \
+        --output experiments/runs/tiny_general_on_general_base/base_losses.json
     python experiments/base_losses.py --bases tiny-general outputs/base_without_cliff --output base_losses.json
 """
 
