@@ -4,8 +4,9 @@ side in one process on this machine.
 For each ``--layers`` entry (``all``: today's recipe, LoRA on every layer and the embeddings, no cache; an integer K:
 only the top K layers train, the states below them computed once per trial) and each ``--precisions`` entry: the
 seconds of one update inside ``DQNTrainer.train()`` (forward + backward + AdamW on ``--batch`` trials of up to
-``--context_tokens`` tokens, and the target network's forward), median of ``--updates`` after one warm-up, and the
-tokens/s of computing the cached states. ``--profile`` prints torch.profiler's top operators of the first entry's
+``--context_tokens`` tokens, and the target network's forward), median of ``--updates`` after one warm-up, on a store
+of ``--trials`` trials (few, so that the cached entries run on states already computed, as most updates of a long
+run do). ``--profile`` prints torch.profiler's top operators of the first entry's
 updates. The last line is ``SUMMARY ...`` with every entry's numbers and its speed-up over ``all`` at that precision.
 
     HF_HUB_OFFLINE=1 python benchmarks/llm_update_speed.py                      # all, 10, 6 layers; bf16 and fp32
@@ -51,18 +52,13 @@ def measure(cli: argparse.Namespace, layers: str, precision: str, profile: bool)
                      report_to="none", save_strategy="no")
     clock = UpdateClock()
     trainer = DQNTrainer(cli.model, args, callbacks=[clock])
-    start = time.perf_counter()
-    trainer.get_train_dataloader()  # the cached states, when asked for, before the clock of the updates
-    cache_seconds = time.perf_counter() - start
-    tokens = sum(len(ids) for ids in trainer.replay_store.dataset["input_ids"])
     if profile:
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             trainer.train()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15), flush=True)
     else:
         trainer.train()
-    result = {"layers": layers, "precision": precision, "s_per_update": statistics.median(clock.seconds[1:]),
-              "cache_tokens_per_s": tokens / cache_seconds if trainable is not None else None}
+    result = {"layers": layers, "precision": precision, "s_per_update": statistics.median(clock.seconds[1:])}
     print(json.dumps(result), flush=True)
     return result
 
