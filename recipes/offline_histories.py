@@ -24,9 +24,8 @@ def main() -> None:
     push, args.push_to_hub = args.push_to_hub, False  # the trainer only makes the trials: it pushes no model
     trainer = DQNTrainer(args.model_name_or_path, args)
     store = trainer.replay_store
-    card = histories_card(store.dataset, store.protocol_signature, trainer.base_model_name, trainer.map_family_names,
-                          {env_id: len(maps) for env_id, maps in trainer.training_exclusions.items()}, args.seed,
-                          args.max_context_tokens, args.episodes_per_trial)
+    card = histories_card(store.dataset, store.protocol_signature, trainer.base_model_name, trainer.env_specs,
+                          args.seed, args.max_context_tokens, args.episodes_per_trial)
     print(f"{len(store)} trials written to {save_histories(store.dataset, args.output_dir, card).resolve()}")
     if push:
         print(f"pushed to {push_histories(args.output_dir, args.hub_model_id, args.hub_token, args.hub_private_repo)}")

@@ -38,7 +38,8 @@ from trl_icrl.trainer.callbacks import (
     WallClockLimitCallback,
 )
 from trl_icrl.trainer.collector import TrialCollector
-from trl_icrl.trainer.dqn_trainer import ReplayBatches, env_goal_reward, env_reward_scale
+from trl_icrl.trainer.replay_data import ReplayBatches
+from trl_icrl.trainer.rewards import RewardPath, env_goal_reward, env_reward_scale
 
 
 def test_td_targets_by_hand():
@@ -303,30 +304,54 @@ def test_replay_store_save_load(tmp_path):
     assert np.mean(recent == 2) > np.mean(recent == 0) * 3
 
 
-def test_replay_batches_scale_each_trials_rewards_by_its_env():
+def test_the_reward_path_scales_each_trials_rewards_by_its_env():
     store = ReplayStore(capacity=10, protocol_signature="p")
     row = {"input_ids": [1, 2, 3, 4], "decision_positions": [1, 2], "actions": [2, 0], "dones": [0, 1],
            "next_positions": [2, -1], "episode_index": [0, 0], "episode_offsets": [0], "env_map": "SG", "seed": 0,
            "policy": "online"}
     store.append([dict(row, env_id="lake", rewards=[0.0, 1.0]), dict(row, env_id="cliff", rewards=[-1.0, -100.0])])
-    batches = ReplayBatches(store, 32, pad_token_id=0, seed=0, reward_scales={"lake": 1.0, "cliff": 0.01})
-    rewards = next(iter(batches))["rewards"]
-    assert {tuple(round(x, 6) for x in r) for r in rewards.tolist()} == {(0.0, 1.0), (-0.01, -1.0)}
-    signs = next(iter(ReplayBatches(store, 32, 0, seed=0, reward_scales={"lake": 1.0, "cliff": 1.0},
-                                    reward_clip="sign")))["rewards"]
-    assert {tuple(r) for r in signs.tolist()} == {(0.0, 1.0), (-1.0, -1.0)}  # DQN's clipping: a step costs a fall's 1
-    clipped = next(iter(ReplayBatches(store, 32, 0, seed=0, reward_scales={"lake": 1.0, "cliff": 0.1},
-                                      reward_clip="unit")))["rewards"]
-    assert {tuple(round(x, 6) for x in r) for r in clipped.tolist()} == {(0.0, 1.0), (-0.1, -1.0)}
-    goal = next(iter(ReplayBatches(store, 32, 0, seed=0, reward_scales={"lake": 1.0, "cliff": 0.01},
-                                   goal_rewards={"lake": 0.0, "cliff": 1.0})))["rewards"]
-    assert {tuple(round(x, 6) for x in r) for r in goal.tolist()} == {(0.0, 1.0), (-0.01, 0.0)}  # a goal's 1 at the end
+
+    def rewards_of(**path) -> set[tuple[float, ...]]:
+        path = RewardPath(**path)
+        batch = next(iter(ReplayBatches(store, 32, pad_token_id=0, seed=0, reward_path=path)))
+        return {tuple(round(x, 6) for x in r)
+                for r in path.rewards(batch["rewards"], batch["dones"], batch["env_index"]).tolist()}
+
+    assert rewards_of(env_scales={"lake": 1.0, "cliff": 0.01}) == {(0.0, 1.0), (-0.01, -1.0)}
+    signs = rewards_of(env_scales={"lake": 1.0, "cliff": 1.0}, clip="sign")
+    assert signs == {(0.0, 1.0), (-1.0, -1.0)}  # DQN's clipping: a step costs a fall's 1
+    assert rewards_of(env_scales={"lake": 1.0, "cliff": 0.1}, clip="unit") == {(0.0, 1.0), (-0.1, -1.0)}
+    goal = rewards_of(env_scales={"lake": 1.0, "cliff": 0.01}, goal_rewards={"lake": 0.0, "cliff": 1.0})
+    assert goal == {(0.0, 1.0), (-0.01, 0.0)}  # a goal's 1 at the end
+    # reward_scale multiplies last, after the clip: the paper's 30 on a clipped fall gives -30, not -1
+    assert rewards_of(env_scales={"lake": 1.0, "cliff": 0.1}, clip="unit", reward_scale=30.0) == \
+        {(0.0, 30.0), (-3.0, -30.0)}
     with pytest.raises(ValueError, match="reward_clip must be None, 'sign' or 'unit', got 'tanh'"):
-        ReplayBatches(store, 8, 0, seed=0, reward_clip="tanh")
+        RewardPath({"lake": 1.0}, clip="tanh")
     store.append([dict(row, env_id="taxi", rewards=[-1.0, 20.0])])
     with pytest.raises(ValueError, match=r"\['taxi'\], an env this trainer does not train on"):
-        for _ in zip(range(20), ReplayBatches(store, 8, 0, seed=1, reward_scales={"lake": 1.0, "cliff": 0.01})):
+        path = RewardPath({"lake": 1.0, "cliff": 0.01})
+        for _ in zip(range(20), ReplayBatches(store, 8, 0, seed=1, reward_path=path)):
             pass
+
+
+def test_the_reward_path_targets_are_td_targets_of_its_rewards():
+    """One call, one order: env scale, goal, clip, reward_scale, then the n-step target (by hand: gamma 0.5)."""
+    path = RewardPath({"lake": 1.0, "cliff": 0.1}, {"cliff": 1.0}, clip="unit", reward_scale=2.0, gamma=0.5)
+    rewards = torch.tensor([[-1.0, -100.0]])
+    dones = torch.tensor([[CONTINUE, TERMINATED]])
+    next_q = torch.tensor([[[4.0, 0.0], [9.0, 9.0]]])
+    targets = path.targets(rewards, dones, torch.ones(1, 2, dtype=torch.bool), torch.tensor([1]), next_q, next_q)
+    # step 0: -1 * 0.1 * 2 + 0.5 * 4; step 1: clip(-100 * 0.1 + 1) * 2, terminal
+    assert targets[0].tolist() == pytest.approx([-0.2 + 2.0, -2.0])
+
+
+def test_reward_path_of_specs_takes_each_envs_scale_and_goal_and_the_normalisations_clip():
+    specs = {"lake": SimpleNamespace(reward_scale=1.0, goal_reward=0.0),
+             "cliff": SimpleNamespace(reward_scale=0.1, goal_reward=1.0)}
+    assert RewardPath.of_specs(specs, "horizon", reward_scale=2.0) == \
+        RewardPath({"lake": 1.0, "cliff": 0.1}, {"lake": 0.0, "cliff": 1.0}, "unit", 2.0)
+    assert RewardPath.of_specs(specs, "goal").clip is None and RewardPath.of_specs(specs, "sign").clip == "sign"
 
 
 BF16 = pytest.param("bf16", marks=pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU runs no bf16 matmuls"))
@@ -406,7 +431,19 @@ def test_config_rejects_bad_values():
         DQNConfig(output_dir="x", train_env_ids=["trl_icrl/ParametricCliffWalking-v0", "trl_icrl/RandomMDP-v0"],
                   map_family="up_to_8")
     cliff_only = DQNConfig(output_dir="x", train_env_ids=["trl_icrl/ParametricCliffWalking-v0"], map_family="null")
-    assert cliff_only.map_family is None
+    assert cliff_only.map_family == "cliff"  # unset: the first env's first family, resolved once, here
+    assert cliff_only.env_id == "trl_icrl/ParametricCliffWalking-v0"
+
+
+def test_the_trainer_never_writes_its_args(tiny_dir, tmp_path):
+    """Defaults are resolved by DQNConfig; the trainer (set-up, training, push) leaves its args as given."""
+    args = small_config(tmp_path, max_steps=1, eval_maps=0)
+    given = args.to_dict()
+    trainer = DQNTrainer(str(tiny_dir), args)
+    trainer.train()
+    trainer.save_model()
+    assert args.to_dict() == given
+    assert trainer.env_spec.family_name == args.map_family == "id" and trainer.env_ids == [args.env_id]
 
 
 def test_writes_demonstrations_into_context(protocol):
@@ -440,7 +477,7 @@ def test_offline_training_from_scripted_behaviour(tiny_dir, tmp_path):
 
     args = small_config(tmp_path, online_collection=False, max_steps=2)
     probe = DQNTrainer(str(tiny_dir), args)
-    store = offline_store(probe.protocol, probe.env_codec, args.env_id, "mixed", 4,
+    store = offline_store(probe.env_spec.protocol, probe.env_spec.codec, args.env_id, "mixed", 4,
                           probe.replay_store.protocol_signature, episodes_per_trial=3, progress=False)
     assert sorted(set(store.dataset["policy"])) == ["epsilon_optimal_0.3", "epsilon_optimal_0.9"]
     trainer = DQNTrainer(str(tiny_dir), args, replay_store=store)
@@ -678,7 +715,7 @@ def test_evaluate_plays_the_heldout_maps_in_context(tiny_dir, tmp_path):
     trainer.train()
     steps = [log["step"] for log in trainer.state.log_history if "eval_final10_success" in log]
     assert steps == [2, 4]
-    with pytest.raises(ValueError, match="eval_strategy='steps' plays held-out maps, and this run has none"):
+    with pytest.raises(ValueError, match="eval_strategy='steps' plays validation maps, and this run has none"):
         DQNTrainer(str(tiny_dir), small_config(tmp_path, eval_maps=0, eval_strategy="steps", eval_steps=2))
 
 
@@ -733,12 +770,12 @@ def test_a_dataset_of_histories_trains(tiny_dir, tmp_path, monkeypatch):
     trainer.train()
     assert trainer.state.global_step == 2 and len(trainer.replay_store) == 6  # learned from them, collected nothing
 
-    card = histories_card(made, maker.replay_store.protocol_signature, maker.base_model_name, maker.map_family_names,
-                          {ENV_ID: len(maker.training_exclusions[ENV_ID])}, args.seed, 128, args.episodes_per_trial)
+    card = histories_card(made, maker.replay_store.protocol_signature, maker.base_model_name, maker.env_specs,
+                          args.seed, 128, args.episodes_per_trial)
     folder = save_histories(made, tmp_path / "histories", card)
     text = (folder / "README.md").read_text()
     assert "`epsilon_optimal_0.9` (6 trials)" in text and "generated maps of the `id` family" in text
-    assert f"the {len(maker.training_exclusions[ENV_ID])} maps of `{ENV_ID}`" in text
+    assert f"the {len(maker.env_specs[ENV_ID].training_exclusions)} maps of `{ENV_ID}`" in text
     by_name = DQNConfig(**{**learner_args.to_dict(), "online_collection": None, "dataset_name": str(folder)})
     assert not by_name.online_collection
     trainer = DQNTrainer(str(tiny_dir), by_name)

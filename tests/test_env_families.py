@@ -34,7 +34,7 @@ def test_heldout_maps_offline_data_and_card_come_from_the_registered_family(wide
     trainer = DQNTrainer(str(tiny_dir), args)
     assert len(trainer.heldout_maps) == 3
     assert all(len(m) == 3 and len(m[0]) == 8 for m in trainer.heldout_maps)
-    rows = offline_trials(trainer.protocol, trainer.env_codec, WIDE_LAKE, "high", 2, episodes_per_trial=2,
+    rows = offline_trials(trainer.env_spec.protocol, trainer.env_spec.codec, WIDE_LAKE, "high", 2, episodes_per_trial=2,
                           family="wide", progress=False)
     assert [r["env_id"] for r in rows] == [WIDE_LAKE] * 2
     assert all(len(r["env_map"].split("/")) == 3 and len(r["env_map"].split("/")[0]) == 8 for r in rows)

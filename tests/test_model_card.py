@@ -320,7 +320,7 @@ def test_main_job_runs_the_tiny_config_unless_given_one(tmp_path):
     assert recipe.parse_config(["--offline_data", "null"]).offline_data is None  # the command line unsets it
     general = ["--config", str(Path(recipe.__file__).parent / "configs" / "tiny_general.yaml")]
     assert recipe.parse_config(general).map_family == "up_to_8"
-    assert recipe.parse_config([*general, "--map_family", "null"]).map_family is None
+    assert recipe.parse_config([*general, "--map_family", "null"]).map_family == "id"  # unset: the env's first
     own = tmp_path / "own.yaml"
     own.write_text(f"output_dir: {tmp_path}\n")
     args = recipe.parse_config(["--config", str(own)])

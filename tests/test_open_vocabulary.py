@@ -176,8 +176,8 @@ def test_one_model_trains_on_several_envs_taking_turns(tmp_path):
                      eval_maps=2, eval_episodes=2, max_context_tokens=256, disable_tqdm=True, report_to="none",
                      save_strategy="no")
     trainer = DQNTrainer("tiny", args)
-    assert args.env_id == ENV_ID and trainer.env_codecs["CliffWalking-v1"].observation_format == "index"
-    assert trainer.reward_scales == {ENV_ID: 1.0, "CliffWalking-v1": 0.01}  # the cliff's -100 becomes -1
+    assert args.env_id == ENV_ID and trainer.env_specs["CliffWalking-v1"].codec.observation_format == "index"
+    assert trainer.reward_path.env_scales == {ENV_ID: 1.0, "CliffWalking-v1": 0.01}  # the cliff's -100 becomes -1
     rows = [trainer.collector.collect()[0] for _ in range(4)]
     assert [r[0]["env_id"] for r in rows] == [ENV_ID, "CliffWalking-v1"] * 2
     summary = trainer.evaluate_in_context()

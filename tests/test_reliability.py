@@ -20,7 +20,7 @@ from trl_icrl import (
 )
 from trl_icrl.agent.q_network import add_q_head, build_q_network, make_peft_config
 from trl_icrl.replay_store import collate_trials
-from trl_icrl.trainer.dqn_trainer import parameter_sharding, requested_sharding
+from trl_icrl.trainer.sharding import parameter_sharding, requested_sharding
 
 
 def config(tmp_path, **overrides) -> DQNConfig:
@@ -128,7 +128,7 @@ def test_sharding_launch_is_refused_before_any_work(tmp_path, monkeypatch, envir
     def no_work(*args, **kwargs):
         raise AssertionError("work started before the refusal")
 
-    monkeypatch.setattr("trl_icrl.trainer.dqn_trainer.AutoModelForCausalLM.from_pretrained", no_work)
-    monkeypatch.setattr("trl_icrl.trainer.dqn_trainer.offline_trials", no_work)
+    monkeypatch.setattr("trl_icrl.trainer.model_loading.AutoModelForCausalLM.from_pretrained", no_work)
+    monkeypatch.setattr("trl_icrl.trainer.replay_data.spec_offline_trials", no_work)
     with pytest.raises(ValueError, match=f"does not support {expected}"):
         DQNTrainer("tiny", args)

@@ -38,7 +38,7 @@ def test_8b_config_runs_on_a_tiny_model(llama3_tiny, tmp_path, config):
     assert trainer.state.global_step == 2 and trainer.args.activation_checkpointing
     assert any("td_loss" in log for log in trainer.state.log_history)
     if args.protocol_format == "llama3":
-        episodes = trainer.protocol.parse(trainer.replay_store.rows([0])[0]["input_ids"])
+        episodes = trainer.env_spec.protocol.parse(trainer.replay_store.rows([0])[0]["input_ids"])
         assert len(episodes) == 3
 
 

@@ -62,7 +62,7 @@ def run_dqn(argv: Sequence[str], prog: str) -> None:
         sys.exit(f"{prog}: {err}")
     if trainer.is_world_process_zero():
         print(describe_precision(trainer.precision, args.precision, args.device.type), flush=True)
-        formats = ", ".join(f"{env_id} as {codec.observation_format}" for env_id, codec in trainer.env_codecs.items())
+        formats = ", ".join(f"{e} as {spec.codec.observation_format}" for e, spec in trainer.env_specs.items())
         own = " (the env's own format)" if args.observation_format is None else ""
         print(f"observations written: {formats}{own}", flush=True)
     resume = args.resume_from_checkpoint

@@ -34,6 +34,7 @@ from .choices import QUALITIES
 from .envs import TRAIN_SEED_LIMIT, make_env
 from .envs.codec import EnvCodec
 from .envs.families import map_family
+from .envs.spec import EnvSpec
 from .protocol import TokenProtocol
 from .replay_store import FEATURES, ReplayStore
 
@@ -103,6 +104,13 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
     return rows
 
 
+def spec_offline_trials(spec: EnvSpec, quality: str, n_trials: int, **kwargs) -> list[dict]:
+    """``offline_trials`` of a run's env: its protocol, codec, family of training maps, exclusions and coordinate
+    frame from its ``EnvSpec`` (``kwargs``: the others)."""
+    return offline_trials(spec.protocol, spec.codec, spec.env_id, quality, n_trials, family=spec.family_name,
+                          exclude_maps=spec.training_exclusions, **spec.frame, **kwargs)
+
+
 def offline_store(protocol: TokenProtocol, codec: EnvCodec, env_id: str, quality: str, n_trials: int,
                   protocol_signature: str, capacity: int | None = None, **kwargs) -> ReplayStore:
     """A replay store holding ``offline_trials``, with room for ``capacity`` trials (default: just these; trials
@@ -117,19 +125,19 @@ HISTORIES_FILE = "data/train-00000-of-00001.parquet"
 
 
 def histories_card(dataset: datasets.Dataset, protocol_signature: str, base_model: str,
-                   map_families: Mapping[str, str | None], excluded_maps: Mapping[str, int], seed: int,
-                   max_trial_tokens: int, episodes_per_trial: int) -> DatasetCard:
+                   specs: Mapping[str, EnvSpec], seed: int, max_trial_tokens: int,
+                   episodes_per_trial: int) -> DatasetCard:
     """The card of a dataset of histories: which behaviour played them (each ``policy`` and its number of
-    trials), how many trials, on which envs and map families, which held-out maps were excluded (``excluded_maps``:
-    env id -> number of maps the evaluations with ``seed`` play, never drawn for training), and the protocol and
-    tokenizer (``base_model``'s) the ids belong to."""
+    trials), how many trials, on which envs and map families (``specs``: the run's envs), which maps were excluded
+    (each spec's ``training_exclusions``: the maps the evaluations with ``seed`` play, never drawn for training),
+    and the protocol and tokenizer (``base_model``'s) the ids belong to."""
     policies = ", ".join(f"`{policy}` ({n} trials)" for policy, n in sorted(Counter(dataset["policy"]).items()))
     envs = Counter(dataset["env_id"])
-    maps = ", ".join(f"`{env_id}` ({n} trials, " + (f"generated maps of the `{map_families[env_id]}` family)"
-                                                     if map_families.get(env_id) else "its own map)")
+    maps = ", ".join(f"`{env_id}` ({n} trials, " + (f"generated maps of the `{specs[env_id].family_name}` family)"
+                                                     if env_id in specs and specs[env_id].family else "its own map)")
                      for env_id, n in envs.items())
-    excluded = ", ".join(f"the {n} maps of `{env_id}` that the evaluations with seed {seed} play"
-                         for env_id, n in excluded_maps.items())
+    excluded = ", ".join(f"the {len(spec.training_exclusions)} maps of `{env_id}` that the evaluations with seed "
+                         f"{seed} play" for env_id, spec in specs.items())
     data = DatasetCardData(license="apache-2.0", task_categories=["reinforcement-learning"],
                            tags=["trl-icrl", "in-context-rl", "reinforcement-learning", *envs],
                            size_categories=["1K<n<10K" if len(dataset) >= 1000 else "n<1K"])

@@ -12,6 +12,7 @@ from ..agent.rollout_engine import RolloutEngine
 from ..envs import TRAIN_SEED_LIMIT, make_env
 from ..envs.codec import EnvCodec
 from ..envs.families import map_family
+from ..envs.spec import EnvSpec
 
 __all__ = ["EnvMixtureCollector", "TrialCollector", "check_mixture"]
 
@@ -41,6 +42,15 @@ class TrialCollector:
         self.envs = [make_env(env_id, is_slippery=is_slippery, coordinate_frame=coordinate_frame,
                               coordinate_frame_share=coordinate_frame_share) for _ in range(n_parallel)]
         self.trials_collected = 0
+
+    @classmethod
+    def of_spec(cls, engine: RolloutEngine, spec: EnvSpec, n_parallel: int, episodes_per_trial: int,
+                schedules: Sequence[ExplorationSchedule], seed: int = 0, rank: int = 0,
+                is_slippery: bool = False) -> TrialCollector:
+        """The collector of a run's env: its family of training maps, exclusions and coordinate frame from its
+        ``EnvSpec``."""
+        return cls(engine, spec.env_id, spec.family_name, n_parallel, episodes_per_trial, schedules,
+                   exclude_maps=spec.training_exclusions, seed=seed, rank=rank, is_slippery=is_slippery, **spec.frame)
 
     def collect(self) -> tuple[list[dict], RolloutResult]:
         """Play one batch of trials; returns replay rows and the rollout result."""

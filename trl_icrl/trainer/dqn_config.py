@@ -11,14 +11,12 @@ from transformers.trainer_utils import SaveStrategy, SchedulerType
 
 from ..agent.exploration import parse_schedules
 from ..choices import ADAPTER_TYPES, Q_PARAMETERISATIONS, QUALITIES
-from ..envs.families import map_family
+from ..envs.families import first_family, map_family
 from ..envs.splits import RESERVED_VALIDATION_MAPS, SPLITS
 from ..precision import PRECISIONS, resolve_precision
 from ..protocol import FORMATS
+from .rewards import REWARD_NORMALISATIONS
 
-REWARD_CLIPS = {"max": None, "horizon": "unit", "sign": "sign", "goal": None, "none": None}
-"""Each ``reward_normalisation`` and the clipping ``ReplayBatches`` applies after scaling (``reward_clip``)."""
-REWARD_NORMALISATIONS = tuple(REWARD_CLIPS)
 LOSS_TYPES = ("huber", "mse", "normalized_mse")
 TARGET_UPDATES = ("polyak", "hard")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
@@ -332,8 +330,11 @@ class DQNConfig(TrainingArguments):
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        if self.map_family is not None:  # a family the first env trained on has (none asked of an env without)
-            map_family((self.train_env_ids or [self.env_id])[0], self.map_family)
+        if self.train_env_ids:
+            self.env_id = self.train_env_ids[0]
+        if self.map_family is None:  # the env's first family of generated maps ("id" names none for other envs)
+            self.map_family = first_family(self.env_id)
+        map_family(self.env_id, self.map_family)  # a family the first env has (none asked of an env without)
         if self.use_cpu:  # bf16 forced on a CPU that cannot run it: refused at parse time, before any work
             resolve_precision(self.precision, "cpu")
         if self.online_collection is None:
