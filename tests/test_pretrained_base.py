@@ -132,7 +132,7 @@ print(json.dumps(agent.network(batch["input_ids"], batch["decision_positions"])[
 def test_the_lora_fields_build_the_peft_config_a_caller_would_pass(tmp_path):
     """The command line's route (``lora_*``) and ``peft_config=`` give the same adapter, initialised alike; a
     ``PeftModel`` with the Q head in its ``modules_to_save`` trains as given."""
-    by_fields = DQNTrainer("tiny", small_config(tmp_path, lora_r=4, lora_alpha=8))
+    by_fields = DQNTrainer("tiny", small_config(tmp_path, lora_r=4, lora_alpha=8, use_rslora=True))
     given = LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, use_rslora=True, target_modules="all-linear")
     by_config = DQNTrainer("tiny", small_config(tmp_path), peft_config=given)
     assert by_fields.q_network.model.peft_config["default"] == by_config.q_network.model.peft_config["default"]

@@ -25,11 +25,15 @@ from .tiny_model import SHIPPED_BASES, TINY_BASE_NAME
 
 TEMPLATE_PATH = resources.files("trl_icrl") / "model_cards" / "template.md"
 CARD_NAME = "README.md"
+SHORT_EVAL = "short_eval.json"
+"""The short evaluation ``DQNTrainer.save_run`` writes: held-out maps, trained and untrained."""
+IN_CONTEXT_PLOT = "heldout_in_context.png"
+"""Its figure: success by episode index within a context, trained against untrained."""
 UPLOAD_PATTERNS = (
     "adapter_config.json", "adapter_model.safetensors", "config.json", "generation_config.json",
     "model.safetensors", "base/config.json", "base/generation_config.json", "base/model.safetensors", "tokenizer*",
     "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", ICRL_CONFIG, CARD_NAME, "*.png", "*.gif",
-    "results.json", "short_eval.json",
+    "results.json", SHORT_EVAL,
 )
 """Files shipped to the Hub: the adapter (and its ``base/`` when the base has no hub id) or the fully fine-tuned
 model, tokenizer, card and results; never the ``target/`` network, ``training_args.bin``, the replay store or
@@ -67,13 +71,13 @@ def _evaluations(output_dir: Path) -> tuple[list[dict], list[str], dict]:
                    for name, result in report["conditions"].items()]
         agents = list(dict.fromkeys(a for r in results for a in r["agents"]))
         return results, agents, {}
-    short = _read_json(output_dir / "short_eval.json") or {}
+    short = _read_json(output_dir / SHORT_EVAL) or {}
     return [], [], {name: short[name] for name in ("trained", "untrained") if name in short}
 
 
 def training_minutes(output_dir: Path) -> float | None:
     """Minutes the run trained (``train_runtime`` in the log history of ``short_eval.json``), when recorded."""
-    history = (_read_json(output_dir / "short_eval.json") or {}).get("log_history", [])
+    history = (_read_json(output_dir / SHORT_EVAL) or {}).get("log_history", [])
     runtimes = [entry["train_runtime"] for entry in history if "train_runtime" in entry]
     return runtimes[-1] / 60 if runtimes else None
 
@@ -160,6 +164,7 @@ def build_model_card(output_dir: str | os.PathLike, config: AgentConfig, trainin
         model_name=model_name, datasets=[dataset_name] if dataset_name else None,
         eval_results=eval_results or None)
     curves = [f"{r['condition']}.png" for r in results if (output_dir / f"{r['condition']}.png").is_file()]
+    curves += [IN_CONTEXT_PLOT] if (output_dir / IN_CONTEXT_PLOT).is_file() else []  # DQNTrainer.save_run
     curves += ["replay.gif"] if (output_dir / "replay.gif").is_file() else []  # evaluate_icrl.py --video
     training_curve = "training_curve.png" if (output_dir / "training_curve.png").is_file() else None
     family = map_family(config.env_id, config.map_family)

@@ -62,9 +62,10 @@ def load_q_head(model: nn.Module, directory: str | Path) -> None:
 
 
 def make_peft_config(adapter_type: str, q_parameterisation: str, r: int = 64, alpha: int = 64,
-                     dropout: float = 0.0, target_modules: list[str] | str | None = None) -> PeftConfig | None:
-    """LoRA (rsLoRA scaling) or IA3 on the causal LM; the Q head, when used, goes in ``modules_to_save``.
-    ``"none"`` gives ``None``: full fine-tuning."""
+                     dropout: float = 0.0, target_modules: list[str] | str | None = None,
+                     use_rslora: bool = False) -> PeftConfig | None:
+    """LoRA (peft's scaling ``alpha / r``, or ``alpha / sqrt(r)`` with ``use_rslora``) or IA3 on the causal LM; the
+    Q head, when used, goes in ``modules_to_save``. ``"none"`` gives ``None``: full fine-tuning."""
     if adapter_type not in ADAPTER_TYPES:
         raise ValueError(f"adapter_type must be one of {ADAPTER_TYPES}, got {adapter_type!r}")
     if q_parameterisation not in Q_PARAMETERISATIONS:
@@ -74,7 +75,7 @@ def make_peft_config(adapter_type: str, q_parameterisation: str, r: int = 64, al
     modules_to_save = [Q_HEAD] if q_parameterisation == "value_head" else None
     if adapter_type == "ia3":
         return IA3Config(task_type="CAUSAL_LM", target_modules=target_modules, modules_to_save=modules_to_save)
-    return LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=dropout, use_rslora=True,
+    return LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=dropout, use_rslora=use_rslora,
                       target_modules=target_modules or "all-linear", modules_to_save=modules_to_save)
 
 

@@ -41,8 +41,10 @@ class DQNConfig(TrainingArguments):
         adapter_type (`str`, defaults to `"lora"`): `"lora"` or `"ia3"` (the paper): a peft adapter (and the Q
             head) train on the frozen base, the target network is a second adapter; `"none"`: full fine-tuning,
             the target network is a frozen copy.
-        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (rsLoRA scaling; 16, 16, 0, all linear),
-            the command line's route to the adapter; `DQNTrainer(..., peft_config=...)` takes any peft config instead.
+        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (16, 16, 0, all linear), the command
+            line's route to the adapter; `DQNTrainer(..., peft_config=...)` takes any peft config instead.
+        use_rslora (`bool`, defaults to `False`): rank-stabilised LoRA scaling, `lora_alpha / sqrt(r)`; `False`:
+            peft's and TRL's `lora_alpha / r`.
         trainable_layers (`int` or `None`): only the top this many decoder layers' trained weights (and the Q head)
             train; the lower layers' and the embeddings' stay as they are (a saved agent's adapter keeps what it
             learned there). `None`: all.
@@ -55,6 +57,7 @@ class DQNConfig(TrainingArguments):
         model_init_kwargs (`dict` or `None`): further keyword arguments of `AutoModelForCausalLM.from_pretrained` when
             the model is given by name (`revision`, `trust_remote_code`, `quantization_config`, ...); `revision` and
             `trust_remote_code` load the tokenizer too.
+        trust_remote_code (`bool`, defaults to `False`): run a Hub model's own modelling code (model and tokenizer).
         precision (`str`, defaults to `"auto"`): what the model's matmuls run in, for updates, collection and
             evaluation: `"bf16"` (autocast; master weights, optimizer state, Q head output, TD targets and loss
             stay fp32), `"fp32"`, or `"auto"`: on a CPU bf16 where it has bf16 units (AMX, AVX512-BF16), fp32 elsewhere;
@@ -116,6 +119,8 @@ class DQNConfig(TrainingArguments):
             as `trl_icrl.offline_data.save_histories` writes them), a Hub id or a local folder loaded with
             `datasets.load_dataset`; its trials seed the replay store, and, unless `online_collection` is `True`,
             are all the model learns from. `DQNTrainer(..., train_dataset=...)` takes a `datasets.Dataset` instead.
+        dataset_config (`str` or `None`): the configuration (subset) of `dataset_name` to load (`name=` of
+            `datasets.load_dataset`).
         dataset_train_split (`str`, defaults to `"train"`): the split of `dataset_name` to load.
         offline_trials (`int`, defaults to `4000`): how many offline trials (each ends when
             `max_context_tokens` are full or after `episodes_per_trial` episodes, as the online ones do).
@@ -161,7 +166,10 @@ class DQNConfig(TrainingArguments):
     q_parameterisation: str = field(default="value_head", metadata={"help": "'value_head' or 'action_logits'."})
     adapter_type: str = field(default="lora", metadata={"help": "'lora', 'ia3' or 'none' (full fine-tuning)."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (rsLoRA scaling alpha / sqrt(r))."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (scaling alpha / r; with use_rslora alpha / "
+                                                          "sqrt(r))."})
+    use_rslora: bool = field(default=False, metadata={
+        "help": "Rank-stabilised LoRA scaling, alpha / sqrt(r); False: peft's and TRL's alpha / r."})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] | None = field(default=None, metadata={
         "help": "Modules to adapt; None = all linear layers (LoRA) or peft's defaults (IA3)."})
@@ -174,6 +182,8 @@ class DQNConfig(TrainingArguments):
     model_init_kwargs: dict | str | None = field(default=None, metadata={
         "help": "Keyword arguments of AutoModelForCausalLM.from_pretrained (a JSON dict on the command line), e.g. "
                 "revision, trust_remote_code, quantization_config."})
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "Run a Hub model's own modelling code (model and tokenizer)."})
     precision: str = field(default="auto", metadata={
         "help": "'auto' (bf16 autocast on a CPU with bf16 units, AMX or AVX512-BF16, fp32 on other CPUs; on a GPU "
                 "as bf16 says), 'bf16' or 'fp32'."})
@@ -224,6 +234,8 @@ class DQNConfig(TrainingArguments):
     dataset_name: str | None = field(default=None, metadata={
         "help": "A dataset of histories (Hub id or local folder, loaded with datasets.load_dataset) to seed the "
                 "replay store with; learn only from it unless online_collection is True."})
+    dataset_config: str | None = field(default=None, metadata={
+        "help": "The configuration (subset) of dataset_name to load."})
     dataset_train_split: str = field(default="train", metadata={"help": "The split of dataset_name to load."})
     offline_trials: int = field(default=4000, metadata={"help": "Offline trials made for offline_data."})
     offline_map_switches: float = field(default=0.0, metadata={

@@ -56,7 +56,8 @@ from ..envs import SPLITS
 from ..envs.codec import EnvCodec
 from ..envs.spec import EnvSpec
 from ..hub_cache import DEQUANTISED_FROM
-from ..model_card import push_folder_to_hub, write_model_card
+from ..model_card import IN_CONTEXT_PLOT, SHORT_EVAL, push_folder_to_hub, write_model_card
+from ..plotting import plot_icrl_curves, plot_training_curve
 from ..precision import resolve_precision
 from ..protocol import CONTINUE, TERMINATED
 from ..replay_store import ReplayStore
@@ -145,7 +146,8 @@ class DQNTrainer(Trainer):
             replay_store = offline_store(args, self.env_specs, signature) or ReplayStore(args.replay_capacity,
                                                                                          signature)
         if train_dataset is None and args.dataset_name is not None:
-            train_dataset = datasets.load_dataset(args.dataset_name, split=args.dataset_train_split)
+            train_dataset = datasets.load_dataset(args.dataset_name, args.dataset_config,
+                                                  split=args.dataset_train_split)
         if train_dataset is not None:
             histories = dataset_histories(train_dataset, self.env_specs, args.protocol_format)
             replay_store.capacity = max(replay_store.capacity, len(replay_store) + len(histories))
@@ -236,7 +238,7 @@ class DQNTrainer(Trainer):
             p.requires_grad_(False)  # with full fine-tuning, build_q_network makes them trainable again
         if peft_config is None:
             peft_config = make_peft_config(args.adapter_type, args.q_parameterisation, args.lora_r, args.lora_alpha,
-                                           args.lora_dropout, args.lora_target_modules)
+                                           args.lora_dropout, args.lora_target_modules, args.use_rslora)
         else:
             peft_config = copy.deepcopy(peft_config)  # the caller's config stays as given
             if args.q_parameterisation == "value_head" and Q_HEAD not in (peft_config.modules_to_save or []):
@@ -438,6 +440,32 @@ class DQNTrainer(Trainer):
             return ""
         return push_folder_to_hub(self.args.output_dir, repo_id, token=token or self.args.hub_token,
                                   private=self.args.hub_private_repo, commit_message=commit_message)
+
+    def save_run(self) -> dict:
+        """Save the agent (``save_model``) and, on the main process, the run's outputs beside it: the replay store
+        (``replay_store/``), the training curves (``training_curve.png``), the short evaluation on the held-out maps,
+        trained against untrained (``short_eval.json``; ``IN_CONTEXT_PLOT``: success by episode index within a
+        context), and the card again, embedding them. ``trl-icrl dqn`` calls it after training; returns the
+        ``short_eval.json`` report (empty on other processes)."""
+        self.save_model()
+        if not self.is_world_process_zero():
+            return {}
+        output_dir = Path(self.args.output_dir)
+        self.replay_store.save_to_disk(output_dir / REPLAY_DIR)
+        plot_training_curve(self.state.log_history, output_dir / "training_curve.png")
+        online = self.q_network.weights()
+        report = {"log_history": self.state.log_history, "precision": self.precision,
+                  "trainable_share": sum(p.numel() for p in online.values() if p.requires_grad)
+                  / sum(p.numel() for p in self.q_network.causal_lm.parameters())}
+        if self.eval_maps_by_env["heldout"]:
+            report["untrained"] = self.evaluate_in_context(use_adapter=False, split="heldout")
+            report["trained"] = self.evaluate_in_context(split="heldout")
+            plot_icrl_curves({"trained": report["trained"], "untrained (adapter off)": report["untrained"]},
+                             output_dir / IN_CONTEXT_PLOT,
+                             title=f"{self.args.env_id}: {report['trained']['n_maps']} held-out maps")
+        (output_dir / SHORT_EVAL).write_text(json.dumps(report, indent=2))
+        self.create_model_card()
+        return report
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
         """Nothing: ``Trainer`` would upload ``output_dir`` (and, by ``hub_strategy``, the checkpoint: optimizer, RNG

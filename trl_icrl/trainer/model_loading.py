@@ -31,6 +31,8 @@ def load_base(model: str | PreTrainedModel | PeftModel | None, tokenizer: PreTra
                                 else model or args.model_name_or_path)
     path = resolve_model_path(name)
     init_kwargs = dict(args.model_init_kwargs or {})
+    if args.trust_remote_code:
+        init_kwargs.setdefault("trust_remote_code", True)
     tokenizer_kwargs = {k: init_kwargs[k] for k in ("revision", "trust_remote_code") if k in init_kwargs}
     if model is None or isinstance(model, str):
         dtype = init_kwargs.pop("dtype", args.dtype)
