@@ -31,7 +31,9 @@ IN_CONTEXT_PLOT = "heldout_in_context.png"
 """Its figure: success by episode index within a context, trained against untrained."""
 UPLOAD_PATTERNS = (
     "adapter_config.json", "adapter_model.safetensors", "config.json", "generation_config.json",
-    "model.safetensors", "base/config.json", "base/generation_config.json", "base/model.safetensors", "tokenizer*",
+    "model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json", "base/config.json",
+    "base/generation_config.json", "base/model.safetensors", "base/model-*-of-*.safetensors",
+    "base/model.safetensors.index.json", "tokenizer*",
     "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", ICRL_CONFIG, CARD_NAME, "*.png", "*.gif",
     "results.json", SHORT_EVAL,
 )

@@ -291,14 +291,29 @@ def build_q_network(causal_lm: nn.Module, n_actions: int, action_token_ids: list
     return network
 
 
+class StoredInBf16Linear(nn.Linear):
+    """A frozen ``nn.Linear`` whose weight is stored in bf16: under autocast it is ``nn.Linear``; outside it, its
+    input is cast to bf16 and its output back to the input's dtype, so a plain forward or ``generate`` on the model
+    runs too."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_autocast_enabled(x.device.type):
+            return super().forward(x)
+        bias = None if self.bias is None else self.bias.to(self.weight.dtype)
+        return nn.functional.linear(x.to(self.weight.dtype), self.weight, bias).to(x.dtype)
+
+
 def store_frozen_base_in_bf16(model: nn.Module) -> int:
     """Store the frozen linear weights that a peft adapter wraps (its ``base_layer``s) in bf16: what bf16 autocast
     casts them to at every matmul, cast once, so a step of a few tokens does not re-cast the whole model. The
-    adapter's own weights, embeddings, norms and the Q head stay as they are (fp32). Returns how many weights."""
+    adapter's own weights, embeddings, norms and the Q head stay as they are (fp32); each cast layer becomes a
+    ``StoredInBf16Linear``, which runs outside autocast too. Returns how many weights."""
     cast = 0
     for module in model.modules():
         base = module.get_base_layer() if isinstance(module, BaseTunerLayer) else None
         if isinstance(base, nn.Linear) and not base.weight.requires_grad and base.weight.dtype == torch.float32:
             base.weight.data = base.weight.data.to(torch.bfloat16)
+            if type(base) is nn.Linear:
+                base.__class__ = StoredInBf16Linear
             cast += 1
     return cast

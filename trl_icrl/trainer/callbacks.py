@@ -32,11 +32,12 @@ class EnvInteractionCallback(TrainerCallback):
         collector: plays one batch of trials per ``collect()``.
         replay_store: returns the store to fill (a resumed run swaps in its checkpoint's store).
         record: called with each collection's result and the store's size after it (metrics).
+        online: collect while training; ``False``: learn from the store as given (it must hold trials).
     """
 
     def __init__(self, collector: TrialCollector, replay_store: Callable[[], ReplayStore],
-                 record: Callable[[RolloutResult, int], None]):
-        self.collector, self.replay_store, self.record = collector, replay_store, record
+                 record: Callable[[RolloutResult, int], None], online: bool = True):
+        self.collector, self.replay_store, self.record, self.online = collector, replay_store, record, online
 
     def collect(self) -> None:
         store = self.replay_store()
@@ -46,7 +47,7 @@ class EnvInteractionCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         store = self.replay_store()
-        if not args.online_collection:
+        if not self.online:
             if len(store) == 0:
                 raise ValueError("online_collection=False needs a non-empty replay store (offline data)")
             return
@@ -58,7 +59,7 @@ class EnvInteractionCallback(TrainerCallback):
                 bar.update(len(store) - before)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if args.online_collection and state.global_step % args.rollout_interval == 0:
+        if self.online and state.global_step % args.rollout_interval == 0:
             self.collect()
 
 

@@ -110,7 +110,7 @@ class DQNConfig(TrainingArguments):
 
         online_collection (`bool` or `None`, defaults to `None`): collect trials while training; `False` learns
             only from the replay store given to the trainer (offline data); `None`: `True` unless `offline_data`
-            or `dataset_name` is set.
+            or `dataset_name` is set or the trainer is given a `train_dataset`.
         offline_data (`str` or `None`): fill the replay store with scripted offline trials of this quality
             (`"low"`, `"mixed"`, `"high"`, `"q_learning"`, `"random"`: see `trl_icrl.offline_data`), made by the
             trainer on training maps, and learn only from them; with `online_collection=True`, the online trials follow
@@ -227,10 +227,10 @@ class DQNConfig(TrainingArguments):
     # Data collection
     online_collection: bool | None = field(default=None, metadata={
         "help": "Collect trials with the model while training; False trains on a given (offline) replay store; "
-                "None: True unless offline_data is set."})
+                "None: True unless offline_data or dataset_name is set or the trainer is given a train_dataset."})
     offline_data: str | None = field(default=None, metadata={
-        "help": "Fill the replay store with scripted offline trials of this quality (low, mixed, high or "
-                "q_learning); learn only from them unless online_collection is True; 'null' unsets it."})
+        "help": "Fill the replay store with scripted offline trials of this quality (low, mixed, high, q_learning "
+                "or random); learn only from them unless online_collection is True; 'null' unsets it."})
     dataset_name: str | None = field(default=None, metadata={
         "help": "A dataset of histories (Hub id or local folder, loaded with datasets.load_dataset) to seed the "
                 "replay store with; learn only from it unless online_collection is True."})
@@ -342,6 +342,14 @@ class DQNConfig(TrainingArguments):
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.push_to_hub and self.hub_strategy == "checkpoint":
+            raise ValueError("hub_strategy='checkpoint' pushes the last checkpoint to resume from, and DQNTrainer "
+                             "pushes only the agent, once, by push_to_hub(): a run resumes from a local checkpoint "
+                             "(--resume_from_checkpoint); use hub_strategy 'end'")
+        if self.load_best_model_at_end or self.save_strategy == SaveStrategy.BEST:
+            raise ValueError("load_best_model_at_end and save_strategy='best' pick a checkpoint by an eval metric, "
+                             "which DQNTrainer does not track across checkpoints: choose a checkpoint on validation "
+                             "maps with eval_strategy and save_strategy 'steps'")
         if self.train_env_ids:
             self.env_id = self.train_env_ids[0]
         if self.map_family is None:  # the env's first family of generated maps ("id" names none for other envs)
@@ -349,6 +357,8 @@ class DQNConfig(TrainingArguments):
         map_family(self.env_id, self.map_family)  # a family the first env has (none asked of an env without)
         if self.use_cpu:  # bf16 forced on a CPU that cannot run it: refused at parse time, before any work
             resolve_precision(self.precision, "cpu")
+        self.online_collection_asked = self.online_collection is not None
+        """Whether ``online_collection`` was set (``DQNTrainer(train_dataset=...)`` collects only when it was)."""
         if self.online_collection is None:
             self.online_collection = self.offline_data is None and self.dataset_name is None
         if self.trainable_layers is not None and self.trainable_layers < 1:

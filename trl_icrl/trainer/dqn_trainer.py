@@ -102,7 +102,8 @@ class DQNTrainer(Trainer):
         train_dataset: histories to learn from, a ``datasets.Dataset`` with the replay store's trial columns
             (``trl_icrl.replay_store.FEATURES``; ``env_id``, ``env_map``, ``seed`` and ``policy`` optional with one
             env), checked against the protocol; its trials seed the replay store as offline data does (default:
-            ``datasets.load_dataset(args.dataset_name)`` when that is set).
+            ``datasets.load_dataset(args.dataset_name)`` when that is set); unless ``online_collection=True`` was
+            asked for, the model learns from them alone. An ``IterableDataset`` (streamed) is read whole.
         processing_class: the tokenizer; loaded from ``model`` when omitted.
         callbacks: extra ``TrainerCallback``s.
         optimizers: ``(optimizer, lr_scheduler)``, as ``Trainer`` takes them; ``(None, None)`` builds them from
@@ -111,17 +112,23 @@ class DQNTrainer(Trainer):
             is added to its ``modules_to_save``); ``None``: the one ``args.adapter_type`` and ``args.lora_*``
             describe, or full fine-tuning for ``adapter_type="none"``.
         replay_store: an existing store (e.g. offline data); a fresh one otherwise.
+        eval_dataset: refused: the evaluation plays ``args.eval_split``'s maps (``evaluate``).
     """
 
     _tag_names = ["trl", "trl-icrl", "dqn", "in-context-rl", "reinforcement-learning", "deep-reinforcement-learning"]
     """The tags of every model card this trainer writes (before the adapter's and the env's)."""
 
     def __init__(self, model: str | PreTrainedModel | PeftModel | None = None, args: DQNConfig | None = None,
-                 train_dataset: datasets.Dataset | None = None, processing_class: PreTrainedTokenizerBase | None = None,
+                 train_dataset: datasets.Dataset | datasets.IterableDataset | None = None,
+                 processing_class: PreTrainedTokenizerBase | None = None,
                  callbacks: list[TrainerCallback] | None = None,
                  optimizers: tuple[torch.optim.Optimizer | None, LambdaLR | None] = (None, None),
-                 peft_config: PeftConfig | None = None, replay_store: ReplayStore | None = None):
+                 peft_config: PeftConfig | None = None, replay_store: ReplayStore | None = None,
+                 eval_dataset: None = None):
         args = args or DQNConfig()
+        if eval_dataset is not None:
+            raise ValueError("DQNTrainer evaluates by playing maps of args.eval_split in context (eval_maps of them), "
+                             "not on a dataset: leave eval_dataset out")
         refuse_sharding(requested_sharding(args))  # before minutes of loading and offline data
         self.precision = resolve_precision(args.precision, args.device.type, args.bf16)
         """What the model's matmuls run in: ``"bf16"`` (autocast) or ``"fp32"``."""
@@ -148,6 +155,9 @@ class DQNTrainer(Trainer):
         if train_dataset is None and args.dataset_name is not None:
             train_dataset = datasets.load_dataset(args.dataset_name, args.dataset_config,
                                                   split=args.dataset_train_split)
+        self.collects_online = args.online_collection and (train_dataset is None or args.online_collection_asked)
+        """Whether trials are collected while training: ``args.online_collection``, but a ``train_dataset`` given
+        here alone is learned from unless ``online_collection=True`` was asked for."""
         if train_dataset is not None:
             histories = dataset_histories(train_dataset, self.env_specs, args.protocol_format)
             replay_store.capacity = max(replay_store.capacity, len(replay_store) + len(histories))
@@ -165,7 +175,8 @@ class DQNTrainer(Trainer):
         self.collector = self._collector(args, network)
         self.wall_clock = WallClockLimitCallback()
         own = [TargetNetworkCallback(network), self.wall_clock,  # its clock starts before the replay fills
-               EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout)]
+               EnvInteractionCallback(self.collector, lambda: self.replay_store, self.record_rollout,
+                                      online=self.collects_online)]
         if self.eval_maps_by_env[args.eval_split]:
             own.append(InRunEvalCallback(self.evaluate_in_context, self.log))
         elif args.eval_strategy != IntervalStrategy.NO:
@@ -174,6 +185,7 @@ class DQNTrainer(Trainer):
         super().__init__(model=network, args=args, processing_class=processing_class,
                          eval_dataset=self.eval_maps_by_env[args.eval_split] or None,  # what evaluate() plays
                          callbacks=[*own, *(callbacks or [])], optimizers=optimizers)
+        self.train_dataset = train_dataset  # the histories given (the replay store holds them), as Trainer keeps it
         if args.max_train_minutes is not None and not args.disable_tqdm:
             self.remove_callback(ProgressCallback)
             self.add_callback(MinutesProgressCallback(self.wall_clock))
@@ -418,6 +430,7 @@ class DQNTrainer(Trainer):
         if not any(spec.frame for spec in self.env_specs.values()):
             training_args["coordinate_frame"] = 0  # no env written in coordinates: no frame to place maps in
         tags = [tags] if isinstance(tags, str) else list(tags or [])
+        dataset_name = dataset_name or self.args.dataset_name
         repo_id = self.args.hub_model_id or getattr(self, "hub_model_id", None)
         write_model_card(output_dir or self.args.output_dir, self.agent_config, training_args,
                          self.state.global_step, repo_id, tags=[*self._tag_names, *tags],
@@ -436,6 +449,8 @@ class DQNTrainer(Trainer):
         repo_id = self.args.hub_model_id or getattr(self, "hub_model_id", None) or Path(self.args.output_dir).name
         self.hub_model_id = repo_id  # the card's usage snippet names it (the args stay as given)
         self.save_model(self.args.output_dir)
+        if kwargs.get("dataset_name") or kwargs.get("tags"):  # TRL's push_to_hub(dataset_name=...) names it
+            self.create_model_card(dataset_name=kwargs.get("dataset_name"), tags=kwargs.get("tags"))
         if not self.is_world_process_zero():
             return ""
         return push_folder_to_hub(self.args.output_dir, repo_id, token=token or self.args.hub_token,

@@ -58,18 +58,19 @@ def offline_store(args: DQNConfig, specs: Mapping[str, EnvSpec], signature: str)
     return store
 
 
-def dataset_histories(dataset: datasets.Dataset, specs: Mapping[str, EnvSpec], protocol_format: str) -> list[dict]:
+def dataset_histories(dataset: datasets.Dataset | datasets.IterableDataset, specs: Mapping[str, EnvSpec],
+                      protocol_format: str) -> list[dict]:
     """The trials of a dataset of histories as replay rows, each checked against its env's protocol (the ids
     parse, one entry per decision, decision positions inside the trial); one sentence when they do not fit."""
     env_ids = list(specs)
-    missing = [name for name in (*TRIAL_FIELDS, *([] if len(env_ids) == 1 else ["env_id"]))
-               if name not in dataset.column_names]
+    columns = dataset.column_names or list(next(iter(dataset), {}))  # a streamed dataset may not know its columns
+    missing = [name for name in (*TRIAL_FIELDS, *([] if len(env_ids) == 1 else ["env_id"])) if name not in columns]
     if missing:
         raise ValueError(f"train_dataset lacks the columns {missing}: a dataset of histories has the replay "
                          f"store's columns {list(FEATURES)} (trl_icrl.offline_data.save_histories writes them)")
     defaults = {"env_id": env_ids[0], "env_map": "", "seed": -1, "policy": "dataset"}
     rows = []
-    for index, row in enumerate(dataset.select_columns([c for c in FEATURES if c in dataset.column_names])):
+    for index, row in enumerate(dataset.select_columns([c for c in FEATURES if c in columns])):
         row = {**defaults, **row}
         spec = specs.get(row["env_id"])
         if spec is None:
