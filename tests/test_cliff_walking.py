@@ -258,7 +258,7 @@ def test_ansi_render_marks_the_agent():
 
 def test_canonical_map_is_held_out_and_never_drawn_for_training():
     held_out = evaluation_maps(CLIFF_ENV_ID)
-    assert CANONICAL_CLIFF_MAP in held_out and len(held_out) == 401  # 400 reserved family maps and the canonical one
+    assert CANONICAL_CLIFF_MAP in held_out and len(held_out) == 601  # 400 held-out, 200 validation, the canonical
     seeds = np.random.default_rng(0).integers(TRAIN_SEED_LIMIT, size=2000)
     drawn = {CLIFF_FAMILY.generate(int(s), exclude=held_out) for s in seeds}
     assert CANONICAL_CLIFF_MAP not in drawn and not drawn & held_out

@@ -7,9 +7,10 @@ from gymnasium.envs.registration import EnvSpec
 import trl_icrl.envs.families as env_families
 from trl_icrl import DQNConfig, DQNTrainer, frozen_lake_codec
 from trl_icrl.agent.config import AgentConfig
-from trl_icrl.envs import MapFamily
+from trl_icrl.envs import GENERATED_MAP_ENVS, MapFamily
 from trl_icrl.envs.codec import CODECS
 from trl_icrl.envs.families import map_family, register_map_families
+from trl_icrl.envs.instances import GeneratedMapEnv
 from trl_icrl.model_card import build_model_card
 from trl_icrl.offline_data import offline_trials
 
@@ -58,3 +59,25 @@ def test_agent_config_of_a_plain_env_gives_a_card_without_family(tmp_path):
                          reward_scale=1.0)
     card = build_model_card(tmp_path, config, DQNConfig(output_dir=str(tmp_path), report_to="none").to_dict(), 0)
     assert 'env = gym.make("CliffWalking-v1")\n' in card.text
+
+
+@pytest.mark.parametrize("env_class", GENERATED_MAP_ENVS, ids=lambda c: c.__name__)
+def test_each_generated_map_env_shares_one_base_and_is_registered_in_one_place(env_class):
+    """One base class checks the arguments, draws or takes the map and switches it on reset; registration.py
+    registers each with gymnasium and its families."""
+    assert issubclass(env_class, GeneratedMapEnv) and "_load_map" in vars(env_class)
+    assert gym.spec(env_class.env_id).entry_point == f"{env_class.__module__}:{env_class.__name__}"
+    assert env_families.map_families(env_class.env_id) is env_class.families
+    env = gym.make(env_class.env_id, seed=3).unwrapped
+    assert type(env) is env_class and env.map_seed == 3
+    first = env.map
+    env.reset(seed=0, options={"map_seed": 4})
+    assert env.map_seed == 4 and env.map == next(iter(env.families.values())).generate(4) != first
+    env.reset(options={"desc": first})
+    assert env.map == first and env.map_seed is None
+    with pytest.raises(ValueError, match="seed is an alias of map_seed"):
+        env_class(seed=1, map_seed=2)
+    with pytest.raises(ValueError, match="options may hold one of 'desc' or 'map_seed'"):
+        env.reset(options={"desc": first, "map_seed": 1})
+    with pytest.raises(ValueError, match=f"unknown {env_class.kind} family 'nope'"):
+        env_class(family="nope")

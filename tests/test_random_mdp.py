@@ -14,6 +14,7 @@ from trl_icrl.envs import (
     MDP_FAMILIES,
     RANDOM_MDP,
     RESERVED_HELDOUT_MAPS,
+    RESERVED_VALIDATION_MAPS,
     TRAIN_SEED_LIMIT,
     MDPFamily,
     RandomMDP,
@@ -25,6 +26,7 @@ from trl_icrl.envs import (
     mdp_goal_distances,
     mdp_optimal_actions,
     validate_mdp,
+    validation_maps,
 )
 
 # From the start 0: action 0 to state 1, action 1 into the trap 2, actions 2 and 3 stay. From 1, action 0 reaches
@@ -247,8 +249,10 @@ def test_oracle_reaches_the_goal_in_the_shortest_path_length_with_the_optimal_re
 
 def test_training_draws_never_produce_a_reserved_heldout_instance():
     reserved = evaluation_maps(MDP_ENV_ID)
-    assert reserved == frozenset(heldout_maps(RANDOM_MDP, RESERVED_HELDOUT_MAPS))
-    assert len(reserved) == RESERVED_HELDOUT_MAPS and all(validate_mdp(m) == m for m in reserved)
+    assert reserved == frozenset(heldout_maps(RANDOM_MDP, RESERVED_HELDOUT_MAPS)) | frozenset(
+        validation_maps(RANDOM_MDP, RESERVED_VALIDATION_MAPS))
+    assert len(reserved) == RESERVED_HELDOUT_MAPS + RESERVED_VALIDATION_MAPS
+    assert all(validate_mdp(m) == m for m in reserved)
     assert evaluation_maps(MDP_ENV_ID, seed=1) != reserved
     seeds = np.random.default_rng(0).integers(0, TRAIN_SEED_LIMIT, 2000).tolist()
     training = [RANDOM_MDP.generate(seed, exclude=reserved) for seed in seeds]

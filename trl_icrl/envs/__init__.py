@@ -15,7 +15,7 @@ from trl_icrl.envs.cliff_walking_maps import (
     validate_cliff_map,
 )
 from trl_icrl.envs.coordinate_frame import RandomCoordinateOffset
-from trl_icrl.envs.families import map_families, register_map_families
+from trl_icrl.envs.families import map_families
 from trl_icrl.envs.frozen_lake_maps import (
     CANONICAL_MAPS,
     FAMILIES,
@@ -31,8 +31,8 @@ from trl_icrl.envs.frozen_lake_maps import (
     optimal_actions,
     validate_map,
 )
-from trl_icrl.envs.parametric_cliff_walking import ParametricCliffWalking
-from trl_icrl.envs.parametric_frozen_lake import ParametricFrozenLake
+from trl_icrl.envs.parametric_cliff_walking import CLIFF_ENV_ID, ParametricCliffWalking
+from trl_icrl.envs.parametric_frozen_lake import ENV_ID, ParametricFrozenLake
 from trl_icrl.envs.random_mdp import (
     MDP,
     MDP_ENV_ID,
@@ -46,7 +46,7 @@ from trl_icrl.envs.random_mdp import (
     mdp_optimal_actions,
     validate_mdp,
 )
-from trl_icrl.envs.registration import CLIFF_ENV_ID, ENV_ID, frozen_lake_envs, make_env
+from trl_icrl.envs.registration import GENERATED_MAP_ENVS, frozen_lake_envs, make_env
 from trl_icrl.envs.splits import (
     RESERVED_HELDOUT_MAPS,
     RESERVED_VALIDATION_MAPS,
@@ -68,10 +68,6 @@ from trl_icrl.envs.stitching import (
     stitching_task,
 )
 
-register_map_families(ENV_ID, FAMILIES)
-register_map_families(CLIFF_ENV_ID, CLIFF_FAMILIES)
-register_map_families(MDP_ENV_ID, MDP_FAMILIES)
-
 EXTRA_HELDOUT_MAPS: dict[str, frozenset[Map]] = {CLIFF_ENV_ID: frozenset({CANONICAL_CLIFF_MAP}),
                                                   ENV_ID: CANONICAL_MAPS}
 """Fixed maps per env id that are held out besides its families' reserved maps (gymnasium's own maps)."""
@@ -86,6 +82,7 @@ def evaluation_maps(env_id: str, seed: int = 0) -> frozenset[Map]:
     return maps | stitching_maps(seed) if env_id == ENV_ID else maps
 
 __all__ = [
+    "GENERATED_MAP_ENVS",
     "CANONICAL_MAPS",
     "UP_TO_8",
     "CANONICAL_CLIFF_MAP",

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 from gymnasium import spaces
 
 from trl_icrl.envs.cliff_walking_maps import (
@@ -20,13 +19,15 @@ from trl_icrl.envs.cliff_walking_maps import (
     cliff_optimal_actions,
     validate_cliff_map,
 )
-from trl_icrl.envs.instances import env_family_and_seed
+from trl_icrl.envs.instances import GeneratedMapEnv
+
+CLIFF_ENV_ID = "trl_icrl/ParametricCliffWalking-v0"
 
 Transitions = dict[int, dict[int, list[tuple[float, int, float, bool]]]]
 """``P[tile][action] == [(probability, next_tile, reward, terminated)]``, as gymnasium's toy-text envs hold it."""
 
 
-class ParametricCliffWalking(gym.Env):
+class ParametricCliffWalking(GeneratedMapEnv):
     """Gymnasium's cliff walking on a given or randomly generated cliff map, with its own step limit.
 
     On :data:`~trl_icrl.envs.cliff_walking_maps.CANONICAL_CLIFF_MAP` the transitions ``P`` are those of
@@ -72,6 +73,8 @@ class ParametricCliffWalking(gym.Env):
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    env_id = CLIFF_ENV_ID
+    families = CLIFF_FAMILIES
     action_words = ("up", "right", "down", "left")
     reward_values = (-1.0, -100.0)
     max_observations = MAX_CLIFF_ROWS * MAX_CLIFF_COLS
@@ -85,25 +88,14 @@ class ParametricCliffWalking(gym.Env):
         render_mode: str | None = None,
         seed: int | None = None,
     ) -> None:
-        self.family, map_seed = env_family_and_seed(desc, family, CLIFF_FAMILIES, map_seed, seed, max_episode_steps,
-                                                     render_mode=render_mode,
-                                                     render_modes=self.metadata["render_modes"])
-        self.max_episode_steps = max_episode_steps
-        self.render_mode = render_mode
         self.action_space = spaces.Discrete(4)
-        self._elapsed_steps = 0
-        self._set_map(desc, map_seed)
+        super().__init__(desc, family, map_seed, max_episode_steps, seed, render_mode)
 
-    def _set_map(self, desc: str | Sequence[str] | None, map_seed: int | None) -> None:
-        """Loads a map (generated if ``desc`` is None) and its transitions; a bad map changes nothing."""
-        if desc is None:
-            if map_seed is None:
-                map_seed = int(np.random.default_rng().integers(2**32))
-            desc = self.family.generate(map_seed)
+    def _load_map(self, desc: str | Sequence[str]) -> None:
+        """Loads a map and its transitions; a bad map changes nothing."""
         rows = validate_cliff_map(desc)
         tiles = "".join(rows)
         self.map: Map = rows
-        self.map_seed = map_seed
         self.nrow, self.ncol = len(rows), len(rows[0])
         self.start_tile = self.tile = tiles.index("S")
         self.observation_space = spaces.Discrete(len(tiles))
@@ -123,12 +115,7 @@ class ParametricCliffWalking(gym.Env):
     ) -> tuple[int, dict[str, Any]]:
         """Starts an episode on the start tile; ``options`` may hold ``"desc"`` or ``"map_seed"`` to switch the
         map first."""
-        super().reset(seed=seed)
-        if options:
-            if set(options) - {"desc", "map_seed"} or len(options) > 1:
-                raise ValueError(f"options may hold one of 'desc' or 'map_seed', got {sorted(options)}")
-            self._set_map(options.get("desc"), options.get("map_seed"))
-        self._elapsed_steps = 0
+        super().reset(seed=seed, options=options)
         self.tile = self.start_tile
         return self.tile, {"prob": 1}
 

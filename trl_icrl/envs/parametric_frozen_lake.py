@@ -19,13 +19,15 @@ from trl_icrl.envs.frozen_lake_maps import (
     optimal_actions,
     validate_map,
 )
-from trl_icrl.envs.instances import env_family_and_seed
+from trl_icrl.envs.instances import GeneratedMapEnv
+
+ENV_ID = "trl_icrl/ParametricFrozenLake-v0"
 
 # The image render modes of FrozenLakeEnv need pygame (gymnasium[toy-text]), which is optional here.
 _RENDER_MODES = ["ansi", "rgb_array", "human"] if importlib.util.find_spec("pygame") else ["ansi"]
 
 
-class ParametricFrozenLake(gym.Env):
+class ParametricFrozenLake(GeneratedMapEnv):
     """Gymnasium's Frozen Lake on a given or randomly generated map, with its own step limit.
 
     The dynamics, the start-tile draw and the rendering are those of
@@ -76,6 +78,8 @@ class ParametricFrozenLake(gym.Env):
     """
 
     metadata = {"render_modes": _RENDER_MODES, "render_fps": 4}
+    env_id = ENV_ID
+    families = FAMILIES
 
     def __init__(
         self,
@@ -88,27 +92,18 @@ class ParametricFrozenLake(gym.Env):
         render_mode: str | None = None,
         seed: int | None = None,
     ) -> None:
-        self.family, map_seed = env_family_and_seed(desc, family, FAMILIES, map_seed, seed, max_episode_steps,
-                                                     render_mode=render_mode,
-                                                     render_modes=self.metadata["render_modes"])
         self.is_slippery = is_slippery
         self.success_rate = success_rate
-        self.max_episode_steps = max_episode_steps
-        self.render_mode = render_mode
         self.action_space = spaces.Discrete(4)
         self.start_tile: int | None = None
-        self._elapsed_steps = 0
-        self._set_map(desc, map_seed)
+        super().__init__(desc, family, map_seed, max_episode_steps, seed, render_mode)
 
-    def _set_map(self, desc: str | Sequence[str] | np.ndarray | None, map_seed: int | None) -> None:
-        """Loads a map (generated if ``desc`` is None) and a FrozenLakeEnv that runs it."""
-        if desc is None:
-            if map_seed is None:
-                map_seed = int(np.random.default_rng().integers(2**32))
-            desc = self.family.generate(map_seed)
-        self.map: Map = validate_map(desc)
+    def _load_map(self, desc: str | Sequence[str] | np.ndarray) -> None:
+        """Loads a map and a FrozenLakeEnv that runs it (closing the one of the map before)."""
+        rows = validate_map(desc)
+        old_lake = getattr(self, "_lake", None)
+        self.map: Map = rows
         self.desc: np.ndarray = np.asarray(self.map, dtype="c")
-        self.map_seed = map_seed
         self.nrow, self.ncol = self.desc.shape
         self._lake = FrozenLakeEnv(
             render_mode=self.render_mode,
@@ -119,20 +114,15 @@ class ParametricFrozenLake(gym.Env):
         self.observation_space = self._lake.observation_space
         self._goal_distances = goal_distances(self.map)
         self._optimal_actions = optimal_actions(self.map)
+        if old_lake is not None:
+            old_lake.close()
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[int, dict[str, Any]]:
         """Starts an episode; ``options`` may hold ``"desc"`` or ``"map_seed"`` to switch the map first."""
-        super().reset(seed=seed)
-        if options:
-            if set(options) - {"desc", "map_seed"} or len(options) > 1:
-                raise ValueError(f"options may hold one of 'desc' or 'map_seed', got {sorted(options)}")
-            old_lake = self._lake
-            self._set_map(options.get("desc"), options.get("map_seed"))
-            old_lake.close()
+        super().reset(seed=seed, options=options)
         self._lake.np_random = self.np_random
-        self._elapsed_steps = 0
         self.start_tile, info = self._lake.reset()
         return self.start_tile, info
 

@@ -21,11 +21,10 @@ from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from trl_icrl.envs.instances import env_family_and_seed, generate_distinct
+from trl_icrl.envs.instances import GeneratedMapEnv, generate_distinct
 
 MDP_ENV_ID = "trl_icrl/RandomMDP-v0"
 N_ACTIONS = 4
@@ -238,7 +237,7 @@ RANDOM_MDP = MDPFamily("mdp")
 MDP_FAMILIES = {RANDOM_MDP.name: RANDOM_MDP}
 
 
-class RandomMDP(gym.Env):
+class RandomMDP(GeneratedMapEnv):
     """A tabular MDP given by its encoding (see the module docstring) or drawn from a family.
 
     ## Action Space
@@ -276,6 +275,9 @@ class RandomMDP(gym.Env):
     """
 
     metadata = {"render_modes": []}
+    env_id = MDP_ENV_ID
+    families = MDP_FAMILIES
+    kind = "MDP"
     action_words = ("north", "east", "south", "west")
     reward_values = (GOAL_REWARD, TRAP_REWARD)
     max_observations = MAX_STATES
@@ -288,23 +290,14 @@ class RandomMDP(gym.Env):
         max_episode_steps: int = 50,
         seed: int | None = None,
     ) -> None:
-        self.family, map_seed = env_family_and_seed(desc, family, MDP_FAMILIES, map_seed, seed, max_episode_steps,
-                                                     kind="MDP")
-        self.max_episode_steps = max_episode_steps
         self.action_space = spaces.Discrete(N_ACTIONS)
         self.start_tile: int | None = None
         self._state: int | None = None
-        self._elapsed_steps = 0
-        self._set_map(desc, map_seed)
+        super().__init__(desc, family, map_seed, max_episode_steps, seed)
 
-    def _set_map(self, desc: str | Sequence[str] | None, map_seed: int | None) -> None:
-        """Loads an MDP (generated if ``desc`` is None) and its tables."""
-        if desc is None:
-            if map_seed is None:
-                map_seed = int(np.random.default_rng().integers(2**32))
-            desc = self.family.generate(map_seed)
+    def _load_map(self, desc: str | Sequence[str]) -> None:
+        """Loads an MDP and its tables."""
         self.map: MDP = validate_mdp(desc)
-        self.map_seed = map_seed
         self.n_states = len(self.map)
         self.observation_space = spaces.Discrete(self.n_states)
         self._next, self._rewards, self._terminal, self.start_states = mdp_dynamics(self.map)
@@ -313,12 +306,7 @@ class RandomMDP(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
         """Starts an episode; ``options`` may hold ``"desc"`` or ``"map_seed"`` to switch the MDP first."""
-        super().reset(seed=seed)
-        if options:
-            if set(options) - {"desc", "map_seed"} or len(options) > 1:
-                raise ValueError(f"options may hold one of 'desc' or 'map_seed', got {sorted(options)}")
-            self._set_map(options.get("desc"), options.get("map_seed"))
-        self._elapsed_steps = 0
+        super().reset(seed=seed, options=options)
         self.start_tile = self._state = int(self.start_states[self.np_random.integers(len(self.start_states))])
         return self._state, {}
 
@@ -366,6 +354,3 @@ class RandomMDP(gym.Env):
             raise ValueError(f"state must be in 0..{self.n_states - 1}, got {state}")
         return state
 
-
-if MDP_ENV_ID not in gym.registry:
-    gym.register(id=MDP_ENV_ID, entry_point="trl_icrl.envs.random_mdp:RandomMDP")

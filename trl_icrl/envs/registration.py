@@ -1,4 +1,5 @@
-"""The gymnasium ids of the parametric Frozen Lake and cliff walking, and how the library makes envs by id."""
+"""The envs of generated maps registered, in one place (with gymnasium and with their map families), and how the
+library makes envs by id."""
 
 from __future__ import annotations
 
@@ -7,15 +8,20 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 from trl_icrl.envs.coordinate_frame import RandomCoordinateOffset
+from trl_icrl.envs.families import register_map_families
+from trl_icrl.envs.instances import GeneratedMapEnv
+from trl_icrl.envs.parametric_cliff_walking import ParametricCliffWalking
+from trl_icrl.envs.parametric_frozen_lake import ENV_ID, ParametricFrozenLake
+from trl_icrl.envs.random_mdp import RandomMDP
 
-ENV_ID = "trl_icrl/ParametricFrozenLake-v0"
-CLIFF_ENV_ID = "trl_icrl/ParametricCliffWalking-v0"
+GENERATED_MAP_ENVS: tuple[type[GeneratedMapEnv], ...] = (ParametricFrozenLake, ParametricCliffWalking, RandomMDP)
+"""Every env of generated maps: registered with gymnasium under its ``env_id`` (no ``max_episode_steps``: the envs
+truncate episodes themselves) and its families with ``register_map_families``."""
 
-# No max_episode_steps here: the environments truncate episodes themselves.
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="trl_icrl.envs.parametric_frozen_lake:ParametricFrozenLake")
-if CLIFF_ENV_ID not in gym.registry:
-    gym.register(id=CLIFF_ENV_ID, entry_point="trl_icrl.envs.parametric_cliff_walking:ParametricCliffWalking")
+for env_class in GENERATED_MAP_ENVS:
+    if env_class.env_id not in gym.registry:
+        gym.register(id=env_class.env_id, entry_point=f"{env_class.__module__}:{env_class.__name__}")
+    register_map_families(env_class.env_id, env_class.families)
 
 
 def make_env(env_id: str, is_slippery: bool = False, coordinate_frame: int = 0, coordinate_frame_share: float = 1.0,
