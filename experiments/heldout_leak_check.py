@@ -39,7 +39,7 @@ def main() -> None:
     old_exclusion = frozenset(heldout_maps(train.map_family, train.eval_maps, train.seed))
     rows = offline_trials(config.token_protocol(tokenizer), config.env_codec(), train.env_id, train.offline_data,
                           train.offline_trials, family=train.map_family, seed=train.seed * 1000,
-                          exclude_maps=old_exclusion, max_trial_tokens=train.max_context_tokens,
+                          exclude_maps=old_exclusion, max_context_tokens=train.max_context_tokens,
                           episodes_per_trial=train.episodes_per_trial, coordinate_frame=train.coordinate_frame,
                           coordinate_frame_share=train.coordinate_frame_share,
                           map_switches=train.offline_map_switches, progress=False)

@@ -80,7 +80,7 @@ def test_gymnasiums_envs_train_save_reload_and_play_with_the_defaults(tmp_path, 
     assert saved["env_id"] == env_id and saved["observation_format"] == observation_format
     agent = ICRLAgent.from_pretrained(tmp_path / "out")
     env = gym.make(env_id, max_episode_steps=None)  # the env as registered, CliffWalking with no time limit
-    result = agent.play(env, n_episodes=2, max_context_tokens=256)
+    result = agent.play(env, n_episodes=2, eval_context_tokens=256)
     assert result.returns.shape == (1, 2) and not np.isnan(result.returns).any()
     assert result.lengths.max() < 256  # an episode outgrowing the context ends truncated
     assert agent.env_codec.observation_format == observation_format

@@ -55,7 +55,7 @@ def test_agent_config_of_a_plain_env_gives_a_card_without_family(tmp_path):
     config = AgentConfig(base_model="tiny", q_parameterisation="value_head", adapter_type="none",
                          env_id="CliffWalking-v1", protocol_format="compact", observation_format="index",
                          action_words=("up", "right", "down", "left"), reward_values=(-1.0, -100.0), n_actions=4,
-                         n_observations=48, episodes_per_trial=30, max_context_tokens=1024, gamma=0.9,
+                         n_observations=48, episodes_per_trial=30, eval_context_tokens=1024, gamma=0.9,
                          reward_scale=1.0)
     card = build_model_card(tmp_path, config, DQNConfig(output_dir=str(tmp_path), report_to="none").to_dict(), 0)
     assert 'env = gym.make("CliffWalking-v1")\n' in card.text

@@ -146,7 +146,7 @@ def tiny_agent(tmp_path_factory) -> ICRLAgent:
                          protocol_format="compact", observation_format=codec.observation_format,
                          action_words=codec.action_words, reward_values=codec.reward_values,
                          n_actions=codec.n_actions, n_observations=codec.n_observations, episodes_per_trial=2,
-                         max_context_tokens=2048, gamma=0.9, reward_scale=1.0)
+                         eval_context_tokens=2048, gamma=0.9, reward_scale=1.0)
     protocol = config.token_protocol(tokenizer)
     network = build_q_network(AutoModelForCausalLM.from_pretrained(path), 4, protocol.action_token_ids,
                                "value_head", make_peft_config("lora", "value_head"), with_target=False)

@@ -439,9 +439,9 @@ def test_a_card_repeats_the_main_jobs_command_line_and_its_machine(tmp_path):
         "accelerate launch recipes/frozen_lake_dqn.py --config 'my config.yaml'")
     assert model_card.training_command(["/usr/bin/trl-icrl", "dqn", "--seed", "1"]) == "trl-icrl dqn --seed 1"
     assert model_card.training_command(["-c"]) is None  # trained from Python
-    card = build_model_card(tmp_path, AgentConfig(**ICRL_CONFIG), {"max_train_minutes": 7}, 12)
+    card = build_model_card(tmp_path, AgentConfig.from_dict(ICRL_CONFIG), {"max_train_minutes": 7}, 12)
     assert "## Reproduce" in card.text and "12 updates, within 7 minutes" in card.text
     assert model_card.machine_description() in card.text
     (tmp_path / "short_eval.json").write_text(json.dumps({"log_history": [{"step": 12, "train_runtime": 421.0}]}))
-    card = build_model_card(tmp_path, AgentConfig(**ICRL_CONFIG), {"max_train_minutes": 7}, 12)
+    card = build_model_card(tmp_path, AgentConfig.from_dict(ICRL_CONFIG), {"max_train_minutes": 7}, 12)
     assert "12 updates, 7.0 minutes of training" in card.text

@@ -1,19 +1,27 @@
 """The main job's script (``trl_icrl.scripts.dqn``): TRL's flags, the run's folder written by the library, and the
 ``trl-icrl dqn`` launch through accelerate."""
 
+import dataclasses
+import inspect
 import json
 import math
 import sys
+from pathlib import Path
 
 import pytest
 from peft import LoraConfig
 from trl import get_peft_config
 
 from trl_icrl import DQNConfig, DQNTrainer
+from trl_icrl.agent.config import ICRL_CONFIG, AgentConfig
+from trl_icrl.baselines import play_agents
 from trl_icrl.cli import launch_command
 from trl_icrl.model_card import IN_CONTEXT_PLOT, SHORT_EVAL
+from trl_icrl.offline_data import offline_trials
 from trl_icrl.scripts import dqn
+from trl_icrl.trainer.dqn_config import parameter_docs
 
+REPO = Path(__file__).parent.parent
 RUN_FLAGS = {"max_steps": 2, "offline_trials": 4, "trials_per_rollout": 2, "episodes_per_trial": 2,
              "learning_starts": 2, "per_device_train_batch_size": 2, "eval_maps": 2, "eval_episodes": 3,
              "max_context_tokens": 128, "save_strategy": "no", "logging_steps": 1, "report_to": "none",
@@ -85,3 +93,28 @@ def test_trl_icrl_dqn_launches_the_script_through_accelerate():
     assert configured[configured.index("--config_file") + 1] == "ddp.yaml" and "--multi_gpu" not in configured
     assert "--num_processes" not in configured  # the accelerate config's own
 
+
+def test_each_fields_help_is_its_docstring_entry():
+    """One text per field: ``DQNConfig``'s docstring entry is its ``--help`` (no field without an entry, no entry
+    without a field, no help written apart that could drift)."""
+    docs = parameter_docs(DQNConfig.__doc__)
+    own = [name for name in DQNConfig.__annotations__ if not name.startswith("_")]
+    assert [name for name in own if name not in docs] == []
+    assert set(docs) <= {f.name for f in dataclasses.fields(DQNConfig)}
+    actions = dqn.make_parser()._option_string_actions
+    for name in own:
+        assert actions[f"--{name}"].help == docs[name], name
+    assert "dataset_name" in docs["online_collection"] and '`"random"`' in docs["offline_data"]
+
+
+def test_the_training_and_playing_contexts_have_dqnconfigs_names_everywhere(tmp_path):
+    """``max_context_tokens`` is the training context and ``eval_context_tokens`` the playing one, in DQNConfig,
+    AgentConfig, offline data and the tabular baselines; icrl_config.json keeps its published keys."""
+    old = json.loads((REPO / "results" / "tiny_adapter_offline" / ICRL_CONFIG).read_text())
+    config = AgentConfig.load(REPO / "results" / "tiny_adapter_offline")
+    assert (config.eval_context_tokens, config.max_context_tokens) == (old["max_context_tokens"],
+                                                                        old["training_context_tokens"])
+    config.save(tmp_path)
+    assert AgentConfig.load(tmp_path) == config and config.to_dict()["training_context_tokens"] == 576
+    for function in (offline_trials, play_agents):
+        assert "max_context_tokens" in inspect.signature(function).parameters, function.__name__

@@ -126,7 +126,7 @@ def test_agent_config_reads_and_writes_the_committed_keys(tmp_path):
     """A folder saved before ``AgentConfig`` existed loads, and saves back the same JSON."""
     saved = json.loads((RESULTS_MODEL / "icrl_config.json").read_text())
     config = AgentConfig.load(RESULTS_MODEL)
-    assert config.action_words == ("left", "down", "right", "up") and config.max_context_tokens == 1280
+    assert config.action_words == ("left", "down", "right", "up") and config.eval_context_tokens == 1280
     assert json.loads(config.save(tmp_path).read_text()) == saved
     with pytest.raises(ValueError, match=r"unknown keys \['colour'\], missing keys \['gamma'\]"):
         AgentConfig.from_dict({**{k: v for k, v in saved.items() if k != "gamma"}, "colour": "blue"})

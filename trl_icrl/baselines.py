@@ -127,21 +127,21 @@ discount), from a table of zeros or of optimistic ones."""
 
 
 class TabularAgents(Agent):
-    """One tabular agent per row of the play loop. With ``max_trial_tokens``, a row's trial ends (its episode
+    """One tabular agent per row of the play loop. With ``max_context_tokens``, a row's trial ends (its episode
     truncated) before it could hold more (:func:`~trl_icrl.agent.play.trial_full`): fixed-size offline trials."""
 
-    def __init__(self, agents: Sequence[TabularAgent], max_trial_tokens: int | None = None, step_budget: int = 0):
+    def __init__(self, agents: Sequence[TabularAgent], max_context_tokens: int | None = None, step_budget: int = 0):
         self.agents = list(agents)
-        self.max_trial_tokens, self.step_budget = max_trial_tokens, step_budget
+        self.max_context_tokens, self.step_budget = max_context_tokens, step_budget
 
     def start(self, trials: Sequence[TrialWriter | None]) -> None:
-        if self.max_trial_tokens is not None and any(writer is None for writer in trials):
-            raise ValueError("max_trial_tokens counts the tokens of written trials: pass a protocol and a codec")
+        if self.max_context_tokens is not None and any(writer is None for writer in trials):
+            raise ValueError("max_context_tokens counts the tokens of written trials: pass a protocol and a codec")
         self.writers = list(trials)
 
     def context_full(self, row: int) -> bool:
-        return self.max_trial_tokens is not None and \
-            trial_full(len(self.writers[row].trial.input_ids), self.step_budget, self.max_trial_tokens)
+        return self.max_context_tokens is not None and \
+            trial_full(len(self.writers[row].trial.input_ids), self.step_budget, self.max_context_tokens)
 
     def greedy_actions(self, rows: Sequence[int], observations: Sequence[int]) -> list[int]:
         return [self.agents[i].greedy_action(obs) for i, obs in zip(rows, observations, strict=True)]
@@ -155,14 +155,14 @@ def play_agents(agents: Sequence[TabularAgent], envs: Sequence[gym.Env], n_episo
                 reset_seeds: Sequence[int] | None = None,
                 reset_options: Callable[[int, int], dict | None] | None = None, first_episode: int = 0,
                 protocol: TokenProtocol | None = None, codec: EnvCodec | None = None,
-                max_trial_tokens: int | None = None) -> RolloutResult:
+                max_context_tokens: int | None = None) -> RolloutResult:
     """Each agent plays ``n_episodes`` consecutive episodes of its env: :func:`~trl_icrl.agent.play.play` with
     :class:`TabularAgents` (see there for the arguments). ``trials`` holds each env's history written with
-    ``protocol`` and ``codec`` when both are given, else is empty; with ``max_trial_tokens`` a trial ends
+    ``protocol`` and ``codec`` when both are given, else is empty; with ``max_context_tokens`` a trial ends
     sooner when it is that long (as training trials end when ``max_context_tokens`` are full)."""
     if len(agents) != len(envs):
         raise ValueError(f"one agent per env: got {len(agents)} agents for {len(envs)} envs")
     budget = protocol.layout.token_budget if protocol and codec else 0
-    return play(TabularAgents(agents, max_trial_tokens, budget), envs, n_episodes, schedule, rng,
+    return play(TabularAgents(agents, max_context_tokens, budget), envs, n_episodes, schedule, rng,
                 reset_seeds=reset_seeds, reset_options=reset_options, first_episode=first_episode, protocol=protocol,
                 codec=codec)

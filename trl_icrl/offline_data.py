@@ -53,11 +53,11 @@ def _ramp_from(switch: int | None, n_episodes: int) -> ExplorationSchedule:
 
 def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, quality: str, n_trials: int,
                    episodes_per_trial: int = 30, family: str = "id", seed: int = 0,
-                   exclude_maps=frozenset(), batch: int = 32, max_trial_tokens: int | None = None,
+                   exclude_maps=frozenset(), batch: int = 32, max_context_tokens: int | None = None,
                    coordinate_frame: int = 0, coordinate_frame_share: float = 1.0, map_switches: float = 0.0,
                    progress: bool = True) -> list[dict]:
     """Replay rows of ``n_trials`` trials played by the behaviour policy of ``quality`` on fresh maps of ``family``
-    (``env_id`` must have generated maps: the policies read the map). With ``max_trial_tokens`` a trial ends when
+    (``env_id`` must have generated maps: the policies read the map). With ``max_context_tokens`` a trial ends when
     that many tokens are full, like the trials the trainer collects online; ``coordinate_frame`` and
     ``coordinate_frame_share`` as in ``make_env``;
     ``map_switches``: the share of batches whose trials switch maps (see the module docstring)."""
@@ -96,7 +96,7 @@ def offline_trials(protocol: TokenProtocol, codec: EnvCodec, env_id: str, qualit
                 tags = [f"epsilon_optimal_{q:g}" for q in levels]
             result = play_agents(agents, envs, episodes_per_trial, _ramp_from(switch, episodes_per_trial), rng,
                                  reset_seeds=seeds, reset_options=reset_options, protocol=protocol, codec=codec,
-                                 max_trial_tokens=max_trial_tokens)
+                                 max_context_tokens=max_context_tokens)
             for trial, m, b, s, tag in zip(result.trials, maps, second, seeds, tags):
                 env_map = "/".join(m) if b is None else f"{'/'.join(m)} then {'/'.join(b)} from episode {switch}"
                 rows.append(dict(trial.to_row(), env_id=env_id, env_map=env_map, seed=s, policy=tag))
@@ -125,7 +125,7 @@ HISTORIES_FILE = "data/train-00000-of-00001.parquet"
 
 
 def histories_card(dataset: datasets.Dataset, protocol_signature: str, base_model: str,
-                   specs: Mapping[str, EnvSpec], seed: int, max_trial_tokens: int,
+                   specs: Mapping[str, EnvSpec], seed: int, max_context_tokens: int,
                    episodes_per_trial: int) -> DatasetCard:
     """The card of a dataset of histories: which behaviour played them (each ``policy`` and its number of
     trials), how many trials, on which envs and map families (``specs``: the run's envs), which maps were excluded
@@ -149,7 +149,7 @@ def histories_card(dataset: datasets.Dataset, protocol_signature: str, base_mode
 # Histories for in-context reinforcement learning
 
 {len(dataset)} trials, each one growing context of several episodes (at most {episodes_per_trial}, ending when
-{max_trial_tokens} tokens are full), written as token ids by `trl_icrl`'s protocol `{protocol_signature}` over the
+{max_context_tokens} tokens are full), written as token ids by `trl_icrl`'s protocol `{protocol_signature}` over the
 tokenizer of `{base_model}`.
 
 - **Behaviour:** {policies}: the scripted behaviour policies of `trl_icrl.offline_data`, under the paper's

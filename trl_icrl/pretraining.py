@@ -32,7 +32,7 @@ def _corpus_shards(shards: list[int], tokenizer: PreTrainedTokenizerBase, env_id
     for shard in shards:
         rows = offline_trials(protocol, codec, env_id, "random", trials_per_shard, episodes_per_trial=10_000,
                               family=family, seed=seed * 100_003 + shard, exclude_maps=exclude,
-                              max_trial_tokens=context_tokens,
+                              max_context_tokens=context_tokens,
                               coordinate_frame=coordinate_frame if codec.observation_format == "coords" else 0,
                               coordinate_frame_share=coordinate_frame_share, map_switches=map_switches,
                               progress=shard == 0)

@@ -16,6 +16,11 @@ from ..protocol import TokenProtocol
 ICRL_CONFIG = "icrl_config.json"
 
 
+FILE_KEYS = {"eval_context_tokens": "max_context_tokens", "max_context_tokens": "training_context_tokens"}
+"""The fields ``icrl_config.json`` keeps under other keys: the contexts took ``DQNConfig``'s names after agents were
+published, and the files keep theirs."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class AgentConfig:
     """The saved agent's settings; the fields are the keys of ``icrl_config.json``.
@@ -28,7 +33,9 @@ class AgentConfig:
         protocol_format, observation_format, action_words, reward_values, n_actions, n_observations: how the
             env is written as tokens.
         episodes_per_trial: most episodes in one training context.
-        max_context_tokens: most tokens in one context when playing; ``training_context_tokens``: in training.
+        max_context_tokens: most tokens in one training context (``DQNConfig.max_context_tokens``; ``None`` in
+            files older than the field).
+        eval_context_tokens: most tokens in one context when playing (``DQNConfig.eval_context_tokens``).
         gamma, reward_scale: the TD settings the Q-values were trained with.
         base_dequantised_from: the GGUF file the base's weights were dequantised from, when they were
             (``trl_icrl.hub_cache.dequantise_gguf``); ``None`` for the base's own release.
@@ -49,8 +56,8 @@ class AgentConfig:
     n_actions: int
     n_observations: int
     episodes_per_trial: int
-    max_context_tokens: int
-    training_context_tokens: int | None = None
+    max_context_tokens: int | None = None
+    eval_context_tokens: int
     gamma: float
     reward_scale: float
     base_dequantised_from: str | None = None
@@ -59,7 +66,10 @@ class AgentConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping) -> AgentConfig:
-        """From the keys of ``icrl_config.json``; raises ``ValueError`` naming unknown or missing keys."""
+        """From the keys of ``icrl_config.json`` (``FILE_KEYS``); raises ``ValueError`` naming unknown or missing
+        keys."""
+        values = {name: values[key] for name, key in FILE_KEYS.items() if key in values} | \
+            {key: value for key, value in values.items() if key not in FILE_KEYS.values()}
         names = {f.name for f in dataclasses.fields(cls)}
         required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
         unknown, missing = set(values) - names, required - set(values)
@@ -74,6 +84,7 @@ class AgentConfig:
         files lack them)."""
         values = {**dataclasses.asdict(self), "action_words": list(self.action_words),
                   "reward_values": list(self.reward_values), "trained_env_ids": list(self.trained_env_ids)}
+        values = {FILE_KEYS.get(name, name): value for name, value in values.items()}
         for key in ("base_dequantised_from", "trained_env_ids"):
             if not values[key]:
                 del values[key]

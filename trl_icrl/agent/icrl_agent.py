@@ -161,17 +161,19 @@ class ICRLAgent:
                            self.network.precision)
         return ICRLAgent(network, tokenizer, protocol, codec, config)
 
-    def engine(self, max_context_tokens: int | None = None, when_full: str = "drop") -> RolloutEngine:
+    def engine(self, eval_context_tokens: int | None = None, when_full: str = "drop") -> RolloutEngine:
+        """The rollout engine that plays with this agent, its contexts at most ``eval_context_tokens`` (default: the
+        saved ``config.eval_context_tokens``)."""
         return RolloutEngine(self.network, self.protocol, self.env_codec,
-                             max_context_tokens or self.config.max_context_tokens, self.protocol.pad_token_id,
+                             eval_context_tokens or self.config.eval_context_tokens, self.protocol.pad_token_id,
                              when_full)
 
     def play(self, envs: gym.Env | Sequence[gym.Env], n_episodes: int = 30,
              schedule: ExplorationSchedule | str = "greedy", seed: int = 0,
-             max_context_tokens: int | None = None) -> RolloutResult:
-        """Play ``n_episodes`` in each env, all in one growing context per env of at most ``max_context_tokens``
-        (default: the saved ``config.max_context_tokens``; older episodes are dropped to make room)."""
+             eval_context_tokens: int | None = None) -> RolloutResult:
+        """Play ``n_episodes`` in each env, all in one growing context per env of at most ``eval_context_tokens``
+        (default: the saved ``config.eval_context_tokens``; older episodes are dropped to make room)."""
         envs = [envs] if isinstance(envs, gym.Env) else list(envs)
         schedule = ExplorationSchedule.parse(schedule) if isinstance(schedule, str) else schedule
         rng, reset_seeds = play_seeds(seed, len(envs))
-        return self.engine(max_context_tokens).play(envs, n_episodes, schedule, rng, reset_seeds=reset_seeds)
+        return self.engine(eval_context_tokens).play(envs, n_episodes, schedule, rng, reset_seeds=reset_seeds)

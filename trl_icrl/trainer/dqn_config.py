@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
 
 import torch
 from transformers import TrainingArguments
@@ -22,12 +25,40 @@ TARGET_UPDATES = ("polyak", "hard")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
+def parameter_docs(docstring: str) -> dict[str, str]:
+    """Field name -> its entry in a config's docstring (``name (`type`, ...): text``, continued on deeper-indented
+    lines), whitespace collapsed."""
+    docs, name = {}, None
+    for line in docstring.split("Parameters:", 1)[-1].splitlines():
+        entry = re.match(r"^ {8}(\w+)(?: \(.*?\))?: (.*)$", line)
+        if entry:
+            name, text = entry.groups()
+            docs[name] = text
+        elif name and line.startswith(" " * 12):
+            docs[name] += " " + line.strip()
+        else:
+            name = None
+    return docs
+
+
+def field_help(config_class: type) -> type:
+    """Give each field of ``config_class`` its docstring entry as its command-line help (``metadata["help"]``): one
+    text for both."""
+    docs = parameter_docs(config_class.__doc__)
+    for f in dataclasses.fields(config_class):
+        if f.name in docs:
+            f.metadata = MappingProxyType({**f.metadata, "help": docs[f.name]})
+    return config_class
+
+
+@field_help
 @dataclass
 class DQNConfig(TrainingArguments):
     r"""
     Configuration class for [`DQNTrainer`]: in-context DQN over multi-episode trials.
 
-    Only the parameters specific to DQN are listed here; for the others see [`~transformers.TrainingArguments`].
+    The parameters specific to DQN and those whose defaults differ are listed here (each field's command-line help
+    is its entry, `field_help`); for the others see [`~transformers.TrainingArguments`].
     The defaults train the embedded tiny model, all its weights, in the one-word-per-step format on a 2-core
     CPU in under 10 minutes; `recipes/configs/` holds the longer tiny run and the Llama-3.1-8B settings.
 
@@ -41,8 +72,13 @@ class DQNConfig(TrainingArguments):
         adapter_type (`str`, defaults to `"lora"`): `"lora"` or `"ia3"` (the paper): a peft adapter (and the Q
             head) train on the frozen base, the target network is a second adapter; `"none"`: full fine-tuning,
             the target network is a frozen copy.
-        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings (16, 16, 0, all linear), the command
-            line's route to the adapter; `DQNTrainer(..., peft_config=...)` takes any peft config instead.
+        lora_r (`int`, defaults to `16`): the LoRA rank (the `lora_*` fields are the command line's route to the
+            adapter; `DQNTrainer(..., peft_config=...)` takes any peft config instead).
+        lora_alpha (`int`, defaults to `16`): LoRA alpha: the update is scaled by `lora_alpha / r` (with
+            `use_rslora`, `lora_alpha / sqrt(r)`).
+        lora_dropout (`float`, defaults to `0.0`): LoRA dropout.
+        lora_target_modules (`list[str]` or `None`): the modules to adapt; `None`: every linear layer (LoRA) or
+            peft's defaults (IA3).
         use_rslora (`bool`, defaults to `False`): rank-stabilised LoRA scaling, `lora_alpha / sqrt(r)`; `False`:
             peft's and TRL's `lora_alpha / r`.
         trainable_layers (`int` or `None`): only the top this many decoder layers' trained weights (and the Q head)
@@ -53,7 +89,10 @@ class DQNConfig(TrainingArguments):
             update and target forward on it through the top layers alone (SmolLM2 in bf16: about 0.6 KB a token).
             Needs a replay store that never changes: offline data or a dataset, `online_collection=False`.
         dtype (`str`, defaults to `"float32"`): dtype of the frozen base (`"float32"`, `"bfloat16"`, `"float16"` or
-            `"auto"`); `torch_dtype` is its deprecated alias.
+            `"auto"`).
+        torch_dtype (`str` or `None`): deprecated alias of `dtype`.
+        attn_implementation (`str` or `None`): the attention kernel, e.g. `"sdpa"` or `"flash_attention_2"`;
+            `None`: the model's default.
         model_init_kwargs (`dict` or `None`): further keyword arguments of `AutoModelForCausalLM.from_pretrained` when
             the model is given by name (`revision`, `trust_remote_code`, `quantization_config`, ...); `revision` and
             `trust_remote_code` load the tokenizer too.
@@ -157,128 +196,101 @@ class DQNConfig(TrainingArguments):
             `lr_decay_min_ratio` of itself: a
             run bounded by time, whose step count nobody knows ahead, still ends on a low learning rate.
         lr_decay_min_ratio (`float`, defaults to `0.1`): the learning rate's share left at the end of that decay.
+
+        > Parameters whose defaults differ from `TrainingArguments`
+
+        learning_rate (`float`, defaults to `5e-4`): AdamW learning rate.
+        lr_scheduler_type (`str`, defaults to `"constant_with_warmup"`): the learning-rate schedule.
+        warmup_steps (`float`, defaults to `10`): warm-up steps.
+        per_device_train_batch_size (`int`, defaults to `8`): trials per device per micro-batch.
+        max_steps (`int`, defaults to `100000`): optimizer steps (`max_train_minutes` may stop sooner).
+        logging_steps (`float`, defaults to `10`): log every this many steps.
+        save_strategy (`str`, defaults to `"no"`): when to write a checkpoint (`"best"` is refused).
+        ignore_data_skip (`bool`, defaults to `True`): replay batches are a stream, not an epoch: a resumed run
+            restores the sampler instead of skipping batches.
+        remove_unused_columns (`bool`, defaults to `False`): keep every replay column.
+        output_dir (`str`, defaults to `"outputs/frozen_lake_dqn"`): where the run writes.
     """
 
     _VALID_DICT_FIELDS = [*TrainingArguments._VALID_DICT_FIELDS, "model_init_kwargs"]
 
     # Model
-    model_name_or_path: str = field(default="tiny", metadata={"help": "Hub id or local dir; 'tiny' = embedded model."})
-    q_parameterisation: str = field(default="value_head", metadata={"help": "'value_head' or 'action_logits'."})
-    adapter_type: str = field(default="lora", metadata={"help": "'lora', 'ia3' or 'none' (full fine-tuning)."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (scaling alpha / r; with use_rslora alpha / "
-                                                          "sqrt(r))."})
-    use_rslora: bool = field(default=False, metadata={
-        "help": "Rank-stabilised LoRA scaling, alpha / sqrt(r); False: peft's and TRL's alpha / r."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
-    lora_target_modules: list[str] | None = field(default=None, metadata={
-        "help": "Modules to adapt; None = all linear layers (LoRA) or peft's defaults (IA3)."})
-    trainable_layers: int | None = field(default=None, metadata={
-        "help": "Train only the top this many decoder layers' weights (and the Q head); None = all."})
-    cache_frozen_states: bool = field(default=False, metadata={
-        "help": "With trainable_layers and a fixed replay store: keep the frozen lower layers' states of each trial."})
-    dtype: str = field(default="float32", metadata={"help": "dtype of the base: float32, bfloat16, float16 or auto."})
-    torch_dtype: str | None = field(default=None, metadata={"help": "Deprecated alias of dtype."})
-    model_init_kwargs: dict | str | None = field(default=None, metadata={
-        "help": "Keyword arguments of AutoModelForCausalLM.from_pretrained (a JSON dict on the command line), e.g. "
-                "revision, trust_remote_code, quantization_config."})
-    trust_remote_code: bool = field(default=False, metadata={
-        "help": "Run a Hub model's own modelling code (model and tokenizer)."})
-    precision: str = field(default="auto", metadata={
-        "help": "'auto' (bf16 autocast on a CPU with bf16 units, AMX or AVX512-BF16, fp32 on other CPUs; on a GPU "
-                "as bf16 says), 'bf16' or 'fp32'."})
-    attn_implementation: str | None = field(default=None, metadata={
-        "help": "Attention kernel, e.g. 'sdpa' or 'flash_attention_2'; None = the model's default."})
+    model_name_or_path: str = "tiny"
+    q_parameterisation: str = "value_head"
+    adapter_type: str = "lora"
+    lora_r: int = 16
+    lora_alpha: int = 16
+    use_rslora: bool = False
+    lora_dropout: float = 0.0
+    lora_target_modules: list[str] | None = None
+    trainable_layers: int | None = None
+    cache_frozen_states: bool = False
+    dtype: str = "float32"
+    torch_dtype: str | None = None
+    model_init_kwargs: dict | str | None = None
+    trust_remote_code: bool = False
+    precision: str = "auto"
+    attn_implementation: str | None = None
 
     # Environment and protocol
-    env_id: str = field(default="trl_icrl/ParametricFrozenLake-v0", metadata={"help": "gymnasium env id."})
-    train_env_ids: list[str] | None = field(default=None, metadata={
-        "help": "Several envs to train on at once (one Q head: as many actions each), each written its own way; "
-                "collections take turns, the offline data splits evenly, env_id becomes the first. None: env_id."})
-    map_family: str | None = field(default=None, metadata={
-        "help": "Family of training maps of an env with generated maps (Frozen Lake: 'id' or 'ood'); default: the "
-                "env's first."})
-    is_slippery: bool = field(default=False, metadata={"help": "Slippery Frozen Lake dynamics."})
-    protocol_format: str = field(default="step", metadata={"help": "'step', 'compact', 'llama3' or 'chat'."})
-    observation_format: str | None = field(default=None, metadata={
-        "help": "'coords', 'index', or None: the env's own (coordinates for grids up to 10 x 10, else state ids)."})
-    coordinate_frame: int = field(default=0, metadata={
-        "help": "Place each training map at a random offset in a frame of this side (coords only), so that "
-                "every coordinate below it is seen on maps of training shape; 0: no offset."})
-    coordinate_frame_share: float = field(default=1.0, metadata={
-        "help": "Share of training trials placed at a random offset; the others keep the origin."})
+    env_id: str = "trl_icrl/ParametricFrozenLake-v0"
+    train_env_ids: list[str] | None = None
+    map_family: str | None = None
+    is_slippery: bool = False
+    protocol_format: str = "step"
+    observation_format: str | None = None
+    coordinate_frame: int = 0
+    coordinate_frame_share: float = 1.0
 
     # TD update
-    gamma: float = field(default=0.9, metadata={"help": "Discount factor in [0, 1]."})
-    reward_scale: float = field(default=1.0, metadata={"help": "Reward multiplier (the paper: 30)."})
-    reward_normalisation: str = field(default="max", metadata={
-        "help": "'max' (each env's rewards over its largest |reward|), 'horizon' (so, with the smallest |reward| "
-                "at least 1 - gamma, clipped to [-1, 1]), 'sign' (DQN's reward clipping), 'goal' ('max' plus 1 at the "
-                "goal of an env with no positive reward) or 'none'."})
-    n_step: int = field(default=3, metadata={"help": "n-step returns within an episode."})
-    loss_type: str = field(default="huber", metadata={"help": "'huber', 'mse' or 'normalized_mse'."})
-    double_dqn: bool = field(default=True, metadata={"help": "Double DQN targets."})
-    target_update: str = field(default="polyak", metadata={"help": "'polyak' or 'hard'."})
-    tau: float = field(default=0.05, metadata={"help": "Polyak rate in (0, 1]."})
-    target_update_interval: int = field(default=100, metadata={"help": "Steps between hard target copies."})
-    bootstrap_across_episodes: bool = field(default=False, metadata={
-        "help": "Terminal steps bootstrap from the next episode's first decision (RL^2 style)."})
+    gamma: float = 0.9
+    reward_scale: float = 1.0
+    reward_normalisation: str = "max"
+    n_step: int = 3
+    loss_type: str = "huber"
+    double_dqn: bool = True
+    target_update: str = "polyak"
+    tau: float = 0.05
+    target_update_interval: int = 100
+    bootstrap_across_episodes: bool = False
 
     # Data collection
-    online_collection: bool | None = field(default=None, metadata={
-        "help": "Collect trials with the model while training; False trains on a given (offline) replay store; "
-                "None: True unless offline_data or dataset_name is set or the trainer is given a train_dataset."})
-    offline_data: str | None = field(default=None, metadata={
-        "help": "Fill the replay store with scripted offline trials of this quality (low, mixed, high, q_learning "
-                "or random); learn only from them unless online_collection is True; 'null' unsets it."})
-    dataset_name: str | None = field(default=None, metadata={
-        "help": "A dataset of histories (Hub id or local folder, loaded with datasets.load_dataset) to seed the "
-                "replay store with; learn only from it unless online_collection is True."})
-    dataset_config: str | None = field(default=None, metadata={
-        "help": "The configuration (subset) of dataset_name to load."})
-    dataset_train_split: str = field(default="train", metadata={"help": "The split of dataset_name to load."})
-    offline_trials: int = field(default=4000, metadata={"help": "Offline trials made for offline_data."})
-    offline_map_switches: float = field(default=0.0, metadata={
-        "help": "Share of offline trials whose map switches to a second training map mid-trial."})
-    trials_per_rollout: int = field(default=32, metadata={"help": "Trials played in parallel per collection."})
-    episodes_per_trial: int = field(default=1000, metadata={
-        "help": "Most episodes in one training context (it also ends when max_context_tokens are full)."})
-    exploration: str = field(default="paper_ramp", metadata={
-        "help": "'paper_ramp', 'greedy', 'uniform' or a comma list of P(greedy) per episode; several joined by "
-                "'+' are taken in turn by successive collections (the short evaluation uses the first)."})
-    rollout_interval: int = field(default=24, metadata={"help": "Optimizer steps between collections."})
-    learning_starts: int = field(default=32, metadata={"help": "Trials collected before the first update."})
-    replay_capacity: int = field(default=4000, metadata={"help": "Trials kept in the replay store."})
-    replay_recency: float = field(default=0.0, metadata={"help": "Recency weighting of replay sampling."})
-    max_context_tokens: int = field(default=576, metadata={"help": "Most tokens in one training context."})
-    eval_context_tokens: int = field(default=1280, metadata={"help": "Most tokens in one context when playing."})
-    eval_episodes: int = field(default=30, metadata={"help": "Episodes in one context in the evaluation."})
-    eval_maps: int = field(default=50, metadata={"help": "Maps of each split in the short evaluation (0: none)."})
-    eval_split: str = field(default="validation", metadata={
-        "help": "Maps the evaluation while training plays: 'validation' (to choose on) or 'heldout' (to report)."})
-    eval_every_minutes: float | None = field(default=None, metadata={
-        "help": "Run the short evaluation during training every this many minutes (None: only after)."})
-    cpu_threads: int | None = field(default=None, metadata={
-        "help": "Torch threads per process on a CPU machine; None = the cores divided among local processes."})
-    max_train_minutes: float | None = field(default=7.0, metadata={
-        "help": "Stop training after this many minutes of wall time (None: run max_steps)."})
-    lr_decay_minutes: float | None = field(default=None, metadata={
-        "help": "With max_train_minutes: decay the learning rate (cosine) over the budget's last this many minutes."})
-    lr_decay_min_ratio: float = field(default=0.1, metadata={
-        "help": "Share of the learning rate left at the end of lr_decay_minutes' decay."})
+    online_collection: bool | None = None
+    offline_data: str | None = None
+    dataset_name: str | None = None
+    dataset_config: str | None = None
+    dataset_train_split: str = "train"
+    offline_trials: int = 4000
+    offline_map_switches: float = 0.0
+    trials_per_rollout: int = 32
+    episodes_per_trial: int = 1000
+    exploration: str = "paper_ramp"
+    rollout_interval: int = 24
+    learning_starts: int = 32
+    replay_capacity: int = 4000
+    replay_recency: float = 0.0
+    max_context_tokens: int = 576
+    eval_context_tokens: int = 1280
+    eval_episodes: int = 30
+    eval_maps: int = 50
+    eval_split: str = "validation"
+    eval_every_minutes: float | None = None
+    cpu_threads: int | None = None
+    max_train_minutes: float | None = 7.0
+    lr_decay_minutes: float | None = None
+    lr_decay_min_ratio: float = 0.1
 
     # TrainingArguments defaults suited to DQN
-    learning_rate: float = field(default=5e-4, metadata={"help": "AdamW learning rate."})
-    lr_scheduler_type: SchedulerType | str = field(default="constant_with_warmup", metadata={"help": "Scheduler type."})
-    warmup_steps: float = field(default=10, metadata={"help": "Warm-up steps."})
-    per_device_train_batch_size: int = field(default=8, metadata={"help": "Trials per device per micro-batch."})
-    max_steps: int = field(default=100_000, metadata={"help": "Optimizer steps (max_train_minutes may stop sooner)."})
-    logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
-    save_strategy: SaveStrategy | str = field(default="no", metadata={"help": "Checkpoint strategy."})
-    ignore_data_skip: bool = field(default=True, metadata={
-        "help": "Replay batches are a stream, not an epoch: a resumed run restores the sampler instead."})
-    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep all replay columns."})
-    output_dir: str | None = field(default="outputs/frozen_lake_dqn", metadata={"help": "Output directory."})
+    learning_rate: float = 5e-4
+    lr_scheduler_type: SchedulerType | str = "constant_with_warmup"
+    warmup_steps: float = 10
+    per_device_train_batch_size: int = 8
+    max_steps: int = 100_000
+    logging_steps: float = 10
+    save_strategy: SaveStrategy | str = "no"
+    ignore_data_skip: bool = True
+    remove_unused_columns: bool = False
+    output_dir: str | None = "outputs/frozen_lake_dqn"
 
     def __post_init__(self):
         if not (torch.cuda.is_available() or torch.backends.mps.is_available()):
@@ -369,3 +381,4 @@ class DQNConfig(TrainingArguments):
                              f"(online_collection=False), got trainable_layers={self.trainable_layers}, "
                              f"online_collection={self.online_collection}")
         parse_schedules(self.exploration)
+

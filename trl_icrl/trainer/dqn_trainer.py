@@ -495,8 +495,8 @@ class DQNTrainer(Trainer):
             map_family=a.map_family, is_slippery=a.is_slippery, protocol_format=a.protocol_format,
             observation_format=codec.observation_format, action_words=codec.action_words,
             reward_values=codec.reward_values, n_actions=codec.n_actions, n_observations=codec.n_observations,
-            episodes_per_trial=a.episodes_per_trial, max_context_tokens=a.eval_context_tokens,
-            training_context_tokens=a.max_context_tokens, gamma=a.gamma, reward_scale=a.reward_scale,
+            episodes_per_trial=a.episodes_per_trial, max_context_tokens=a.max_context_tokens,
+            eval_context_tokens=a.eval_context_tokens, gamma=a.gamma, reward_scale=a.reward_scale,
             base_dequantised_from=dequantised_from, trained_env_ids=tuple(a.train_env_ids or ()),
             precision=self.precision)
 

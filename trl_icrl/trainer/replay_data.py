@@ -53,7 +53,7 @@ def offline_store(args: DQNConfig, specs: Mapping[str, EnvSpec], signature: str)
         n_trials = args.offline_trials // len(specs) + (args.offline_trials % len(specs) if share == 0 else 0)
         store.append(spec_offline_trials(
             spec, args.offline_data, n_trials, seed=args.seed * 1000 + args.process_index + share,
-            max_trial_tokens=args.max_context_tokens, episodes_per_trial=args.episodes_per_trial,
+            max_context_tokens=args.max_context_tokens, episodes_per_trial=args.episodes_per_trial,
             map_switches=args.offline_map_switches, progress=args.process_index == 0))
     return store
 
