@@ -16,7 +16,7 @@ from trl_icrl import DQNConfig, DQNTrainer
 from trl_icrl.agent.config import ICRL_CONFIG, AgentConfig
 from trl_icrl.baselines import play_agents
 from trl_icrl.cli import launch_command
-from trl_icrl.model_card import IN_CONTEXT_PLOT, SHORT_EVAL
+from trl_icrl.model_card import IN_CONTEXT_PLOT, SHORT_EVAL, training_command
 from trl_icrl.offline_data import offline_trials
 from trl_icrl.scripts import dqn
 from trl_icrl.trainer.dqn_config import parameter_docs
@@ -87,8 +87,9 @@ def test_trl_icrl_dqn_launches_the_script_through_accelerate():
     two = launch_command(["--num_processes", "2", "--config", "tiny", "--use_peft", "--lora_r", "8"])
     assert two[:3] == [sys.executable, "-m", "accelerate.commands.launch"] and "--multi_gpu" in two
     assert two[two.index("--num_processes") + 1] == "2"
-    assert two[two.index("-m", 3):] == ["-m", "trl_icrl.scripts.dqn", "--config", str(dqn.DEFAULT_CONFIG),
-                                        "--use_peft", "--lora_r", "8"]
+    assert two[two.index("-m", 3):] == ["-m", "trl_icrl.scripts.dqn", "--config", "tiny", "--use_peft", "--lora_r",
+                                        "8"]
+    assert training_command([dqn.__file__, "--config", "tiny"]) == "trl-icrl dqn --config tiny"  # the card's
     configured = launch_command(["--accelerate_config", "ddp.yaml"])
     assert configured[configured.index("--config_file") + 1] == "ddp.yaml" and "--multi_gpu" not in configured
     assert "--num_processes" not in configured  # the accelerate config's own

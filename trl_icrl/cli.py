@@ -29,7 +29,7 @@ LAUNCH_FLAGS = {"--num_processes": "--num_processes", "--accelerate_config": "--
 def launch_command(argv: Sequence[str]) -> list[str]:
     """The ``accelerate launch`` command line of ``trl-icrl dqn ARGV``: ``--num_processes N`` (more than one without
     ``--accelerate_config``: ``--multi_gpu``, which gives gloo ranks on a CPU) and ``--accelerate_config FILE``
-    taken out of ``argv``, the rest passed to ``trl_icrl.scripts.dqn`` with its ``--config`` resolved."""
+    taken out of ``argv``, the rest passed to ``trl_icrl.scripts.dqn`` as given (a card repeats them)."""
     argv, launch = list(argv), {}
     for flag in LAUNCH_FLAGS:
         if flag in argv:
@@ -45,7 +45,7 @@ def launch_command(argv: Sequence[str]) -> list[str]:
                   "--dynamo_backend", "no"]
     if processes > 1 and "--accelerate_config" not in launch:
         words += ["--multi_gpu"]
-    return [*words, "-m", dqn.__name__, *dqn.with_config(argv)]
+    return [*words, "-m", dqn.__name__, *argv]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -105,8 +105,10 @@ def _eval_results(results: list[dict], short_eval: dict, config: AgentConfig) ->
             for name, metric, value in scores]
 
 
-COMMANDS = {"frozen_lake_dqn.py": "accelerate launch recipes/frozen_lake_dqn.py", "trl-icrl": "trl-icrl"}
-"""The programs whose command line a card repeats: the main job's recipe and the ``trl-icrl`` command."""
+COMMANDS = {"frozen_lake_dqn.py": "accelerate launch recipes/frozen_lake_dqn.py", "trl-icrl": "trl-icrl",
+            "dqn.py": "trl-icrl dqn"}
+"""The programs whose command line a card repeats: the main job's recipe, the ``trl-icrl`` command and the script it
+launches (``trl_icrl/scripts/dqn.py``)."""
 
 
 def training_command(argv: Sequence[str] | None = None) -> str | None:
