@@ -4,6 +4,7 @@
     python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution stitching \
         --n_maps 50 --n_episodes 30 --output_dir outputs/frozen_lake_dqn
     python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution --video
+    python recipes/evaluate_icrl.py --model outputs/frozen_lake_dqn --conditions in_distribution --split validation
     python recipes/evaluate_icrl.py --baselines_only --output_dir outputs/baselines
     python recipes/evaluate_icrl.py --data_quality low=outputs/offline_low mixed=outputs/offline_mixed \
         high=outputs/offline_high --output_dir outputs/data_quality      # recipes/configs/tiny_offline.yaml
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 
 from trl_icrl.agent import ICRLAgent
-from trl_icrl.envs import ParametricFrozenLake, heldout_maps
+from trl_icrl.envs import SPLITS, ParametricFrozenLake, heldout_maps
 from trl_icrl.evaluation import CONDITIONS, DEFAULT_BASELINES, evaluate_condition, evaluate_data_quality, write_report
 from trl_icrl.evaluation.replay import replay_frames, write_replay_gif
 
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("--n_episodes", type=int, default=30, help="episodes per map in one context")
     parser.add_argument("--schedule", default="paper_ramp", help="exploration schedule (ExplorationSchedule.parse)")
     parser.add_argument("--seed", type=int, default=0, help="held-out map seed; match the training seed")
+    parser.add_argument("--split", default="heldout", choices=SPLITS,
+                        help="maps to play: heldout (to report) or validation (to choose a recipe or checkpoint on)")
     parser.add_argument("--baselines", nargs="*", default=list(DEFAULT_BASELINES))
     parser.add_argument("--baselines_only", action="store_true", help="play the baselines only, load no model")
     parser.add_argument("--no_untrained", action="store_true", help="skip the model with its adapter off")
@@ -68,15 +71,17 @@ def main() -> None:
         parser.error("--data_quality takes NAME=PATH pairs")
     if args.video and (not args.model or args.baselines_only):
         parser.error("--video plays the model: give --model")
+    if args.split == "validation" and (args.data_quality or "stitching" in args.conditions):
+        parser.error("--split validation: the data-quality and stitching conditions play held-out maps only")
 
     agent = load_agent(args.model, args.device, args.dtype) if args.model and not args.baselines_only else None
     common = dict(n_maps=args.n_maps, n_episodes=args.n_episodes, schedule=args.schedule, seed=args.seed)
-    results = {"model": None if agent is None else args.model, **common, "conditions": {}}
+    results = {"model": None if agent is None else args.model, **common, "split": args.split, "conditions": {}}
     for condition in args.conditions if agent is not None or args.baselines_only else ():
         print(f"evaluating {condition} ...")
         results["conditions"][condition] = evaluate_condition(
             agent, condition, baselines=args.baselines, include_untrained=not args.no_untrained,
-            include_wiped=not args.no_wiped, **common)
+            include_wiped=not args.no_wiped, split=args.split, **common)
     if args.data_quality:
         models = dict(spec.split("=", 1) for spec in args.data_quality)
         results["data_quality_models"] = models

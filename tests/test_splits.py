@@ -55,3 +55,16 @@ def test_the_in_run_evaluation_plays_validation_maps_and_the_report_held_out_one
     trainer.train()
     in_run = [log for log in trainer.state.log_history if "train_minutes" in log]
     assert len(in_run) == 2 and all("validation_final10" in log and "heldout_final10" not in log for log in in_run)
+
+
+def test_conditions_play_the_maps_of_the_split_asked():
+    from trl_icrl.agent.exploration import ExplorationSchedule
+    from trl_icrl.evaluation import make_condition
+
+    ramp = ExplorationSchedule.parse("paper_ramp")
+    assert make_condition("in_distribution", 3, 2, ramp, 0, "validation").maps == validation_maps("id", 3)
+    assert make_condition("out_of_distribution", 3, 2, ramp, 0).maps == heldout_maps("ood", 3)
+    assert make_condition("non_stationary", 2, 2, ramp, 0, "validation").info["maps_b"] == [
+        "/".join(m) for m in validation_maps("id", 4)[2:]]
+    with pytest.raises(ValueError, match="stitching condition draws its family from held-out maps"):
+        make_condition("stitching", 3, 2, ramp, 0, "validation")

@@ -2,8 +2,8 @@
 
 Conditions (``CONDITIONS``):
 
-- ``in_distribution`` / ``out_of_distribution``: ``heldout_maps("id" | "ood", n_maps, seed)``, ``n_episodes``
-  per map in one growing context, under ``schedule``.
+- ``in_distribution`` / ``out_of_distribution``: ``heldout_maps("id" | "ood", n_maps, seed)`` (or, to choose a
+  recipe or checkpoint on, the validation maps), ``n_episodes`` per map in one growing context, under ``schedule``.
 - ``non_stationary``: map A (the first ``n_maps`` held-out ID maps, i.e. the ID condition's maps) for
   ``n_episodes``, then map B (the next ``n_maps``) for ``n_episodes`` in the same context, switched by the
   reset options of a :class:`~trl_icrl.envs.NonStationarySchedule` per map; the schedule restarts on map B.
@@ -32,7 +32,7 @@ from ..envs import (
     Map,
     NonStationarySchedule,
     ParametricFrozenLake,
-    heldout_maps,
+    split_maps,
     stitching_family,
 )
 from ..envs.codec import EnvCodec
@@ -78,18 +78,22 @@ def _optimal_returns(maps: Sequence[Map], n_episodes: int) -> np.ndarray:
 
 
 def make_condition(condition: str, n_maps: int, n_episodes: int, schedule: ExplorationSchedule,
-                   seed: int) -> Condition:
-    """The maps, schedule, switches and demonstrations of ``condition`` (see the module docstring); its held-out
-    maps must lie among the ``RESERVED_HELDOUT_MAPS`` that training never draws."""
-    if n_maps * (2 if condition == "non_stationary" else 1) > RESERVED_HELDOUT_MAPS:
+                   seed: int, split: str = "heldout") -> Condition:
+    """The maps, schedule, switches and demonstrations of ``condition`` (see the module docstring), on the maps of
+    ``split`` (``"heldout"``, to report; ``"validation"``, to choose on: not for stitching, whose family is drawn
+    from held-out maps); its maps must lie among the reserved ones that training never draws."""
+    if split == "validation" and condition == "stitching":
+        raise ValueError("the stitching condition draws its family from held-out maps: evaluate it with "
+                         "split='heldout'")
+    if split == "heldout" and n_maps * (2 if condition == "non_stationary" else 1) > RESERVED_HELDOUT_MAPS:
         raise ValueError(f"{condition} with n_maps={n_maps} would play held-out maps beyond the first "
                          f"{RESERVED_HELDOUT_MAPS} of a family, which training does not exclude: use fewer maps")
     if condition in ("in_distribution", "out_of_distribution"):
-        maps = heldout_maps("id" if condition == "in_distribution" else "ood", n_maps, seed)
+        maps = split_maps(split, "id" if condition == "in_distribution" else "ood", n_maps, seed)
         return Condition(condition, maps, n_episodes, schedule, _optimal_returns(maps, n_episodes),
                          {"maps": ["/".join(m) for m in maps]}, (maps[0], 0, n_episodes))
     if condition == "non_stationary":
-        maps = heldout_maps("id", 2 * n_maps, seed)
+        maps = split_maps(split, "id", 2 * n_maps, seed)
         first, second = maps[:n_maps], maps[n_maps:]
         twice = ExplorationSchedule([schedule.greedy_probability(e) for e in range(n_episodes)] * 2)
         optimal = np.concatenate([_optimal_returns(first, n_episodes), _optimal_returns(second, n_episodes)],

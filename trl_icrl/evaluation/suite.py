@@ -104,8 +104,9 @@ def _evaluate(condition: Condition, models: Mapping[str, tuple[ICRLAgent, dict]]
 def evaluate_condition(agent: ICRLAgent | None, condition: str, n_maps: int = 50, n_episodes: int = 30,
                        schedule: ExplorationSchedule | str = "paper_ramp", seed: int = 0,
                        baselines: Sequence[str] = DEFAULT_BASELINES, include_untrained: bool = True,
-                       include_wiped: bool = True, progress: bool = True) -> dict:
-    """One condition of the suite (:mod:`~trl_icrl.evaluation.conditions`); JSON-able.
+                       include_wiped: bool = True, progress: bool = True, split: str = "heldout") -> dict:
+    """One condition of the suite (:mod:`~trl_icrl.evaluation.conditions`) on the maps of ``split``
+    (``"heldout"`` or ``"validation"``); JSON-able.
 
     Returns ``{"condition", "n_episodes", "schedule", <maps>, "agents": {name: summarize(...) + "regret"},
     "trajectory"}`` (``trajectory`` only with a trained agent). Agents: ``icrl``, ``untrained``,
@@ -118,7 +119,7 @@ def evaluate_condition(agent: ICRLAgent | None, condition: str, n_maps: int = 50
     if unknown:
         raise ValueError(f"unknown baselines {sorted(unknown)}: expected some of {sorted(BASELINES)}")
     schedule = ExplorationSchedule.parse(schedule) if isinstance(schedule, str) else schedule
-    played = make_condition(condition, n_maps, n_episodes, schedule, seed)
+    played = make_condition(condition, n_maps, n_episodes, schedule, seed, split)
     models: dict[str, tuple[ICRLAgent, dict]] = {}
     if agent is not None:
         models[TRAINED] = (agent, {})
