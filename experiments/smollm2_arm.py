@@ -1,7 +1,8 @@
 """One arm of a SmolLM2 recipe comparison: train from a config (flags override its keys) with the in-run evaluation on
 validation maps, then one more validation evaluation at the end; save the agent and ``arm.json`` (log history,
-seconds per update, minutes of set-up, of the frozen layers' states and of training). No held-out evaluation: arms
-are compared on validation maps, the chosen recipe is reported on held-out maps (``recipes/evaluate_icrl.py``).
+seconds per update, minutes of set-up and of training). No held-out evaluation: arms are compared on validation maps,
+the chosen recipe is reported on held-out maps (``recipes/evaluate_icrl.py``). ``--max_steps 0`` only evaluates the
+model given (the arms' common start).
 
     HF_HUB_OFFLINE=1 python experiments/smollm2_arm.py --config recipes/configs/smollm2_cpu.yaml \\
         --model_name_or_path results/smollm2_adapter --trainable_layers 10 --cache_frozen_states true \\
@@ -40,7 +41,8 @@ def main() -> None:
     clock = StepClock()
     trainer = DQNTrainer(args.model_name_or_path, args, callbacks=[clock])
     set_up = time.monotonic() - started
-    trainer.train()
+    if args.max_steps > 0:
+        trainer.train()
     trained = time.monotonic() - started - set_up
     final = trainer.evaluate_in_context(split="validation")
     trainer.save_model()
