@@ -10,7 +10,7 @@ from trl_icrl.agent.config import AgentConfig
 from trl_icrl.envs import GENERATED_MAP_ENVS, MapFamily
 from trl_icrl.envs.codec import CODECS
 from trl_icrl.envs.families import map_family, register_map_families
-from trl_icrl.envs.instances import GeneratedMapEnv
+from trl_icrl.envs.generated_map_env import GeneratedMapEnv
 from trl_icrl.model_card import build_model_card
 from trl_icrl.offline_data import offline_trials
 

@@ -19,7 +19,7 @@ from trl_icrl.envs.cliff_walking_maps import (
     cliff_optimal_actions,
     validate_cliff_map,
 )
-from trl_icrl.envs.instances import GeneratedMapEnv
+from trl_icrl.envs.generated_map_env import GeneratedMapEnv
 
 CLIFF_ENV_ID = "trl_icrl/ParametricCliffWalking-v0"
 

@@ -19,7 +19,7 @@ from trl_icrl.envs.frozen_lake_maps import (
     optimal_actions,
     validate_map,
 )
-from trl_icrl.envs.instances import GeneratedMapEnv
+from trl_icrl.envs.generated_map_env import GeneratedMapEnv
 
 ENV_ID = "trl_icrl/ParametricFrozenLake-v0"
 

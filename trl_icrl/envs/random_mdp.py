@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from trl_icrl.envs.instances import GeneratedMapEnv, generate_distinct
+from trl_icrl.envs.generated_map_env import GeneratedMapEnv
+from trl_icrl.envs.instances import generate_distinct
 
 MDP_ENV_ID = "trl_icrl/RandomMDP-v0"
 N_ACTIONS = 4

@@ -9,7 +9,7 @@ import gymnasium as gym
 
 from trl_icrl.envs.coordinate_frame import RandomCoordinateOffset
 from trl_icrl.envs.families import register_map_families
-from trl_icrl.envs.instances import GeneratedMapEnv
+from trl_icrl.envs.generated_map_env import GeneratedMapEnv
 from trl_icrl.envs.parametric_cliff_walking import ParametricCliffWalking
 from trl_icrl.envs.parametric_frozen_lake import ENV_ID, ParametricFrozenLake
 from trl_icrl.envs.random_mdp import RandomMDP

@@ -57,7 +57,6 @@ from ..envs.codec import EnvCodec
 from ..envs.spec import EnvSpec
 from ..hub_cache import DEQUANTISED_FROM
 from ..model_card import IN_CONTEXT_PLOT, SHORT_EVAL, push_folder_to_hub, write_model_card
-from ..plotting import plot_icrl_curves, plot_training_curve
 from ..precision import resolve_precision
 from ..protocol import CONTINUE, TERMINATED
 from ..replay_store import ReplayStore
@@ -462,6 +461,8 @@ class DQNTrainer(Trainer):
         trained against untrained (``short_eval.json``; ``IN_CONTEXT_PLOT``: success by episode index within a
         context), and the card again, embedding them. ``trl-icrl dqn`` calls it after training; returns the
         ``short_eval.json`` report (empty on other processes)."""
+        from ..plotting import plot_icrl_curves, plot_training_curve  # not at import: ``import trl_icrl`` stays light
+
         self.save_model()
         if not self.is_world_process_zero():
             return {}
