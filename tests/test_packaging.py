@@ -108,15 +108,17 @@ def test_wheel_installed_outside_the_checkout_trains_saves_and_plays(tmp_path):
     assert Path(report["file"]).is_relative_to(venv)
     assert report["step"] == 2 and report["successes"] == [1, 3]
     assert 'ICRLAgent.from_pretrained("out")' in report["card"] and "## Training hyperparameters" in report["card"]
-    # the console command runs the main job with a config shipped in the wheel
+    # the console command launches the main job with a config shipped in the wheel on two ranks, with TRL's flags
     flags = {"output_dir": "cli_out", "max_steps": 2, "offline_trials": 4, "trials_per_rollout": 2,
              "episodes_per_trial": 2, "learning_starts": 2, "per_device_train_batch_size": 2, "eval_maps": 2,
-             "eval_episodes": 2, "max_context_tokens": 256, "save_strategy": "no", "logging_steps": 1,
-             "report_to": "none", "disable_tqdm": "true"}
-    done = subprocess.run([str(venv / "bin" / "trl-icrl"), "dqn", "--config", "tiny",
+             "eval_episodes": 2, "max_context_tokens": 256, "save_strategy": "steps", "save_steps": 2,
+             "logging_steps": 1, "report_to": "none", "disable_tqdm": "true", "num_processes": 2, "lora_r": 8}
+    done = subprocess.run([str(venv / "bin" / "trl-icrl"), "dqn", "--config", "tiny", "--use_peft",
                            *(f for k, v in flags.items() for f in (f"--{k}", str(v)))],
-                          cwd=tmp_path / "elsewhere", env=env, **run)
+                          cwd=tmp_path / "elsewhere", env={**env, "CUDA_VISIBLE_DEVICES": ""}, **run)
     out = tmp_path / "elsewhere" / "cli_out"
+    assert all((out / "checkpoint-2" / f"replay_store_rank{rank}").is_dir() for rank in (0, 1))
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 8
     assert "short eval on 2 held-out maps" in done.stdout and f"outputs written to {out}" in done.stdout
     assert {"adapter_model.safetensors", "icrl_config.json", "short_eval.json", "training_curve.png",
             "README.md"} <= {p.name for p in out.iterdir()}
