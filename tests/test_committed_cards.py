@@ -13,7 +13,6 @@ from trl_icrl.cli import parse_config
 
 ROOT = Path(__file__).parent.parent
 CARDS = sorted([*ROOT.glob("results/*/README.md"), *ROOT.glob("experiments/runs/*/README.md")])
-PENDING = {"smollm2_adapter": "its card is rewritten with the SmolLM2 work"}
 MAIN_JOB = "accelerate launch recipes/frozen_lake_dqn.py"
 
 
@@ -32,8 +31,7 @@ def test_every_model_folder_has_a_card():
     assert folders - carded <= {ROOT / "experiments" / "runs" / "tiny_mdp_only_2800"}  # evaluated runs only
 
 
-@pytest.mark.parametrize("card", [pytest.param(c, marks=pytest.mark.xfail(reason=PENDING[c.parent.name]))
-                                  if c.parent.name in PENDING else c for c in CARDS], ids=lambda c: c.parent.name)
+@pytest.mark.parametrize("card", CARDS, ids=lambda c: c.parent.name)
 def test_a_card_gives_base_updates_machine_and_commands_the_cli_takes(card):
     section = reproduce_section(card)
     config = json.loads((card.parent / "icrl_config.json").read_text())
