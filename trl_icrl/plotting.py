@@ -27,8 +27,8 @@ def plot_training_curve(log_history: Sequence[Mapping], path: str | os.PathLike)
                                   ("success_episodes_20_29", "episodes 20-29"))}
     rollout = {label: points for label, points in rollout.items() if points}
     loss = [(log["step"], log["td_loss"]) for log in log_history if "td_loss" in log]
-    in_run = {split: [(log["train_minutes"], log[key]) for log in log_history if key in log]
-              for split in SPLITS if (key := f"{split}_final10")}
+    in_run = {split: [(log["train_minutes"], log[f"{split}_final10"]) for log in log_history
+                      if f"{split}_final10" in log] for split in SPLITS}
     in_run = {split: points for split, points in in_run.items() if points}
     panels = [panel for panel, points in (("rollout", rollout), ("loss", loss), ("in_run", in_run)) if points]
     if not panels:

@@ -40,17 +40,13 @@ def layer_span(decoder: nn.Module, start: int, stop: int | None = None, final_no
         decoder.layers, decoder.norm = layers, norm
 
 
-def freeze_below(model: nn.Module, n_frozen: int, keep: str = "q_head") -> int:
+def freeze_below(model: nn.Module, n_frozen: int, keep: str = "q_head") -> None:
     """Freeze every trainable parameter of ``model`` outside decoder layers ``n_frozen`` and above (the lower
-    layers' adapter weights, the embeddings' adapter), except those whose name holds ``keep`` (the Q head).
-    Returns how many tensors it froze."""
-    frozen = 0
+    layers' adapter weights, the embeddings' adapter), except those whose name holds ``keep`` (the Q head)."""
     for name, p in model.named_parameters():
         layer = LAYER_INDEX.search(name)
         if p.requires_grad and keep not in name.split(".") and (layer is None or int(layer.group(1)) < n_frozen):
             p.requires_grad_(False)
-            frozen += 1
-    return frozen
 
 
 class LowerStateCache:

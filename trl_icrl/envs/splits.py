@@ -44,14 +44,17 @@ def validation_maps(family: MapFamily | str, n: int, seed: int = 0) -> list[Map]
     """``n`` distinct validation maps of a family: seeds in [2^31, 2^32) from a stream of their own, each map
     drawn unlike every reserved held-out map of ``seed`` (so the splits are disjoint by value); at most
     ``RESERVED_VALIDATION_MAPS``."""
+    family = _family(family)
+    return _validation_maps(family, n, seed, frozenset(heldout_maps(family, RESERVED_HELDOUT_MAPS, seed)))
+
+
+def _validation_maps(family: MapFamily, n: int, seed: int, held_out: frozenset[Map]) -> list[Map]:
+    """``validation_maps`` given the family's reserved held-out maps of ``seed``."""
     if n > RESERVED_VALIDATION_MAPS:
         raise ValueError(f"the validation split holds {RESERVED_VALIDATION_MAPS} maps of a family, got n={n}: "
                          "use fewer maps")
-    family = _family(family)
-    held_out = frozenset(heldout_maps(family, RESERVED_HELDOUT_MAPS, seed))
-    seeds = np.random.default_rng([seed, 2]).integers(TRAIN_SEED_LIMIT, 2 * TRAIN_SEED_LIMIT, n)
     maps: list[Map] = []
-    for map_seed in seeds:
+    for map_seed in np.random.default_rng([seed, 2]).integers(TRAIN_SEED_LIMIT, 2 * TRAIN_SEED_LIMIT, n):
         maps.append(family.generate(int(map_seed), exclude=held_out | frozenset(maps)))
     return maps
 
@@ -67,6 +70,8 @@ def reserved_maps(families: Iterable[MapFamily | str], seed: int = 0) -> frozens
     """Every map an evaluation with ``seed`` may play in ``families``: the first ``RESERVED_HELDOUT_MAPS``
     held-out and ``RESERVED_VALIDATION_MAPS`` validation maps of each. Training maps are drawn with
     ``exclude=reserved_maps(...)``."""
-    return frozenset(m for family in families for split, n in zip(SPLITS, (RESERVED_VALIDATION_MAPS,
-                                                                           RESERVED_HELDOUT_MAPS), strict=True)
-                     for m in split_maps(split, family, n, seed))
+    reserved: set[Map] = set()
+    for family in map(_family, families):
+        held_out = frozenset(heldout_maps(family, RESERVED_HELDOUT_MAPS, seed))
+        reserved |= held_out | set(_validation_maps(family, RESERVED_VALIDATION_MAPS, seed, held_out))
+    return frozenset(reserved)
